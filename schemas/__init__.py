@@ -1,0 +1,1 @@
+"""SignalPost's event contracts: the shape of every message on every topic."""

@@ -1,0 +1,1 @@
+"""SignalPost services and the runtime they share."""

@@ -1,0 +1,110 @@
+"""Settings: one frozen pydantic-settings class per service, all on one base (env prefix SIGNALPOST_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.runtime.errors import ConfigurationError
+
+ENV_PREFIX = "SIGNALPOST_"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """What every SignalPost process reads: where Kafka and PostgreSQL are, and how to log."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    home: Path = Field(
+        default=PROJECT_ROOT / ".signalpost",
+        description="Directory for local state: Kafka and PostgreSQL data, logs, pid files.",
+    )
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:29092",
+        description="Kafka bootstrap servers, host:port[,host:port...].",
+    )
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prefix put before every topic name (tests use one per test).",
+    )
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://signalpost:signalpost@127.0.0.1:25432/signalpost"),
+        description="PostgreSQL URL of the service role (reads and appends, never rewrites).",
+    )
+    owner_database_url: SecretStr = Field(
+        default=SecretStr(
+            "postgresql://signalpost_owner:signalpost_owner@127.0.0.1:25432/signalpost"
+        ),
+        description="PostgreSQL URL of the role that owns the schema and runs migrations.",
+    )
+    auditor_database_url: SecretStr = Field(
+        default=SecretStr(
+            "postgresql://signalpost_auditor:signalpost_auditor@127.0.0.1:25432/signalpost"
+        ),
+        description="PostgreSQL URL of the read-only auditor role.",
+    )
+    db_schema: str = Field(
+        default="signalpost",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema holding SignalPost's tables (tests use one per test).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level of log lines written."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: coloured on a terminal, JSON lines otherwise."
+    )
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_is_host_port_list(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not (host and sep and port.isdigit() and 0 < int(port) < 65536):
+                raise ValueError(f"expected host:port[,host:port...], got {server!r}")
+        return value
+
+    @field_validator("database_url", "owner_database_url", "auditor_database_url")
+    @classmethod
+    def _url_is_postgres(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ValueError("expected postgresql://user:password@host:port/database")
+        return value
+
+    @property
+    def database_port(self) -> int:
+        """Port of the PostgreSQL server named by database_url."""
+        return urlsplit(self.database_url.get_secret_value()).port or 5432
+
+    @property
+    def database_name(self) -> str:
+        """Database named by database_url."""
+        return urlsplit(self.database_url.get_secret_value()).path.lstrip("/") or "signalpost"
+
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
+
+
+def env_var_name(settings_cls: type[Settings], field: str) -> str:
+    """The environment variable that sets `field` of `settings_cls`."""
+    prefix = settings_cls.model_config.get("env_prefix", ENV_PREFIX)
+    return f"{prefix}{field}".upper()
+
+
+def load_settings(settings_cls: type[SettingsT], **overrides: object) -> SettingsT:
+    """Read settings once at start-up; a bad value fails with the variable's name and reason."""
+    try:
+        return settings_cls(**overrides)
+    except ValidationError as exc:
+        problems = [
+            f"{env_var_name(settings_cls, str(err['loc'][0]))}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigurationError("bad settings: " + "; ".join(problems)) from None
