@@ -1,4 +1,4 @@
-"""Settings: one frozen pydantic-settings class per service, all on one base (env prefix SIGNALPOST_)."""
+"""Settings: one frozen pydantic-settings class per service, on one base (prefix SIGNALPOST_)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,351 @@
+"""The local Apache Kafka: jars fetched by Maven, KRaft storage, one broker or a 3-node cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from infra.process import (
+    log_tail,
+    port_in_use,
+    read_pid,
+    require_free_port,
+    run_checked,
+    start_detached,
+    stop_pid,
+)
+from infra.settings import StackSettings
+from services.runtime.errors import StackError
+from services.runtime.kinds import Progress
+
+KAFKA_DIR = Path(__file__).resolve().parent
+POM = KAFKA_DIR / "pom.xml"
+LOG4J_CONFIG = KAFKA_DIR / "log4j2.xml"
+MIN_JAVA = 17
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One combined broker+controller process."""
+
+    node_id: int
+    broker_port: int
+    controller_port: int
+    directory: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "server.properties"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.directory / "logs"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "kafka.pid"
+
+    @property
+    def stdout_log(self) -> Path:
+        return self.logs_dir / "stdout.log"
+
+    @property
+    def server_log(self) -> Path:
+        return self.logs_dir / "server.log"
+
+    def pid(self) -> int | None:
+        """The pid of this node's running JVM, if any."""
+        return read_pid(self.pid_file, marker=str(self.config_file))
+
+
+@dataclass(frozen=True)
+class KafkaDeployment:
+    """A set of nodes sharing one cluster id and one controller quorum."""
+
+    name: str
+    nodes: tuple[KafkaNode, ...]
+    directory: Path
+    heap: str
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{node.broker_port}" for node in self.nodes)
+
+    @property
+    def voters(self) -> str:
+        return ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+
+    @property
+    def replication(self) -> int:
+        """Replication factor for internal topics: all nodes, at most 3."""
+        return min(3, len(self.nodes))
+
+
+def single_node(settings: StackSettings) -> KafkaDeployment:
+    """The development broker, listening on the port of SIGNALPOST_KAFKA_BOOTSTRAP."""
+    port = int(settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+    home = settings.home / "kafka" / "single"
+    node = KafkaNode(1, port, port + 1, home / "node-1")
+    return KafkaDeployment("single", (node,), home, settings.kafka_heap)
+
+
+def three_node_cluster(settings: StackSettings) -> KafkaDeployment:
+    """Three brokers on loopback for the fault-tolerance tests."""
+    home = settings.home / "kafka" / "cluster"
+    base = settings.kafka_cluster_base_port
+    nodes = tuple(
+        KafkaNode(n, base + 10 * (n - 1), base + 10 * (n - 1) + 1, home / f"node-{n}")
+        for n in (1, 2, 3)
+    )
+    half = f"{max(256, _heap_mb(settings.kafka_heap) // 2)}m"
+    return KafkaDeployment("cluster", nodes, home, half)
+
+
+def _heap_mb(heap: str) -> int:
+    return int(heap[:-1]) * (1024 if heap.endswith("g") else 1)
+
+
+def kafka_version() -> str:
+    """The Kafka version pinned in infra/kafka/pom.xml."""
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
+    if not match:
+        raise StackError(f"{POM} does not pin <kafka.version>")
+    return match.group(1)
+
+
+def check_java() -> None:
+    """Fail clearly unless a Java 17+ runtime is on PATH."""
+    if not shutil.which("java"):
+        raise StackError(
+            "Java 17 or newer is needed to run Kafka and was not found on PATH; "
+            "install it (Debian: apt-get install openjdk-17-jre-headless)"
+        )
+    banner = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)', banner)
+    if not match or int(match.group(1)) < MIN_JAVA:
+        raise StackError(f"Kafka needs Java {MIN_JAVA} or newer; `java -version` says: {banner}")
+
+
+def ensure_jars(settings: StackSettings, progress: Progress) -> Path:
+    """Copy Kafka's jars into the project's home once per pom (Maven caches the downloads)."""
+    pom_hash = hashlib.sha256(POM.read_bytes()).hexdigest()[:10]
+    libs = settings.home / "kafka" / f"libs-{kafka_version()}-{pom_hash}"
+    if (libs / ".complete").exists():
+        return libs
+    if not shutil.which("mvn"):
+        raise StackError(
+            "Maven (mvn) is needed once to fetch Kafka's jars and was not found on PATH; "
+            "install it (Debian: apt-get install maven)"
+        )
+    progress(f"fetching Apache Kafka {kafka_version()} jars with Maven (first run only)")
+    staging = libs.with_name(libs.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    started = time.monotonic()
+    run_checked(
+        [
+            "mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
+        ],
+        what="fetching Kafka's jars with mvn",
+    )  # fmt: skip
+    (staging / ".complete").write_text(kafka_version())
+    staging.rename(libs)
+    progress(f"Kafka jars ready in {time.monotonic() - started:.1f}s")
+    return libs
+
+
+def cluster_id(deployment: KafkaDeployment) -> str:
+    """The deployment's cluster id, made once and kept beside its nodes."""
+    id_file = deployment.directory / "cluster.id"
+    if id_file.exists():
+        return id_file.read_text().strip()
+    deployment.directory.mkdir(parents=True, exist_ok=True)
+    new_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    id_file.write_text(new_id)
+    return new_id
+
+
+def server_properties(deployment: KafkaDeployment, node: KafkaNode) -> str:
+    """The KRaft combined-mode configuration of one node."""
+    rf = deployment.replication
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            f"node.id={node.node_id}",
+            f"controller.quorum.voters={deployment.voters}",
+            f"listeners=PLAINTEXT://127.0.0.1:{node.broker_port},"
+            f"CONTROLLER://127.0.0.1:{node.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.broker_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={node.data_dir}",
+            # Topics come from the catalog (`signalpost topics apply`), never from a typo.
+            "auto.create.topics.enable=false",
+            f"offsets.topic.replication.factor={rf}",
+            f"transaction.state.log.replication.factor={rf}",
+            f"transaction.state.log.min.isr={min(2, rf)}",
+            f"share.coordinator.state.topic.replication.factor={rf}",
+            f"share.coordinator.state.topic.min.isr={min(2, rf)}",
+            f"default.replication.factor={rf}",
+            f"min.insync.replicas={min(2, rf)}",
+            # A consumer group that joins should not wait 3 s for others that never come.
+            "group.initial.rebalance.delay.ms=0",
+            "num.partitions=1",
+            "",
+        ]
+    )
+
+
+def format_storage(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> None:
+    """Format a node's KRaft storage once; refuse storage of another cluster."""
+    expected = cluster_id(deployment)
+    meta = node.data_dir / "meta.properties"
+    if meta.exists():
+        found = re.search(r"^cluster\.id=(\S+)", meta.read_text(), re.MULTILINE)
+        if found and found.group(1) == expected:
+            return
+        raise StackError(
+            f"Kafka data directory {node.data_dir} belongs to another cluster or is damaged; "
+            f"`signalpost kafka reset` deletes the local Kafka data and starts afresh"
+        )
+    if node.data_dir.exists() and any(node.data_dir.iterdir()):
+        raise StackError(
+            f"Kafka data directory {node.data_dir} has files but no meta.properties (damaged); "
+            f"`signalpost kafka reset` deletes the local Kafka data and starts afresh"
+        )
+    run_checked(
+        [
+            "java", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format",
+            "-t", expected, "-c", str(node.config_file), "--ignore-formatted",
+        ],
+        what=f"formatting Kafka storage in {node.data_dir}",
+    )  # fmt: skip
+
+
+def _java_command(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> list[str]:
+    return [
+        "java",
+        f"-Xms{deployment.heap}",
+        f"-Xmx{deployment.heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dkafka.logs.dir={node.logs_dir}",
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        "-cp",
+        f"{libs}/*",
+        "kafka.Kafka",
+        str(node.config_file),
+    ]
+
+
+async def start(deployment: KafkaDeployment, settings: StackSettings, progress: Progress) -> bool:
+    """Start every node that is not running and wait until all serve; False if all already ran."""
+    stopped = [node for node in deployment.nodes if node.pid() is None]
+    if stopped:
+        check_java()
+        variable = _port_variable(deployment)
+        for node in stopped:
+            require_free_port(node.broker_port, what="Kafka", variable=variable)
+            require_free_port(node.controller_port, what="the Kafka controller", variable=variable)
+        libs = ensure_jars(settings, progress)
+        for node in stopped:
+            _launch(deployment, node, libs)
+        progress(f"Kafka ({deployment.name}) starting on {deployment.bootstrap}")
+    started = time.monotonic()
+    await wait_until_serving(deployment, timeout=settings.kafka_ready_timeout)
+    if stopped:
+        progress(f"Kafka ({deployment.name}) serving after {time.monotonic() - started:.1f}s")
+    return bool(stopped)
+
+
+def _port_variable(deployment: KafkaDeployment) -> str:
+    if deployment.name == "single":
+        return "SIGNALPOST_KAFKA_BOOTSTRAP"
+    return "SIGNALPOST_KAFKA_CLUSTER_BASE_PORT"
+
+
+def _launch(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> None:
+    node.directory.mkdir(parents=True, exist_ok=True)
+    node.config_file.write_text(server_properties(deployment, node))
+    format_storage(deployment, node, libs)
+    start_detached(
+        _java_command(deployment, node, libs), pid_file=node.pid_file, log_file=node.stdout_log
+    )
+
+
+async def wait_until_serving(deployment: KafkaDeployment, *, timeout: float) -> None:
+    """Wait until the brokers answer a metadata request listing all of them."""
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    while time.monotonic() < deadline:
+        _fail_if_any_died(deployment)
+        if not port_in_use(deployment.nodes[0].broker_port):
+            await asyncio.sleep(0.2)  # not listening yet; a client would only log refusals
+            continue
+        try:
+            brokers = await asyncio.wait_for(_broker_count(deployment.bootstrap), timeout=10)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            last_error = repr(exc)
+        else:
+            if brokers >= len(deployment.nodes):
+                return
+            last_error = f"{brokers} of {len(deployment.nodes)} brokers registered"
+        await asyncio.sleep(0.5)
+    raise StackError(
+        f"Kafka ({deployment.name}) did not serve within {timeout:.0f}s ({last_error}); "
+        f"see {deployment.nodes[0].server_log}"
+    )
+
+
+async def _broker_count(bootstrap: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        await admin.start()
+        cluster = await admin.describe_cluster()
+        return len(cluster["brokers"])
+    finally:
+        await admin.close()
+
+
+def _fail_if_any_died(deployment: KafkaDeployment) -> None:
+    for node in deployment.nodes:
+        if node.pid() is None:
+            raise StackError(
+                f"Kafka node {node.node_id} exited during start-up; last lines of "
+                f"{node.server_log}:\n{log_tail(node.server_log)}\n{log_tail(node.stdout_log, 5)}"
+            )
+
+
+def stop(deployment: KafkaDeployment) -> list[int]:
+    """Stop every running node cleanly (controlled shutdown); the ids of the nodes stopped."""
+    stopped = []
+    for node in reversed(deployment.nodes):
+        pid = node.pid()
+        if pid is not None:
+            stop_pid(pid, timeout=60)
+            node.pid_file.unlink(missing_ok=True)
+            stopped.append(node.node_id)
+    return stopped
+
+
+def reset(deployment: KafkaDeployment) -> None:
+    """Stop the deployment and delete its data: the only cure for damaged local storage."""
+    stop(deployment)
+    shutil.rmtree(deployment.directory, ignore_errors=True)
