@@ -1,0 +1,101 @@
+"""The catalog of public contracts: each with a name, its error code and a pydantic adapter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.commands import Command
+from schemas.deadletter import DeadLetter
+from schemas.errors import ContractError, ErrorBody, Problem, problems_from
+from schemas.lifecycle import IncidentEvent
+from schemas.reports import CapacityAlarm, LineFault, Report, SuspiciousParcel
+from schemas.routing import RoutedReport, RoutingDecision
+from schemas.rulesets import RuleSetActivated
+from schemas.tasks import Task
+
+__all__ = [
+    "CAPACITY_ALARM",
+    "CATALOG",
+    "COMMAND",
+    "DEAD_LETTER",
+    "ERROR_BODY",
+    "INCIDENT_EVENT",
+    "LINE_FAULT",
+    "REPORT",
+    "ROUTED_REPORT",
+    "ROUTING_DECISION",
+    "RULESET_ACTIVATED",
+    "SUSPICIOUS_PARCEL",
+    "TASK",
+    "Contract",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Contract(Generic[T]):
+    """A message type on the wire: a name (file name, upcaster key), error code and validator."""
+
+    name: str
+    type_: Any
+    error_code: str
+    # Set for a union discriminated on this field: upcasters are then keyed by the tag's value,
+    # and problem paths start inside the chosen member.
+    union_tag: str | None = None
+    adapter: TypeAdapter[T] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "adapter", TypeAdapter(self.type_))
+
+    def upcaster_key(self, raw: dict[str, Any]) -> Any:
+        """The key old versions of this message are upcast under: its tag value, or its name."""
+        return raw.get(self.union_tag) if self.union_tag else self.name
+
+    def error(self, problems: tuple[Problem, ...]) -> ContractError:
+        """A contract error with this contract's code."""
+        return ContractError(self.error_code, problems)
+
+    def invalid(self, error: ValidationError) -> ContractError:
+        """A pydantic failure as this contract's error, paths as the publisher wrote them."""
+        return self.error(problems_from(error, union_tag=self.union_tag))
+
+
+REPORT: Contract[Any] = Contract("report", Report, "invalid_report", union_tag="kind")
+LINE_FAULT = Contract[LineFault]("line_fault", LineFault, "invalid_report")
+CAPACITY_ALARM = Contract[CapacityAlarm]("capacity_alarm", CapacityAlarm, "invalid_report")
+SUSPICIOUS_PARCEL = Contract[SuspiciousParcel](
+    "suspicious_parcel", SuspiciousParcel, "invalid_report"
+)
+COMMAND: Contract[Any] = Contract("command", Command, "invalid_command", union_tag="type")
+INCIDENT_EVENT: Contract[Any] = Contract(
+    "incident_event", IncidentEvent, "invalid_event", union_tag="type"
+)
+ROUTED_REPORT = Contract[RoutedReport]("routed_report", RoutedReport, "invalid_routed_report")
+ROUTING_DECISION = Contract[RoutingDecision](
+    "routing_decision", RoutingDecision, "invalid_routing_decision"
+)
+TASK = Contract[Task]("task", Task, "invalid_task")
+DEAD_LETTER = Contract[DeadLetter]("dead_letter", DeadLetter, "invalid_dead_letter")
+RULESET_ACTIVATED = Contract[RuleSetActivated](
+    "ruleset_activated", RuleSetActivated, "invalid_ruleset_activated"
+)
+ERROR_BODY = Contract[ErrorBody]("error", ErrorBody, "invalid_error")
+
+CATALOG: tuple[Contract[Any], ...] = (
+    REPORT,
+    LINE_FAULT,
+    CAPACITY_ALARM,
+    SUSPICIOUS_PARCEL,
+    COMMAND,
+    INCIDENT_EVENT,
+    ROUTED_REPORT,
+    ROUTING_DECISION,
+    TASK,
+    DEAD_LETTER,
+    RULESET_ACTIVATED,
+    ERROR_BODY,
+)

@@ -1,0 +1,79 @@
+"""The router's output: who handles a report, how urgently, and why (reproducible from versions)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, field_validator
+
+from schemas.envelope import (
+    ContentHash,
+    Identifier,
+    IncidentKey,
+    LogModel,
+    ReportRef,
+    ShortText,
+    Slug,
+)
+from schemas.reports import Report
+
+__all__ = ["Duration", "EscalationLevel", "Priority", "RoutedReport", "RoutingDecision"]
+
+Duration = Annotated[
+    timedelta, Field(gt=timedelta(0), description="A positive ISO 8601 duration, e.g. PT15M.")
+]
+
+
+class Priority(StrEnum):
+    """How urgent an incident is; p1 is the most urgent."""
+
+    P1 = "p1"
+    P2 = "p2"
+    P3 = "p3"
+    P4 = "p4"
+
+
+class EscalationLevel(LogModel):
+    """One step of an escalation chain: whom to tell, how long after a deadline is missed."""
+
+    level: int = Field(ge=1)
+    after: timedelta = Field(ge=timedelta(0), description="Delay after the missed deadline.")
+    notify: tuple[Slug, ...] = Field(min_length=1, description="Enterprises to tell.")
+
+
+class RoutingDecision(LogModel):
+    """Where a report goes and why; replaying with the same versions must give the same one."""
+
+    rule_id: Identifier
+    ruleset_version: ContentHash
+    registry_version: ContentHash
+    primary: Slug = Field(description="Enterprise that must handle the incident.")
+    notified: tuple[Slug, ...] = Field(default=(), description="Enterprises that get a copy.")
+    support: tuple[Slug, ...] = Field(default=(), description="Enterprises asked to help.")
+    priority: Priority
+    ack_within: Duration
+    resolve_within: Duration
+    escalation: tuple[EscalationLevel, ...] = ()
+    reasons: tuple[ShortText, ...] = Field(min_length=1, description="Why, in words.")
+
+    @field_validator("escalation")
+    @classmethod
+    def _levels_in_order(cls, levels: tuple[EscalationLevel, ...]) -> tuple[EscalationLevel, ...]:
+        if [lv.level for lv in levels] != list(range(1, len(levels) + 1)):
+            raise ValueError("escalation levels must be numbered 1, 2, 3, ... in order")
+        return levels
+
+
+class RoutedReport(LogModel):
+    """A valid report with its routing decision, from the router to the incident manager."""
+
+    schema_version: Literal[1] = 1
+    incident_key: IncidentKey
+    report: Report
+    decision: RoutingDecision
+    routed_at: AwareDatetime
+    collapsed: tuple[ReportRef, ...] = Field(
+        default=(), description="Reports of the same storm folded into this one."
+    )

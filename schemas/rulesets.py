@@ -1,0 +1,23 @@
+"""The event recorded when a routing rule set becomes active, so decisions can be replayed."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime
+
+from schemas.envelope import Actor, ContentHash, Identifier, LogModel, ShortText
+
+__all__ = ["RuleSetActivated"]
+
+
+class RuleSetActivated(LogModel):
+    """A rule set (by content hash) became active, with the registry it was checked against."""
+
+    schema_version: Literal[1] = 1
+    event_id: Identifier
+    ruleset_version: ContentHash
+    registry_version: ContentHash
+    activated_at: AwareDatetime
+    source_file: ShortText
+    actor: Actor
