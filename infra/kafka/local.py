@@ -206,6 +206,10 @@ def server_properties(deployment: KafkaDeployment, node: KafkaNode) -> str:
             f"min.insync.replicas={min(2, rf)}",
             # A consumer group that joins should not wait 3 s for others that never come.
             "group.initial.rebalance.delay.ms=0",
+            # A restarted broker waits out its previous registration's session: keep it short
+            # on loopback so restarts and failover tests take seconds, not tens of seconds.
+            "broker.heartbeat.interval.ms=500",
+            "broker.session.timeout.ms=3000",
             "num.partitions=1",
             "",
         ]
@@ -300,7 +304,7 @@ async def wait_until_serving(deployment: KafkaDeployment, *, timeout: float) -> 
             await asyncio.sleep(0.2)  # not listening yet; a client would only log refusals
             continue
         try:
-            brokers = await asyncio.wait_for(_broker_count(deployment.bootstrap), timeout=10)
+            brokers = await asyncio.wait_for(_broker_count(deployment.bootstrap), timeout=3)
         except (KafkaError, OSError, TimeoutError) as exc:
             last_error = repr(exc)
         else:

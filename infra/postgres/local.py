@@ -54,6 +54,14 @@ def local_cluster(settings: StackSettings, progress: Progress) -> PostgresCluste
     )
 
 
+def existing_cluster(settings: StackSettings) -> PostgresCluster | None:
+    """The development cluster when PostgreSQL is installed; never installs it."""
+    bin_dir = find_bin_dir(settings)
+    if bin_dir is None:
+        return None
+    return PostgresCluster(settings.home / "postgres", settings.database_port, bin_dir)
+
+
 def find_bin_dir(settings: StackSettings) -> Path | None:
     """Where initdb and pg_ctl live: the setting, Debian's newest version, or PATH."""
     if settings.postgres_bin_dir:

@@ -1,6 +1,53 @@
-"""Entry point of the `signalpost` command."""
+"""Entry point of the `signalpost` command: one command for every user and the local stack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from infra.settings import StackSettings
+from services.cli import stack_commands
+from services.cli.runnable import service_main
+from services.runtime.errors import SignalPostError
+from services.runtime.logging import configure_logging
+from services.runtime.settings import load_settings
 
 
-def main() -> None:
-    """Parse the command line and run the chosen command."""
-    raise SystemExit("not yet")
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(
+        prog="signalpost", description="SignalPost: incident response for postal and telecom"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    stack_commands.add_commands(commands)
+    run = commands.add_parser("run", help="run one service in the foreground")
+    run.add_argument("service", help="service name")
+    return parser
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command; the exit code."""
+    settings = load_settings(StackSettings)
+    configure_logging(settings)
+    if args.command == "run":
+        asyncio.run(service_main(args.service)(settings))
+        return 0
+    return stack_commands.run(args, settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line, run it, and turn expected failures into one clear line."""
+    args = build_parser().parse_args(argv)
+    try:
+        code = dispatch(args)
+    except SignalPostError as exc:
+        print(f"signalpost: error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9._-]*$",
         description="Prefix put before every topic name (tests use one per test).",
     )
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Replication factor of SignalPost's topics (1 locally, 3 on a real cluster).",
+    )
     database_url: SecretStr = Field(
         default=SecretStr("postgresql://signalpost:signalpost@127.0.0.1:25432/signalpost"),
         description="PostgreSQL URL of the service role (reads and appends, never rewrites).",

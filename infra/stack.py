@@ -1,0 +1,143 @@
+"""The whole local stack at once: bring it up, report its health, take it down."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from infra.kafka import local as kafka
+from infra.postgres import local as postgres
+from infra.settings import StackSettings
+from services.runtime import db
+from services.runtime.errors import StackError, TopicDriftError
+from services.runtime.kafka import admin_client
+from services.runtime.kinds import Progress
+from services.runtime.migrate import load_migrations, migrate
+from services.runtime.topics import apply_catalog
+
+
+@dataclass(frozen=True)
+class Started:
+    """Which components this call started (and so should stop), as opposed to found running."""
+
+    postgres: bool
+    kafka: bool
+
+
+async def start_components(settings: StackSettings, progress: Progress) -> Started:
+    """Start PostgreSQL and Kafka if they are not running; both start at the same time."""
+    cluster = postgres.local_cluster(settings, progress)
+    pg_started, kafka_started = await asyncio.gather(
+        postgres.start(cluster, settings, progress),
+        kafka.start(kafka.single_node(settings), settings, progress),
+    )
+    return Started(postgres=pg_started, kafka=kafka_started)
+
+
+async def prepare(settings: StackSettings, progress: Progress) -> None:
+    """Apply the topic catalog and the migrations; safe to run any number of times."""
+    await apply_topics(settings, progress)
+    await apply_migrations(settings, progress)
+
+
+async def apply_topics(settings: StackSettings, progress: Progress) -> None:
+    """Create or check the catalog's topics; drift that cannot be fixed in place is an error."""
+    async with admin_client(settings) as admin:
+        result = await apply_catalog(
+            admin=admin,
+            prefix=settings.topic_prefix,
+            replication=settings.topic_replication_factor,
+        )
+    progress(
+        f"topics: {len(result.created)} created, {len(result.reconfigured)} reconfigured, "
+        f"{len(result.unchanged)} unchanged"
+    )
+    if not result.ok:
+        raise TopicDriftError("topic drift:\n  " + "\n  ".join(result.drift))
+
+
+async def apply_migrations(settings: StackSettings, progress: Progress) -> None:
+    """Apply pending migrations as the owner role, granting the service and auditor roles use."""
+    roles = tuple(
+        urlsplit(url.get_secret_value()).username or ""
+        for url in (settings.database_url, settings.auditor_database_url)
+    )
+    conn = await db.connect(settings, url=settings.owner_database_url)
+    try:
+        applied = await migrate(conn=conn, schema=settings.db_schema, grant_to=roles)
+    finally:
+        await conn.close()
+    progress(f"migrations: {len(applied)} applied to schema {settings.db_schema}")
+
+
+def stop_components(settings: StackSettings, started: Started | None = None) -> list[str]:
+    """Stop Kafka (single and cluster) and PostgreSQL; with `started`, only what was started."""
+    stopped = []
+    if started is None or started.kafka:
+        for deployment in (kafka.single_node(settings), kafka.three_node_cluster(settings)):
+            if kafka.stop(deployment):
+                stopped.append(f"kafka ({deployment.name})")
+    if started is None or started.postgres:
+        cluster = postgres.existing_cluster(settings)
+        if cluster and postgres.stop(cluster):
+            stopped.append("postgres")
+    return stopped
+
+
+@dataclass(frozen=True)
+class Health:
+    """One line of `signalpost status`."""
+
+    component: str
+    where: str
+    running: bool
+    healthy: bool
+    detail: str
+
+
+async def health(settings: StackSettings) -> list[Health]:
+    """The state of every part of the local stack, each checked for real."""
+    checks = [_kafka_health(kafka.single_node(settings)), _postgres_health(settings)]
+    cluster = kafka.three_node_cluster(settings)
+    if any(node.pid() for node in cluster.nodes):
+        checks.append(_kafka_health(cluster))
+    return list(await asyncio.gather(*checks))
+
+
+async def _kafka_health(deployment: kafka.KafkaDeployment) -> Health:
+    pids = [pid for pid in (node.pid() for node in deployment.nodes) if pid]
+    name = f"kafka ({deployment.name})"
+    if not pids:
+        return Health(name, deployment.bootstrap, False, False, "not running")
+    try:
+        await kafka.wait_until_serving(deployment, timeout=5)
+    except StackError as exc:
+        return Health(name, deployment.bootstrap, True, False, str(exc).splitlines()[0])
+    detail = f"{len(pids)}/{len(deployment.nodes)} nodes, pid {', '.join(map(str, pids))}"
+    return Health(name, deployment.bootstrap, True, True, detail)
+
+
+async def _postgres_health(settings: StackSettings) -> Health:
+    where = f"127.0.0.1:{settings.database_port}/{settings.database_name}"
+    cluster = postgres.existing_cluster(settings)
+    pid = cluster.pid() if cluster else None
+    if pid is None:
+        return Health("postgres", where, False, False, "not running")
+    try:
+        conn = await asyncio.wait_for(db.connect(settings), timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return Health("postgres", where, True, False, f"cannot connect as service role: {exc}")
+    try:
+        applied = await conn.fetchval("SELECT count(*) FROM schema_migrations")
+    except asyncpg.UndefinedTableError:
+        applied = 0
+    finally:
+        await conn.close()
+    pending = len(load_migrations()) - applied
+    detail = f"pid {pid}, schema {settings.db_schema}: {applied} migrations applied"
+    if pending:
+        detail += f", {pending} pending (run `signalpost migrate`)"
+    return Health("postgres", where, True, not pending, detail)

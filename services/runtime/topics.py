@@ -1,0 +1,176 @@
+"""The topic catalog: every Kafka topic's name, partitions and retention, and applying it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from services.runtime.errors import TopicDriftError
+
+DAY_MS = 86_400_000
+# Incident-keyed topics share one partition count so that routed reports and dispatcher
+# commands for the same incident land on the same partition (faust co-partitioning).
+KEYED_PARTITIONS = 6
+
+KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+KEEP_TWO_WEEKS = {"cleanup.policy": "delete", "retention.ms": str(14 * DAY_MS)}
+KEEP_NINETY_DAYS = {"cleanup.policy": "delete", "retention.ms": str(90 * DAY_MS)}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """What one topic must look like."""
+
+    name: str
+    partitions: int
+    config: Mapping[str, str]
+    description: str
+
+
+LINE_FAULT_REPORTS = "reports.line-fault"
+CAPACITY_ALARM_REPORTS = "reports.capacity-alarm"
+SUSPICIOUS_PARCEL_REPORTS = "reports.suspicious-parcel"
+ROUTED_REPORTS = "reports.routed"
+DEAD_LETTERS = "reports.dead-letter"
+INCIDENT_COMMANDS = "incidents.commands"
+INCIDENT_EVENTS = "incidents.events"
+RULESET_ACTIVATIONS = "rulesets.activations"
+
+CATALOG: tuple[TopicSpec, ...] = (
+    TopicSpec(LINE_FAULT_REPORTS, KEYED_PARTITIONS, KEEP_TWO_WEEKS, "line faults as published"),
+    TopicSpec(
+        CAPACITY_ALARM_REPORTS, KEYED_PARTITIONS, KEEP_TWO_WEEKS, "capacity alarms as published"
+    ),
+    TopicSpec(
+        SUSPICIOUS_PARCEL_REPORTS,
+        KEYED_PARTITIONS,
+        KEEP_TWO_WEEKS,
+        "suspicious-parcel reports as published",
+    ),
+    TopicSpec(
+        ROUTED_REPORTS,
+        KEYED_PARTITIONS,
+        KEEP_TWO_WEEKS,
+        "validated, routed, storm-collapsed reports, keyed by incident key",
+    ),
+    TopicSpec(
+        DEAD_LETTERS, 3, KEEP_NINETY_DAYS, "input that can never be processed, with the reason"
+    ),
+    TopicSpec(
+        INCIDENT_COMMANDS, KEYED_PARTITIONS, KEEP_TWO_WEEKS, "dispatcher commands by incident key"
+    ),
+    TopicSpec(
+        INCIDENT_EVENTS,
+        KEYED_PARTITIONS,
+        KEEP_FOREVER,
+        "the log: lifecycle events by incident key, never deleted",
+    ),
+    TopicSpec(RULESET_ACTIVATIONS, 1, KEEP_FOREVER, "which rule set was in force from when"),
+)
+
+
+def topic_name(name: str, prefix: str = "") -> str:
+    """The real topic name of catalog entry `name` under a prefix."""
+    return f"{prefix}{name}"
+
+
+@dataclass
+class ApplyResult:
+    """What `apply_catalog` found and did."""
+
+    created: list[str] = field(default_factory=list)
+    reconfigured: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.drift
+
+
+async def apply_catalog(
+    *,
+    admin: AIOKafkaAdminClient,
+    prefix: str = "",
+    replication: int = 1,
+    catalog: tuple[TopicSpec, ...] = CATALOG,
+) -> ApplyResult:
+    """Create missing topics, put back drifted configs, and report what cannot be fixed in place."""
+    result = ApplyResult()
+    wanted = {topic_name(spec.name, prefix): spec for spec in catalog}
+    described = {t["topic"]: t for t in await admin.describe_topics(list(wanted))}
+    missing = [name for name in wanted if not described.get(name, {}).get("partitions")]
+    if missing:
+        await _create(admin, [(name, wanted[name]) for name in missing], replication)
+        result.created.extend(missing)
+    existing = [name for name in wanted if name not in missing]
+    for name in existing:
+        result.drift.extend(_shape_drift(name, described[name], wanted[name], replication))
+    configs = await _current_configs(admin, existing)
+    for name in existing:
+        if _config_differs(configs[name], wanted[name].config):
+            await admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name, dict(wanted[name].config))]
+            )
+            result.reconfigured.append(name)
+        else:
+            result.unchanged.append(name)
+    return result
+
+
+async def _create(
+    admin: AIOKafkaAdminClient, specs: list[tuple[str, TopicSpec]], replication: int
+) -> None:
+    response = await admin.create_topics(
+        [
+            NewTopic(name, spec.partitions, replication, topic_configs=dict(spec.config))
+            for name, spec in specs
+        ]
+    )
+    # 36 = TOPIC_ALREADY_EXISTS: another instance applied the catalog at the same moment.
+    errors = [
+        f"{e['topic']}: {e['error_message']}"
+        for e in response.to_object()["topic_errors"]
+        if e["error_code"] not in (0, 36)
+    ]
+    if errors:
+        raise TopicDriftError("cannot create topics: " + "; ".join(errors))
+
+
+def _shape_drift(name: str, found: dict, spec: TopicSpec, replication: int) -> list[str]:
+    """Partition count and replication cannot be changed safely in place: report them."""
+    problems = []
+    partitions = len(found["partitions"])
+    if partitions != spec.partitions:
+        problems.append(
+            f"{name} has {partitions} partitions, the catalog says {spec.partitions} "
+            "(changing the count moves keys between partitions: do it deliberately)"
+        )
+    replicas = min(len(p["replicas"]) for p in found["partitions"])
+    if replicas != replication:
+        problems.append(f"{name} has replication {replicas}, the settings say {replication}")
+    return problems
+
+
+async def _current_configs(
+    admin: AIOKafkaAdminClient, names: list[str]
+) -> dict[str, dict[str, str]]:
+    if not names:
+        return {}
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    )
+    configs: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            configs[resource["resource_name"]] = {
+                entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]
+            }
+    return configs
+
+
+def _config_differs(current: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    return any(current.get(key) != value for key, value in wanted.items())
