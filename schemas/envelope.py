@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -35,6 +35,7 @@ __all__ = [
     "ReportRef",
     "ShortText",
     "Slug",
+    "levels_in_order",
     "nfc",
 ]
 
@@ -123,6 +124,13 @@ class Actor(LogModel):
     kind: ActorKind
     id: Identifier
     person: ShortText | None = None
+
+
+def levels_in_order(steps: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Validator: the steps' `level` fields read 1, 2, 3, ... in order."""
+    if [getattr(step, "level", None) for step in steps] != list(range(1, len(steps) + 1)):
+        raise ValueError("levels must be numbered 1, 2, 3, ... in order")
+    return steps
 
 
 class ReportRef(LogModel):

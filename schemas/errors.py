@@ -18,6 +18,7 @@ __all__ = [
     "RegistryError",
     "RegistryProblem",
     "SignalPostError",
+    "error_details",
     "field_path",
     "problems_from",
 ]
@@ -103,9 +104,18 @@ def field_path(loc: Iterable[str | int]) -> str:
     return path
 
 
+def error_details(error: ValidationError) -> list[Any]:
+    """pydantic's error details, without complaints about a container caused by its items."""
+    details = error.errors(include_url=False, include_input=False, include_context=True)
+    # A tuple whose only item is invalid is also reported as "too short"; that second error
+    # is a consequence, and naming it sends the reader after a problem that is not there.
+    parents = {tuple(d["loc"][:n]) for d in details for n in range(len(d["loc"]))}
+    return [d for d in details if tuple(d["loc"]) not in parents]
+
+
 def problems_from(error: ValidationError, *, union_tag: str | None = None) -> tuple[Problem, ...]:
     """The problems of a pydantic error; for a tagged union, paths start inside the member."""
-    details = error.errors(include_url=False, include_input=False, include_context=True)
+    details = error_details(error)
     problems = [_problem(detail, union_tag) for detail in details[:MAX_PROBLEMS]]
     if len(details) > MAX_PROBLEMS:
         problems.append(Problem(field="", reason=f"and {len(details) - MAX_PROBLEMS} more"))

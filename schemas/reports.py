@@ -12,6 +12,7 @@ from schemas.envelope import Identifier, InboundModel, LongText, Reason, ReportE
 
 __all__ = [
     "PERCENT_METRICS",
+    "AnyReport",
     "CapacityAlarm",
     "CapacityMetric",
     "CapacityResource",
@@ -209,4 +210,5 @@ class SuspiciousParcel(ReportEnvelope):
         return indicators
 
 
-Report = Annotated[LineFault | CapacityAlarm | SuspiciousParcel, Field(discriminator="kind")]
+AnyReport = LineFault | CapacityAlarm | SuspiciousParcel
+Report = Annotated[AnyReport, Field(discriminator="kind")]

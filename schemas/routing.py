@@ -6,7 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from schemas.envelope import (
     ContentHash,
@@ -16,6 +16,7 @@ from schemas.envelope import (
     ReportRef,
     ShortText,
     Slug,
+    levels_in_order,
 )
 from schemas.reports import Report
 
@@ -55,15 +56,8 @@ class RoutingDecision(LogModel):
     priority: Priority
     ack_within: Duration
     resolve_within: Duration
-    escalation: tuple[EscalationLevel, ...] = ()
+    escalation: Annotated[tuple[EscalationLevel, ...], AfterValidator(levels_in_order)] = ()
     reasons: tuple[ShortText, ...] = Field(min_length=1, description="Why, in words.")
-
-    @field_validator("escalation")
-    @classmethod
-    def _levels_in_order(cls, levels: tuple[EscalationLevel, ...]) -> tuple[EscalationLevel, ...]:
-        if [lv.level for lv in levels] != list(range(1, len(levels) + 1)):
-            raise ValueError("escalation levels must be numbered 1, 2, 3, ... in order")
-        return levels
 
 
 class RoutedReport(LogModel):

@@ -1,0 +1,48 @@
+"""Check a valid report's ids against the registry: unknown names rejected, with a near match."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+
+from schemas.errors import Problem
+from schemas.registry import EnterpriseKind, Registry
+from schemas.reports import AnyReport, SuspiciousParcel
+
+__all__ = ["check_references"]
+
+
+def check_references(report: AnyReport, registry: Registry) -> tuple[Problem, ...]:
+    """Ids in the report the registry does not know, or knows as the wrong kind; empty if none."""
+    if isinstance(report, SuspiciousParcel):
+        handler = ("post_office", report.post_office, EnterpriseKind.POSTAL)
+    else:
+        handler = ("operator", report.operator, EnterpriseKind.TELECOM)
+    return (
+        *_enterprise(registry, "reported_by", report.reported_by, None),
+        *_enterprise(registry, *handler),
+        *_district(registry, report.district),
+    )
+
+
+def _enterprise(
+    registry: Registry, field: str, enterprise_id: str, kind: EnterpriseKind | None
+) -> Iterator[Problem]:
+    enterprise = registry.enterprise(enterprise_id)
+    if enterprise is None:
+        known = (e.id for e in registry.enterprises if kind is None or e.kind is kind)
+        yield _unknown(field, "enterprise", enterprise_id, known)
+    elif kind is not None and enterprise.kind is not kind:
+        reason = f"{enterprise_id!r} is a {enterprise.kind.value} enterprise, not {kind.value}"
+        yield Problem(field=field, reason=reason)
+
+
+def _district(registry: Registry, district_id: str) -> Iterator[Problem]:
+    if registry.district(district_id) is None:
+        yield _unknown("district", "district", district_id, (d.id for d in registry.districts))
+
+
+def _unknown(field: str, what: str, name: str, known: Iterable[str]) -> Problem:
+    near = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return Problem(field=field, reason=f"unknown {what} {name!r} in the registry{hint}")

@@ -1,0 +1,206 @@
+"""Load a registry directory of YAML files; every problem names the file, line, key and reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from schemas.errors import RegistryError, RegistryProblem, error_details, field_path
+from schemas.registry.models import EnterpriseKind, Ownership, Registry
+
+__all__ = ["REFERENCE_REGISTRY", "consistency_problems", "load_registry"]
+
+REFERENCE_REGISTRY = Path(__file__).resolve().parent / "data" / "quang-nam-2007"
+
+Key = tuple[str | int, ...]
+
+
+class _Source:
+    """Where each top-level key and each key path of the merged registry came from."""
+
+    def __init__(self) -> None:
+        self.file_of: dict[str | int, Path] = {}
+        self.lines: dict[Key, int] = {}
+
+    def locate(self, key: Key, reason: str, fallback: Path) -> RegistryProblem:
+        """A problem at `key`, with the line of the nearest key path that exists in a file."""
+        file = self.file_of.get(key[0], fallback) if key else fallback
+        line = next(
+            (self.lines[key[:n]] for n in range(len(key), 0, -1) if key[:n] in self.lines), None
+        )
+        return RegistryProblem(file=file, line=line, key=field_path(key), reason=reason)
+
+
+def load_registry(directory: Path = REFERENCE_REGISTRY) -> Registry:
+    """Read every *.yaml file in `directory` as one registry; RegistryError on any problem."""
+    files = sorted(Path(directory).glob("*.yaml"))
+    if not files:
+        raise RegistryError([RegistryProblem(Path(directory), None, "", "no *.yaml files")])
+    source, merged, problems = _Source(), {}, []
+    for file in files:
+        problems.extend(_merge(file, merged, source))
+    if problems:
+        raise RegistryError(problems)
+    try:
+        registry = Registry.model_validate(merged)
+    except ValidationError as error:
+        details = error_details(error)
+        raise RegistryError(
+            [source.locate(tuple(d["loc"]), d["msg"], files[0]) for d in details]
+        ) from None
+    found = [source.locate(key, reason, files[0]) for key, reason in consistency_problems(registry)]
+    if found:
+        raise RegistryError(found)
+    return registry
+
+
+def consistency_problems(registry: Registry) -> list[tuple[Key, str]]:
+    """What is wrong across entries: duplicates, unknown references, unclear responsibility."""
+    return [
+        *_duplicates(registry),
+        *_unknown_references(registry),
+        *_post_office_coverage(registry),
+        *_ownership_conflicts(registry),
+    ]
+
+
+def _merge(file: Path, merged: dict[str, Any], source: _Source) -> list[RegistryProblem]:
+    try:
+        data, lines, duplicates = _read_yaml(file)
+    except RegistryError as error:
+        return list(error.problems)
+    if not isinstance(data, dict):
+        return [RegistryProblem(file, 1, "", "the file must be a mapping of keys to values")]
+    problems = [RegistryProblem(file, lines[k], field_path(k), "key repeated") for k in duplicates]
+    for key, value in data.items():
+        if key in merged:
+            reason = f"key also defined in {source.file_of[key].name}"
+            problems.append(RegistryProblem(file, lines.get((key,)), str(key), reason))
+        merged[key] = value
+        source.file_of[key] = file
+    source.lines.update(lines)
+    return problems
+
+
+def _read_yaml(file: Path) -> tuple[Any, dict[Key, int], list[Key]]:
+    try:
+        loader = yaml.SafeLoader(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError([RegistryProblem(file, None, "", f"cannot read: {exc}")]) from None
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        reason = f"YAML syntax: {exc.problem or exc.context}"
+        raise RegistryError([RegistryProblem(file, line, "", reason)]) from None
+    except yaml.YAMLError as exc:
+        raise RegistryError([RegistryProblem(file, None, "", f"YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+    lines: dict[Key, int] = {}
+    duplicates: list[Key] = []
+    if node is not None:
+        _walk(node, (), lines, duplicates)
+    return data, lines, duplicates
+
+
+def _walk(node: yaml.Node, key: Key, lines: dict[Key, int], duplicates: list[Key]) -> None:
+    # PyYAML keeps the last of two equal keys without a word; in hand-edited data that hides
+    # a mistake, so duplicates are collected and reported.
+    lines.setdefault(key, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen = Counter(k.value for k, _ in node.value)
+        duplicates.extend((*key, name) for name, count in seen.items() if count > 1)
+        for k, v in node.value:
+            lines[(*key, k.value)] = k.start_mark.line + 1
+            _walk(v, (*key, k.value), lines, duplicates)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*key, index), lines, duplicates)
+
+
+def _duplicates(registry: Registry) -> Iterator[tuple[Key, str]]:
+    yield from _repeated("districts", (d.id for d in registry.districts))
+    yield from _repeated("enterprises", (e.id for e in registry.enterprises))
+    for i, enterprise in enumerate(registry.enterprises):
+        yield from _repeated(
+            ("enterprises", i, "duty_teams"), (t.id for t in enterprise.duty_teams)
+        )
+
+
+def _repeated(where: str | Key, ids: Iterable[str]) -> Iterator[tuple[Key, str]]:
+    base = (where,) if isinstance(where, str) else where
+    seen: set[str] = set()
+    for index, item in enumerate(ids):
+        if item in seen:
+            yield (*base, index, "id"), f"id {item!r} is used twice"
+        seen.add(item)
+
+
+def _unknown_references(registry: Registry) -> Iterator[tuple[Key, str]]:
+    for i, enterprise in enumerate(registry.enterprises):
+        at: Key = ("enterprises", i)
+        if enterprise.parent is not None and registry.enterprise(enterprise.parent) is None:
+            yield (*at, "parent"), f"unknown enterprise {enterprise.parent!r}"
+        yield from _unknown_districts(registry, (*at, "districts"), enterprise.districts)
+        for t, team in enumerate(enterprise.duty_teams):
+            yield from _unknown_districts(
+                registry, (*at, "duty_teams", t, "districts"), team.districts
+            )
+
+
+def _unknown_districts(
+    registry: Registry, at: Key, district_ids: tuple[str, ...]
+) -> Iterator[tuple[Key, str]]:
+    for j, district_id in enumerate(district_ids):
+        if registry.district(district_id) is None:
+            yield (*at, j), f"unknown district {district_id!r}"
+
+
+def _post_office_coverage(registry: Registry) -> Iterator[tuple[Key, str]]:
+    # A suspicious parcel must go to exactly one post office; none or two is a data error.
+    for i, district in enumerate(registry.districts):
+        offices = [
+            e.id for e in registry.of_kind(EnterpriseKind.POSTAL) if district.id in e.districts
+        ]
+        if not offices:
+            yield ("districts", i, "id"), f"no post office serves {district.id!r}"
+        elif len(offices) > 1:
+            yield ("districts", i, "id"), f"{district.id!r} is served by {', '.join(offices)}"
+
+
+def _ownership_conflicts(registry: Registry) -> Iterator[tuple[Key, str]]:
+    # Two operators claiming one line would make routing depend on file order.
+    for asset in ("lines", "resources"):
+        claims: list[tuple[Key, str, str, str]] = []
+        for i, enterprise in enumerate(registry.enterprises):
+            ownership: Ownership = getattr(enterprise.owns, asset)
+            at: Key = ("enterprises", i, "owns", asset)
+            claims += [
+                ((*at, "ids", j), "id", x, enterprise.id) for j, x in enumerate(ownership.ids)
+            ]
+            claims += [
+                ((*at, "prefixes", j), "prefix", x, enterprise.id)
+                for j, x in enumerate(ownership.prefixes)
+            ]
+        yield from _overlaps(claims)
+
+
+def _overlaps(claims: list[tuple[Key, str, str, str]]) -> Iterator[tuple[Key, str]]:
+    for n, (at, how, value, owner) in enumerate(claims):
+        for _, other_how, other, other_owner in claims[:n]:
+            if other_owner == owner:
+                continue
+            if (
+                value == other
+                or (other_how == "prefix" and value.startswith(other))
+                or (how == "prefix" and other.startswith(value))
+            ):
+                yield at, f"{how} {value!r} overlaps {other_how} {other!r} of {other_owner}"
