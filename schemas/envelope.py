@@ -97,12 +97,14 @@ ContentHash = Annotated[
 
 def _text(min_length: int, max_length: int, pattern: str) -> object:
     # NFC first, so the bound counts the characters a reader sees, not combining marks.
+    # The validator wraps the constrained str, so it runs first (and the constraints stay in
+    # pydantic's fast core, with its usual messages).
     return Annotated[
         str,
-        BeforeValidator(nfc),
         StringConstraints(
             strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=pattern
         ),
+        BeforeValidator(nfc),
     ]
 
 
