@@ -87,7 +87,7 @@ class Codec:
         if upgraded is None:
             raise contract.error(_explain(contract, failure, data))
         try:
-            return contract.adapter.validate_python(upgraded)
+            return contract.adapter.validate_json(upgraded)
         except ValidationError as error:
             raise contract.invalid(error) from None
 
@@ -98,7 +98,7 @@ class Codec:
             raise ContractError("message_too_large", (_too_large(len(data)),))
         return data
 
-    def _upgrade(self, contract: Contract[Any], data: bytes) -> dict[str, Any] | None:
+    def _upgrade(self, contract: Contract[Any], data: bytes) -> bytes | None:
         try:
             raw = json.loads(data)
         except (ValueError, RecursionError):
@@ -106,7 +106,9 @@ class Codec:
         if not isinstance(raw, dict):
             return None
         try:
-            return self._upcasters.upcast(contract.upcaster_key(raw), raw)
+            upgraded = self._upcasters.upcast(contract.upcaster_key(raw), raw)
+            # Back to JSON, so upgraded messages meet exactly the rules fresh ones meet.
+            return None if upgraded is None else json.dumps(upgraded).encode("utf-8")
         except Exception as exc:  # an upcaster meets hostile input too; it must not crash intake
             problem = Problem(
                 field="schema_version",

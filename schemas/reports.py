@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, Strict, StrictBool, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.envelope import Identifier, InboundModel, LongText, Reason, ReportEnvelope, Slug
@@ -93,6 +93,8 @@ class CapacityMetric(StrEnum):
     BUSY_HOUR_CALL_ATTEMPTS = "busy_hour_call_attempts"
 
 
+# Strict: a publisher sending "5" or "yes" has a bug worth seeing, not one to paper over.
+Measure = Annotated[float, Strict()]
 PERCENT_METRICS = frozenset(m for m in CapacityMetric if m.value.endswith("_percent"))
 
 
@@ -157,7 +159,7 @@ class LineFault(ReportEnvelope):
     operator: Slug = Field(description="Registry id of the telecom operator of the line.")
     district: Slug = Field(description="Registry id of the district where the line is.")
     alarmed_object: LineObject
-    election_critical: bool = Field(description="The line serves the election.")
+    election_critical: StrictBool = Field(description="The line serves the election.")
     perceived_severity: PerceivedSeverity
     probable_cause: ProbableCause
     description: LongText = ""
@@ -171,8 +173,10 @@ class CapacityAlarm(ReportEnvelope):
     district: Slug = Field(description="Registry id of the district where the resource is.")
     alarmed_object: CapacityResource
     metric: CapacityMetric
-    threshold: float = Field(ge=0, description="Threshold that was crossed, in the metric's unit.")
-    observed_value: float = Field(ge=0, description="Value measured, in the metric's unit.")
+    threshold: Measure = Field(
+        ge=0, description="Threshold that was crossed, in the metric's unit."
+    )
+    observed_value: Measure = Field(ge=0, description="Value measured, in the metric's unit.")
     perceived_severity: PerceivedSeverity
     description: LongText = ""
 
@@ -200,7 +204,7 @@ class SuspiciousParcel(ReportEnvelope):
     description: Reason = Field(description="What was seen, in words.")
     indicators: tuple[Indicator, ...] = Field(min_length=1, description="Signs seen, no repeats.")
     custody_status: CustodyStatus
-    election_related: bool = Field(description="The item appears to concern the election.")
+    election_related: StrictBool = Field(description="The item appears to concern the election.")
 
     @field_validator("indicators")
     @classmethod
