@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from schemas.envelope import Identifier, InboundModel, LongText, Reason, ShortText, Slug
+from schemas.envelope import Identifier, InboundModel, Instant, LongText, Reason, ShortText, Slug
 
 __all__ = [
     "AcknowledgeIncident",
@@ -31,7 +31,7 @@ class CommandBase(InboundModel):
     command_id: Identifier = Field(description="Chosen by the sender; a resend is a retry.")
     incident_id: Identifier
     issued_by: Slug = Field(description="Registry id of the dispatcher's enterprise.")
-    issued_at: AwareDatetime
+    issued_at: Instant
     dispatcher: ShortText | None = Field(default=None, description="Name of the person.")
 
 
@@ -54,7 +54,7 @@ class HoldIncident(CommandBase):
 
     type: Literal["hold_incident"] = "hold_incident"
     reason: Reason
-    until: AwareDatetime | None = Field(default=None, description="When work should resume.")
+    until: Instant | None = Field(default=None, description="When work should resume.")
 
     @model_validator(mode="after")
     def _until_after_issue(self) -> HoldIncident:

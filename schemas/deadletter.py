@@ -7,9 +7,9 @@ import binascii
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from schemas.envelope import LogModel, Slug
+from schemas.envelope import Instant, LogModel, Slug
 from schemas.errors import ErrorBody
 
 __all__ = ["ByteEncoding", "DeadLetter", "OriginalBytes", "SourcePosition"]
@@ -58,7 +58,7 @@ class SourcePosition(LogModel):
     topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")
     partition: int = Field(ge=0)
     offset: int = Field(ge=0)
-    timestamp: AwareDatetime | None = None
+    timestamp: Instant | None = None
 
 
 class DeadLetter(LogModel):
@@ -70,4 +70,4 @@ class DeadLetter(LogModel):
     value: OriginalBytes | None = Field(description="The message; None for a tombstone.")
     error: ErrorBody
     rejected_by: Slug = Field(description="The SignalPost stage that set it aside, e.g. router.")
-    dead_lettered_at: AwareDatetime
+    dead_lettered_at: Instant

@@ -13,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     model_validator,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Identifier",
     "InboundModel",
     "IncidentKey",
+    "Instant",
     "LogModel",
     "LongText",
     "Reason",
@@ -77,6 +79,13 @@ IncidentKey = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,256}$"),
     Field(description="The key an incident is grouped and partitioned by."),
+]
+# Strict: JSON numbers (epoch seconds or milliseconds? the reader cannot tell) are refused;
+# only ISO 8601 text with an offset is a time.
+Instant = Annotated[
+    AwareDatetime,
+    Strict(),
+    Field(description="ISO 8601 date and time with a UTC offset, e.g. 2007-05-20T07:00:00+07:00."),
 ]
 Identifier = Annotated[
     str,
@@ -150,13 +159,13 @@ class ReportEnvelope(InboundModel):
     )
     schema_version: Literal[1] = Field(description="Version of this report's contract.")
     reported_by: Slug = Field(description="Registry id of the enterprise publishing the report.")
-    occurred_at: AwareDatetime = Field(
+    occurred_at: Instant = Field(
         description="When it happened at the source (X.733 eventTime, TMF642 alarmRaisedTime)."
     )
-    reported_at: AwareDatetime = Field(
+    reported_at: Instant = Field(
         description="When the publisher sent it (TMF642 alarmReportingTime)."
     )
-    received_at: AwareDatetime | None = Field(
+    received_at: Instant | None = Field(
         default=None, description="Set by SignalPost when the report arrives; leave it out."
     )
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from schemas.envelope import (
     Actor,
     Identifier,
     IncidentKey,
+    Instant,
     LogModel,
     LongText,
     Reason,
@@ -78,7 +79,7 @@ class IncidentEventBase(LogModel):
     incident_key: IncidentKey
     incident_id: Identifier
     sequence: int = Field(ge=1, description="Position in the incident's timeline, from 1.")
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     actor: Actor
     caused_by: Cause
 
@@ -118,7 +119,7 @@ class DeadlineSet(TaskEventBase):
 
     type: Literal["deadline_set"] = "deadline_set"
     deadline: DeadlineKind
-    due_at: AwareDatetime
+    due_at: Instant
 
 
 class IncidentAcknowledged(TaskEventBase):
@@ -140,7 +141,7 @@ class IncidentHeld(TaskEventBase):
 
     type: Literal["incident_held"] = "incident_held"
     reason: Reason
-    until: AwareDatetime | None = None
+    until: Instant | None = None
 
 
 class IncidentEscalated(IncidentEventBase):

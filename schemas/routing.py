@@ -6,12 +6,13 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AfterValidator, Field
 
 from schemas.envelope import (
     ContentHash,
     Identifier,
     IncidentKey,
+    Instant,
     LogModel,
     ReportRef,
     ShortText,
@@ -67,7 +68,7 @@ class RoutedReport(LogModel):
     incident_key: IncidentKey
     report: Report
     decision: RoutingDecision
-    routed_at: AwareDatetime
+    routed_at: Instant
     collapsed: tuple[ReportRef, ...] = Field(
         default=(), description="Reports of the same storm folded into this one."
     )

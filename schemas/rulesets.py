@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime
-
-from schemas.envelope import Actor, ContentHash, Identifier, LogModel, ShortText
+from schemas.envelope import Actor, ContentHash, Identifier, Instant, LogModel, ShortText
 
 __all__ = ["RuleSetActivated"]
 
@@ -18,6 +16,6 @@ class RuleSetActivated(LogModel):
     event_id: Identifier
     ruleset_version: ContentHash
     registry_version: ContentHash
-    activated_at: AwareDatetime
+    activated_at: Instant
     source_file: ShortText
     actor: Actor

@@ -5,9 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from schemas.envelope import Identifier, IncidentKey, LogModel, ShortText, Slug
+from schemas.envelope import Identifier, IncidentKey, Instant, LogModel, ShortText, Slug
 from schemas.reports import ReportKind
 from schemas.routing import Priority
 
@@ -49,8 +49,8 @@ class Task(LogModel):
     district: Slug
     summary: ShortText
     priority: Priority
-    ack_due_at: AwareDatetime | None = Field(default=None, description="None for notify tasks.")
-    resolve_due_at: AwareDatetime | None = None
+    ack_due_at: Instant | None = Field(default=None, description="None for notify tasks.")
+    resolve_due_at: Instant | None = None
     status: TaskStatus = TaskStatus.OPEN
     version: int = Field(default=1, ge=1, description="Grows by one with every change.")
-    updated_at: AwareDatetime
+    updated_at: Instant
