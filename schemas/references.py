@@ -43,6 +43,9 @@ def _district(registry: Registry, district_id: str) -> Iterator[Problem]:
 
 
 def _unknown(field: str, what: str, name: str, known: Iterable[str]) -> Problem:
-    near = difflib.get_close_matches(name, list(known), n=1)
+    known = list(known)
+    # A shortened id ("viettel" for "viettel-quang-nam") is the commonest slip; then typos.
+    near = [k for k in known if k.startswith(name)][:2]
+    near = near if len(near) == 1 else difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {near[0]!r}?" if near else ""
     return Problem(field=field, reason=f"unknown {what} {name!r} in the registry{hint}")
