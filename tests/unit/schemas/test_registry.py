@@ -8,6 +8,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from contract_samples import EXAMPLES, example
 
 from schemas.codec import decode
 from schemas.contracts import REPORT
@@ -17,7 +18,6 @@ from schemas.registry import REFERENCE_REGISTRY, EnterpriseKind, Registry, load_
 
 pytestmark = pytest.mark.unit
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "json" / "examples" / "valid"
 DISTRICTS = {
     "tam-ky": "Tam Kỳ",
     "hoi-an": "Hội An",
@@ -271,8 +271,7 @@ def test_an_empty_directory_is_an_error(tmp_path: Path) -> None:
 
 def report(name: str, **changes: str):
     """A valid example report with some fields changed."""
-    payload = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
-    return decode(REPORT, json.dumps({**payload, **changes}).encode())
+    return decode(REPORT, json.dumps({**example(name), **changes}).encode())
 
 
 def test_known_references_pass(registry: Registry) -> None:

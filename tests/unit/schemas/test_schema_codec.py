@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract_strategies import (
+from contract_samples import (
+    EXAMPLES,
     commands,
     dead_letters,
     decisions,
+    example,
     incident_events,
     reports,
 )
@@ -36,18 +38,12 @@ from schemas.routing import RoutedReport
 
 pytestmark = pytest.mark.unit
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "json" / "examples" / "valid"
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=20,
 )
-
-
-def example(name: str) -> dict[str, Any]:
-    """A valid example payload as a dict."""
-    return json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
 
 
 def only_contract_errors(contract: Any, data: bytes) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from datetime import timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from contract_samples import example
 
 from schemas.codec import decode
 from schemas.contracts import COMMAND, INCIDENT_EVENT, REPORT, ROUTING_DECISION
@@ -17,7 +17,6 @@ from schemas.errors import MAX_PROBLEMS, ContractError
 
 pytestmark = pytest.mark.unit
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "json" / "examples" / "valid"
 LINE = "report.line-fault-election-hotline"
 CAPACITY = "report.capacity-alarm-call-blocking"
 PARCEL = "report.suspicious-parcel-no-sender"
@@ -25,15 +24,8 @@ ACK = "command.acknowledge-incident"
 NFD_NAME = unicodedata.normalize("NFD", "Bưu điện huyện Đông Giang")
 
 
-def example(name: str) -> dict[str, Any]:
-    """A valid example payload as a dict."""
-    return json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
-
-
 def shifted(name: str, field: str, delta: timedelta) -> dict[str, str]:
     """A patch moving `field` of the example by `delta` from its reported_at."""
-    from datetime import datetime
-
     base = datetime.fromisoformat(example(name)["reported_at"])
     return {field: (base + delta).isoformat()}
 

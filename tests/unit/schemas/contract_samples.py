@@ -1,8 +1,10 @@
-"""Hypothesis strategies that build valid contracts, for the codec's round-trip properties."""
+"""Samples of valid contracts for the schema tests: the example files and hypothesis strategies."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +35,14 @@ from schemas.reports import (
 )
 from schemas.routing import EscalationLevel, Priority, RoutingDecision
 from schemas.tasks import Task, TaskRole
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "json" / "examples" / "valid"
+
+
+def example(name: str) -> dict[str, Any]:
+    """A valid example payload, by file stem, as a dict."""
+    return json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+
 
 # Short ids keep the suite fast; the 128-character bound has its own table-driven test.
 ids = st.from_regex(r"[A-Za-z0-9._:-]{1,16}", fullmatch=True)
