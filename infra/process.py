@@ -79,21 +79,29 @@ def start_detached(
 
 def stop_pid(pid: int, *, timeout: float = 60.0) -> bool:
     """SIGTERM, wait up to `timeout` for a clean exit, then SIGKILL; True if it stopped cleanly."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
+    return stop_pids([pid], timeout=timeout)
+
+
+def stop_pids(pids: list[int], *, timeout: float = 60.0) -> bool:
+    """Stop processes together (SIGTERM to all, then wait); SIGKILL what outlives `timeout`.
+
+    Together matters for a KRaft quorum: stopped one by one, the last voters lose their
+    majority and wait out their shutdown timeout. True if every process stopped cleanly.
+    """
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap(pid)
-        if not is_alive(pid):
+        for pid in pids:
+            _reap(pid)
+        if not any(is_alive(pid) for pid in pids):
             return True
         time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return True
-    _reap(pid)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _reap(pid)
     return False
 
 

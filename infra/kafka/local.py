@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from infra.process import (
     require_free_port,
     run_checked,
     start_detached,
-    stop_pid,
+    stop_pids,
 )
 from infra.settings import StackSettings
 from services.runtime.errors import StackError
@@ -269,8 +270,15 @@ async def start(deployment: KafkaDeployment, settings: StackSettings, progress: 
             require_free_port(node.broker_port, what="Kafka", variable=variable)
             require_free_port(node.controller_port, what="the Kafka controller", variable=variable)
         libs = ensure_jars(settings, progress)
+        # Each format is a JVM start of a few seconds: run them side by side.
+        with ThreadPoolExecutor(max_workers=len(stopped)) as pool:
+            list(pool.map(lambda node: _prepare(deployment, node, libs), stopped))
         for node in stopped:
-            _launch(deployment, node, libs)
+            start_detached(
+                _java_command(deployment, node, libs),
+                pid_file=node.pid_file,
+                log_file=node.stdout_log,
+            )
         progress(f"Kafka ({deployment.name}) starting on {deployment.bootstrap}")
     started = time.monotonic()
     await wait_until_serving(deployment, timeout=settings.kafka_ready_timeout)
@@ -285,13 +293,10 @@ def _port_variable(deployment: KafkaDeployment) -> str:
     return "SIGNALPOST_KAFKA_CLUSTER_BASE_PORT"
 
 
-def _launch(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> None:
+def _prepare(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> None:
     node.directory.mkdir(parents=True, exist_ok=True)
     node.config_file.write_text(server_properties(deployment, node))
     format_storage(deployment, node, libs)
-    start_detached(
-        _java_command(deployment, node, libs), pid_file=node.pid_file, log_file=node.stdout_log
-    )
 
 
 async def wait_until_serving(deployment: KafkaDeployment, *, timeout: float) -> None:
@@ -339,14 +344,11 @@ def _fail_if_any_died(deployment: KafkaDeployment) -> None:
 
 def stop(deployment: KafkaDeployment) -> list[int]:
     """Stop every running node cleanly (controlled shutdown); the ids of the nodes stopped."""
-    stopped = []
-    for node in reversed(deployment.nodes):
-        pid = node.pid()
-        if pid is not None:
-            stop_pid(pid, timeout=60)
-            node.pid_file.unlink(missing_ok=True)
-            stopped.append(node.node_id)
-    return stopped
+    running = {node: pid for node in deployment.nodes if (pid := node.pid()) is not None}
+    stop_pids(list(running.values()), timeout=60)
+    for node in running:
+        node.pid_file.unlink(missing_ok=True)
+    return [node.node_id for node in running]
 
 
 def reset(deployment: KafkaDeployment) -> None:

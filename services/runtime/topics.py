@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -11,6 +13,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from services.runtime.errors import TopicDriftError
 
 DAY_MS = 86_400_000
+TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
+METADATA_WAIT_S = 10.0
 # Incident-keyed topics share one partition count so that routed reports and dispatcher
 # commands for the same incident land on the same partition (faust co-partitioning).
 KEYED_PARTITIONS = 6
@@ -101,12 +105,14 @@ async def apply_catalog(
     """Create missing topics, put back drifted configs, and report what cannot be fixed in place."""
     result = ApplyResult()
     wanted = {topic_name(spec.name, prefix): spec for spec in catalog}
-    described = {t["topic"]: t for t in await admin.describe_topics(list(wanted))}
-    missing = [name for name in wanted if not described.get(name, {}).get("partitions")]
+    described = await _partitions(admin, list(wanted))
+    missing = [name for name in wanted if not described.get(name)]
     if missing:
-        await _create(admin, [(name, wanted[name]) for name in missing], replication)
-        result.created.extend(missing)
-    existing = [name for name in wanted if name not in missing]
+        already = await _create(admin, [(name, wanted[name]) for name in missing], replication)
+        result.created.extend(name for name in missing if name not in already)
+        # Created a moment ago by someone else: wait until its metadata is visible, then check it.
+        described.update(await _partitions(admin, already, wait=True))
+    existing = [name for name in wanted if name not in result.created]
     for name in existing:
         result.drift.extend(_shape_drift(name, described[name], wanted[name], replication))
     configs = await _current_configs(admin, existing)
@@ -121,35 +127,53 @@ async def apply_catalog(
     return result
 
 
+async def _partitions(
+    admin: AIOKafkaAdminClient, names: list[str], *, wait: bool = False
+) -> dict[str, list[dict]]:
+    """Each topic's partition metadata; empty for a topic the broker does not (yet) show."""
+    deadline = time.monotonic() + (METADATA_WAIT_S if wait else 0)
+    while True:
+        found = (
+            {t["topic"]: t["partitions"] for t in await admin.describe_topics(names)}
+            if names
+            else {}
+        )
+        if not wait or all(found.get(n) for n in names) or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
 async def _create(
     admin: AIOKafkaAdminClient, specs: list[tuple[str, TopicSpec]], replication: int
-) -> None:
+) -> list[str]:
+    """Create topics; the names that turned out to exist already."""
     response = await admin.create_topics(
         [
             NewTopic(name, spec.partitions, replication, topic_configs=dict(spec.config))
             for name, spec in specs
         ]
     )
-    # 36 = TOPIC_ALREADY_EXISTS: another instance applied the catalog at the same moment.
+    outcomes = response.to_object()["topic_errors"]
     errors = [
         f"{e['topic']}: {e['error_message']}"
-        for e in response.to_object()["topic_errors"]
-        if e["error_code"] not in (0, 36)
+        for e in outcomes
+        if e["error_code"] not in (0, TOPIC_ALREADY_EXISTS)
     ]
     if errors:
         raise TopicDriftError("cannot create topics: " + "; ".join(errors))
+    return [e["topic"] for e in outcomes if e["error_code"] == TOPIC_ALREADY_EXISTS]
 
 
-def _shape_drift(name: str, found: dict, spec: TopicSpec, replication: int) -> list[str]:
+def _shape_drift(name: str, found: list[dict], spec: TopicSpec, replication: int) -> list[str]:
     """Partition count and replication cannot be changed safely in place: report them."""
     problems = []
-    partitions = len(found["partitions"])
+    partitions = len(found)
     if partitions != spec.partitions:
         problems.append(
             f"{name} has {partitions} partitions, the catalog says {spec.partitions} "
             "(changing the count moves keys between partitions: do it deliberately)"
         )
-    replicas = min(len(p["replicas"]) for p in found["partitions"])
+    replicas = min((len(p["replicas"]) for p in found), default=0)
     if replicas != replication:
         problems.append(f"{name} has replication {replicas}, the settings say {replication}")
     return problems

@@ -1,0 +1,72 @@
+"""Shared fixtures: the real local stack once per session, and a private corner of it per test."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from infra import stack
+from infra.settings import StackSettings
+from services.runtime import db
+from services.runtime.kafka import admin_client
+from services.runtime.settings import load_settings
+from services.runtime.topics import apply_catalog
+
+KEEP_STACK = os.environ.get("SIGNALPOST_KEEP_STACK") == "1"
+
+
+def _progress(message: str) -> None:
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session")
+async def local_stack() -> AsyncIterator[StackSettings]:
+    """Kafka and PostgreSQL, started if they are not running, reused if they are.
+
+    What this fixture started it stops at the end (unless SIGNALPOST_KEEP_STACK=1).
+    """
+    settings = load_settings(StackSettings)
+    started = await stack.start_components(settings, _progress)
+    yield settings
+    if not KEEP_STACK:
+        stack.stop_components(settings, started)
+
+
+@pytest.fixture
+def test_id() -> str:
+    """A short unique name for this test's topics, consumer group and database schema."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(local_stack: StackSettings, test_id: str) -> StackSettings:
+    """The stack's settings with this test's own topic prefix and database schema."""
+    return local_stack.model_copy(update={"topic_prefix": f"{test_id}.", "db_schema": test_id})
+
+
+@pytest.fixture
+async def topics(settings: StackSettings) -> StackSettings:
+    """The catalog's topics created under this test's prefix."""
+    async with admin_client(settings) as admin:
+        result = await apply_catalog(admin=admin, prefix=settings.topic_prefix)
+    assert result.ok, result.drift
+    return settings
+
+
+@pytest.fixture
+async def database(settings: StackSettings) -> AsyncIterator[asyncpg.Pool]:
+    """This test's schema, migrated, as a service-role pool; dropped afterwards."""
+    await stack.apply_migrations(settings, _progress)
+    pool = await db.create_pool(settings)
+    yield pool
+    await pool.close()
+    owner = await db.connect(settings, url=settings.owner_database_url)
+    try:
+        await owner.execute(f'DROP SCHEMA "{settings.db_schema}" CASCADE')
+    finally:
+        await owner.close()
