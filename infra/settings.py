@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from services.runtime.settings import Settings
 
@@ -25,6 +25,11 @@ class StackSettings(Settings):
     )
     kafka_ready_timeout: float = Field(
         default=120.0, gt=0, description="Seconds to wait for a broker to serve metadata."
+    )
+    superuser_database_url: SecretStr | None = Field(
+        default=None,
+        description="Superuser URL for `signalpost init` to create the database and roles "
+        "on a server SignalPost did not start (Docker, managed PostgreSQL).",
     )
     postgres_bin_dir: Path | None = Field(
         default=None,

@@ -10,6 +10,7 @@ import asyncpg
 
 from infra.kafka import local as kafka
 from infra.postgres import local as postgres
+from infra.postgres.roles import create_database_and_roles, superuser_connect
 from infra.settings import StackSettings
 from services.runtime import db
 from services.runtime.errors import StackError, TopicDriftError
@@ -35,6 +36,16 @@ async def start_components(settings: StackSettings, progress: Progress) -> Start
         kafka.start(kafka.single_node(settings), settings, progress),
     )
     return Started(postgres=pg_started, kafka=kafka_started)
+
+
+async def initialise(settings: StackSettings, progress: Progress) -> None:
+    """Make a running Kafka and PostgreSQL ready: roles (given a superuser), topics, migrations."""
+    if settings.superuser_database_url:
+        await create_database_and_roles(
+            settings, connect=superuser_connect(settings.superuser_database_url.get_secret_value())
+        )
+        progress(f"database {settings.database_name} and its roles are in place")
+    await prepare(settings, progress)
 
 
 async def prepare(settings: StackSettings, progress: Progress) -> None:

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 
+from infra.postgres.roles import create_database_and_roles
 from infra.process import log_tail, read_pid, require_free_port, run_checked
 from infra.settings import StackSettings
 from services.runtime.errors import StackError
 from services.runtime.kinds import Progress
 
 SUPERUSER = "postgres"
-ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -157,7 +155,7 @@ async def start(cluster: PostgresCluster, settings: StackSettings, progress: Pro
             tail = log_tail(cluster.log_file)
             raise StackError(f"{exc}\nlast lines of {cluster.log_file}:\n{tail}") from None
         progress(f"PostgreSQL serving on 127.0.0.1:{cluster.port}")
-    await create_database_and_roles(cluster, settings)
+    await create_database_and_roles(settings, connect=lambda db: _connect(cluster, db))
     return started
 
 
@@ -177,74 +175,6 @@ def reset(cluster: PostgresCluster) -> None:
     """Stop the server and delete its data: the cure for a damaged local cluster."""
     stop(cluster)
     shutil.rmtree(cluster.directory, ignore_errors=True)
-
-
-def _role(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    if not parts.username or not ROLE_NAME.match(parts.username):
-        raise StackError(f"database URL user {parts.username!r} is not a plain role name")
-    return parts.username, parts.password or ""
-
-
-async def create_database_and_roles(cluster: PostgresCluster, settings: StackSettings) -> None:
-    """Roles (owner, service, read-only auditor) and the database, created once, kept in step."""
-    owner, service, auditor = (
-        _role(url.get_secret_value())
-        for url in (
-            settings.owner_database_url,
-            settings.database_url,
-            settings.auditor_database_url,
-        )
-    )
-    admin = await _connect(cluster, "postgres")
-    try:
-        for name, password in (owner, service, auditor):
-            await _ensure_role(admin, name, password)
-        exists = await admin.fetchval(
-            "SELECT 1 FROM pg_database WHERE datname = $1", settings.database_name
-        )
-        if not exists:
-            await admin.execute(
-                await admin.fetchval(
-                    "SELECT format('CREATE DATABASE %I OWNER %I', $1::text, $2::text)",
-                    settings.database_name,
-                    owner[0],
-                )
-            )
-    finally:
-        await admin.close()
-    await _grant_privileges(cluster, settings.database_name, owner[0], service[0], auditor[0])
-
-
-async def _ensure_role(conn: asyncpg.Connection, name: str, password: str) -> None:
-    if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name):
-        await conn.execute(f'CREATE ROLE "{name}" LOGIN')
-    statement = await conn.fetchval(
-        "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $2::text)", name, password
-    )
-    await conn.execute(statement)
-
-
-async def _grant_privileges(
-    cluster: PostgresCluster, database: str, owner: str, service: str, auditor: str
-) -> None:
-    """Tables the owner creates are readable and appendable by the service, readable by auditors."""
-    conn = await _connect(cluster, database)
-    try:
-        await conn.execute(
-            f"""
-            REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-            GRANT CONNECT ON DATABASE "{database}" TO "{service}", "{auditor}";
-            ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}"
-                GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{service}";
-            ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}"
-                GRANT USAGE, SELECT ON SEQUENCES TO "{service}";
-            ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" GRANT SELECT ON TABLES TO "{auditor}";
-            ALTER ROLE "{auditor}" SET default_transaction_read_only = on;
-            """
-        )
-    finally:
-        await conn.close()
 
 
 async def _connect(cluster: PostgresCluster, database: str) -> asyncpg.Connection:

@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from infra.settings import StackSettings
+from schemas.__main__ import main as schemas_main
 from services.cli import stack_commands
 from services.cli.runnable import service_main
 from services.runtime.errors import SignalPostError
@@ -23,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     stack_commands.add_commands(commands)
     run = commands.add_parser("run", help="run one service in the foreground")
     run.add_argument("service", help="service name")
+    contracts = commands.add_parser("schemas", help="write or check the JSON Schema files")
+    contracts.add_argument("action", choices=["generate", "check"])
     return parser
 
 
@@ -30,6 +33,8 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command; the exit code."""
     settings = load_settings(StackSettings)
     configure_logging(settings)
+    if args.command == "schemas":
+        return schemas_main([args.action])
     if args.command == "run":
         asyncio.run(service_main(args.service)(settings))
         return 0

@@ -29,6 +29,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     status = commands.add_parser("status", help="what runs, where, and whether it is healthy")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser(
+        "init", help="make a running Kafka and PostgreSQL ready: roles, topics, migrations"
+    )
     topics = commands.add_parser("topics", help="the Kafka topic catalog")
     topics.add_argument("action", choices=["apply"], help="create or check every topic")
     for name, helptext in (("kafka", "the local Kafka"), ("postgres", "the local PostgreSQL")):
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace, settings: StackSettings) -> int:
         "down": _down,
         "status": _status,
         "migrate": _migrate,
+        "init": _init,
         "topics": _topics,
         "kafka": _kafka,
         "postgres": _postgres,
@@ -93,6 +97,11 @@ def format_health(rows: list[stack.Health]) -> str:
 
 def _migrate(args: argparse.Namespace, settings: StackSettings) -> int:
     asyncio.run(stack.apply_migrations(settings, progress))
+    return 0
+
+
+def _init(args: argparse.Namespace, settings: StackSettings) -> int:
+    asyncio.run(stack.initialise(settings, progress))
     return 0
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
+from infra.postgres.local import SUPERUSER, existing_cluster
+from infra.stack import apply_migrations, initialise
 from services.runtime import db
 from services.runtime.errors import MigrationError
 from services.runtime.migrate import Migration, load_migrations, migrate
@@ -77,3 +80,31 @@ async def test_a_failing_migration_leaves_nothing_behind(settings):
         await owner.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
         await owner.close()
     assert exists is None
+
+
+async def test_init_creates_database_and_roles_through_a_superuser_url(local_stack, test_id):
+    """`signalpost init` as Docker and managed servers use it: roles, database, migrations."""
+    cluster = existing_cluster(local_stack)
+    superuser = f"postgresql://{SUPERUSER}@/postgres?host={cluster.socket_dir}&port={cluster.port}"
+    with_db = {
+        field: SecretStr(
+            getattr(local_stack, field).get_secret_value().rsplit("/", 1)[0] + "/" + test_id
+        )
+        for field in ("database_url", "owner_database_url", "auditor_database_url")
+    }
+    settings = local_stack.model_copy(
+        update={**with_db, "superuser_database_url": SecretStr(superuser), "db_schema": test_id}
+    )
+    await initialise(settings, lambda message: None)
+    await apply_migrations(settings, lambda message: None)  # a second run changes nothing
+    conn = await db.connect(settings)
+    try:
+        assert await conn.fetchval("SELECT current_database()") == test_id
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(
+            load_migrations()
+        )
+    finally:
+        await conn.close()
+        admin = await asyncpg.connect(superuser)
+        await admin.execute(f'DROP DATABASE "{test_id}" WITH (FORCE)')
+        await admin.close()

@@ -1,0 +1,17 @@
+# The two commands of the README. Each does its own setup (infra/setup.sh) first.
+.PHONY: setup demo test
+
+setup:
+	@bash infra/setup.sh
+
+# Bring the whole system up on its embedded defaults, in the foreground; Ctrl-C stops it.
+demo: setup
+	.venv/bin/signalpost up
+
+# Lint, contract files, and every test tier against the real Kafka and PostgreSQL.
+# pytest exits 5 when no test ran: make treats that, like any failure, as a failure.
+test: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/signalpost schemas check
+	.venv/bin/pytest
