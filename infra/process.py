@@ -14,19 +14,32 @@ from pathlib import Path
 from services.runtime.errors import StackError
 
 
-def read_pid(pid_file: Path, *, marker: str) -> int | None:
-    """The pid in `pid_file` if that process still runs with `marker` in its command line.
+def read_pid(pid_file: Path, *, marker: str, search: bool = False) -> int | None:
+    """The pid of the running process with `marker` in its command line, if any.
 
-    A stale file (dead process, or a pid reused by another program) is removed.
+    The pid file is the fast path. With `search` (for markers unique to one process, such
+    as a data directory's path), a missing or stale file falls back to the process table,
+    so a process whose file was lost is still found, and can still be stopped.
     """
     try:
         pid = int(pid_file.read_text().split()[0])
     except (FileNotFoundError, ValueError, IndexError):
-        return None
-    if is_alive(pid) and marker in _cmdline(pid):
+        pid = None
+    if pid is not None and is_alive(pid) and marker in _cmdline(pid):
         return pid
-    pid_file.unlink(missing_ok=True)
-    return None
+    found = find_pid(marker) if search else None
+    if found is None and pid is not None and not is_alive(pid):
+        pid_file.unlink(missing_ok=True)
+    return found
+
+
+def find_pid(marker: str) -> int | None:
+    """The lowest live pid, other than ours, whose command line contains `marker`."""
+    own = os.getpid()
+    pids = sorted(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit())
+    return next(
+        (pid for pid in pids if pid != own and marker in _cmdline(pid) and is_alive(pid)), None
+    )
 
 
 def _cmdline(pid: int) -> str:

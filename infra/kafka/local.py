@@ -71,7 +71,7 @@ class KafkaNode:
 
     def pid(self) -> int | None:
         """The pid of this node's running JVM, if any."""
-        return read_pid(self.pid_file, marker=str(self.config_file))
+        return read_pid(self.pid_file, marker=str(self.config_file), search=True)
 
 
 @dataclass(frozen=True)
@@ -263,6 +263,7 @@ def _java_command(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> l
 async def start(deployment: KafkaDeployment, settings: StackSettings, progress: Progress) -> bool:
     """Start every node that is not running and wait until all serve; False if all already ran."""
     stopped = [node for node in deployment.nodes if node.pid() is None]
+    launched: dict[KafkaNode, subprocess.Popen[bytes]] = {}
     if stopped:
         check_java()
         variable = _port_variable(deployment)
@@ -273,15 +274,17 @@ async def start(deployment: KafkaDeployment, settings: StackSettings, progress: 
         # Each format is a JVM start of a few seconds: run them side by side.
         with ThreadPoolExecutor(max_workers=len(stopped)) as pool:
             list(pool.map(lambda node: _prepare(deployment, node, libs), stopped))
-        for node in stopped:
-            start_detached(
+        launched = {
+            node: start_detached(
                 _java_command(deployment, node, libs),
                 pid_file=node.pid_file,
                 log_file=node.stdout_log,
             )
+            for node in stopped
+        }
         progress(f"Kafka ({deployment.name}) starting on {deployment.bootstrap}")
     started = time.monotonic()
-    await wait_until_serving(deployment, timeout=settings.kafka_ready_timeout)
+    await wait_until_serving(deployment, timeout=settings.kafka_ready_timeout, launched=launched)
     if stopped:
         progress(f"Kafka ({deployment.name}) serving after {time.monotonic() - started:.1f}s")
     return bool(stopped)
@@ -299,12 +302,21 @@ def _prepare(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> None:
     format_storage(deployment, node, libs)
 
 
-async def wait_until_serving(deployment: KafkaDeployment, *, timeout: float) -> None:
-    """Wait until the brokers answer a metadata request listing all of them."""
+async def wait_until_serving(
+    deployment: KafkaDeployment,
+    *,
+    timeout: float,
+    launched: dict[KafkaNode, subprocess.Popen[bytes]] | None = None,
+) -> None:
+    """Wait until the brokers answer a metadata request listing all of them.
+
+    `launched` holds the processes this call's caller just started: their exit is seen
+    through the handle, which is exact even before the JVM has replaced the forked child.
+    """
     deadline = time.monotonic() + timeout
     last_error = "no answer yet"
     while time.monotonic() < deadline:
-        _fail_if_any_died(deployment)
+        _fail_if_any_died(deployment, launched)
         if not port_in_use(deployment.nodes[0].broker_port):
             await asyncio.sleep(0.2)  # not listening yet; a client would only log refusals
             continue
@@ -333,9 +345,13 @@ async def _broker_count(bootstrap: str) -> int:
         await admin.close()
 
 
-def _fail_if_any_died(deployment: KafkaDeployment) -> None:
+def _fail_if_any_died(
+    deployment: KafkaDeployment, launched: dict[KafkaNode, subprocess.Popen[bytes]] | None
+) -> None:
     for node in deployment.nodes:
-        if node.pid() is None:
+        proc = (launched or {}).get(node)
+        died = proc.poll() is not None if proc else node.pid() is None
+        if died:
             raise StackError(
                 f"Kafka node {node.node_id} exited during start-up; last lines of "
                 f"{node.server_log}:\n{log_tail(node.server_log)}\n{log_tail(node.stdout_log, 5)}"

@@ -42,7 +42,7 @@ class PostgresCluster:
 
     def pid(self) -> int | None:
         """The postmaster's pid while this cluster runs."""
-        return read_pid(self.data_dir / "postmaster.pid", marker=str(self.data_dir))
+        return read_pid(self.data_dir / "postmaster.pid", marker=f"-D {self.data_dir}", search=True)
 
 
 def local_cluster(settings: StackSettings, progress: Progress) -> PostgresCluster:

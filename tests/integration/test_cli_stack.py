@@ -119,9 +119,3 @@ async def test_a_bad_setting_names_the_variable(own_stack_env):
     code, out = await _signalpost(env, "status")
     assert code == 1
     assert "SIGNALPOST_KAFKA_BOOTSTRAP" in out and "Traceback" not in out
-
-
-def test_the_readme_names_real_commands():
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    for command in ("make demo", "make test", "signalpost up", "signalpost status"):
-        assert command in readme, command
