@@ -105,13 +105,13 @@ async def apply_catalog(
     """Create missing topics, put back drifted configs, and report what cannot be fixed in place."""
     result = ApplyResult()
     wanted = {topic_name(spec.name, prefix): spec for spec in catalog}
-    described = await _partitions(admin, list(wanted))
+    described = await partitions_of(admin, list(wanted))
     missing = [name for name in wanted if not described.get(name)]
     if missing:
         already = await _create(admin, [(name, wanted[name]) for name in missing], replication)
         result.created.extend(name for name in missing if name not in already)
         # Created a moment ago by someone else: wait until its metadata is visible, then check it.
-        described.update(await _partitions(admin, already, wait=True))
+        described.update(await partitions_of(admin, already, wait=True))
     existing = [name for name in wanted if name not in result.created]
     for name in existing:
         result.drift.extend(_shape_drift(name, described[name], wanted[name], replication))
@@ -127,7 +127,7 @@ async def apply_catalog(
     return result
 
 
-async def _partitions(
+async def partitions_of(
     admin: AIOKafkaAdminClient, names: list[str], *, wait: bool = False
 ) -> dict[str, list[dict]]:
     """Each topic's partition metadata; empty for a topic the broker does not (yet) show."""

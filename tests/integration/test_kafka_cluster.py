@@ -7,6 +7,7 @@ from aiokafka.admin import NewTopic
 
 from infra.kafka import local as kafka
 from services.runtime.kafka import admin_client, make_consumer, make_producer
+from services.runtime.topics import partitions_of
 
 pytestmark = pytest.mark.integration
 
@@ -21,8 +22,8 @@ async def test_three_node_cluster_replicates(local_stack, tmp_path):
         client = settings.model_copy(update={"kafka_bootstrap": cluster.bootstrap})
         async with admin_client(client) as admin:
             await admin.create_topics([NewTopic("replicated", 3, 3)])
-            described = await admin.describe_topics(["replicated"])
-        assert {len(p["replicas"]) for p in described[0]["partitions"]} == {3}
+            described = await partitions_of(admin, ["replicated"], wait=True)
+        assert {len(p["replicas"]) for p in described["replicated"]} == {3}
         producer = make_producer(client)
         await producer.start()
         try:

@@ -6,7 +6,13 @@ import pytest
 from aiokafka.admin import NewTopic
 
 from services.runtime.kafka import admin_client
-from services.runtime.topics import CATALOG, INCIDENT_EVENTS, apply_catalog, topic_name
+from services.runtime.topics import (
+    CATALOG,
+    INCIDENT_EVENTS,
+    apply_catalog,
+    partitions_of,
+    topic_name,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -15,14 +21,13 @@ async def test_apply_twice_creates_then_changes_nothing(settings):
     async with admin_client(settings) as admin:
         first = await apply_catalog(admin=admin, prefix=settings.topic_prefix)
         second = await apply_catalog(admin=admin, prefix=settings.topic_prefix)
-        described = await admin.describe_topics(
-            [topic_name(INCIDENT_EVENTS, settings.topic_prefix)]
-        )
+        events = topic_name(INCIDENT_EVENTS, settings.topic_prefix)
+        described = await partitions_of(admin, [events], wait=True)
     names = sorted(topic_name(spec.name, settings.topic_prefix) for spec in CATALOG)
     assert sorted(first.created) == names
     assert sorted(second.unchanged) == names
     assert second.created == second.reconfigured == second.drift == []
-    assert len(described[0]["partitions"]) == 6
+    assert len(described[events]) == 6
 
 
 async def test_fewer_partitions_than_the_catalog_is_reported_as_drift(settings):
