@@ -72,3 +72,10 @@ class RoutedReport(LogModel):
     collapsed: tuple[ReportRef, ...] = Field(
         default=(), description="Reports of the same storm folded into this one."
     )
+    count: int = Field(default=1, ge=1, description="Reports this message stands for.")
+    first_seen: Instant | None = Field(
+        default=None, description="Earliest occurred_at among the reports it stands for."
+    )
+    last_seen: Instant | None = Field(
+        default=None, description="Latest occurred_at among the reports it stands for."
+    )

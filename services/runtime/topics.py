@@ -21,6 +21,10 @@ KEYED_PARTITIONS = 6
 
 KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
 KEEP_TWO_WEEKS = {"cleanup.policy": "delete", "retention.ms": str(14 * DAY_MS)}
+# Report topics stamp each record with the broker's clock when it arrives: that is the
+# honest `received_at`, kept apart from the publisher's occurred_at and reported_at, and
+# the same on every replay.
+INTAKE = KEEP_TWO_WEEKS | {"message.timestamp.type": "LogAppendTime"}
 KEEP_NINETY_DAYS = {"cleanup.policy": "delete", "retention.ms": str(90 * DAY_MS)}
 
 
@@ -44,14 +48,12 @@ INCIDENT_EVENTS = "incidents.events"
 RULESET_ACTIVATIONS = "rulesets.activations"
 
 CATALOG: tuple[TopicSpec, ...] = (
-    TopicSpec(LINE_FAULT_REPORTS, KEYED_PARTITIONS, KEEP_TWO_WEEKS, "line faults as published"),
-    TopicSpec(
-        CAPACITY_ALARM_REPORTS, KEYED_PARTITIONS, KEEP_TWO_WEEKS, "capacity alarms as published"
-    ),
+    TopicSpec(LINE_FAULT_REPORTS, KEYED_PARTITIONS, INTAKE, "line faults as published"),
+    TopicSpec(CAPACITY_ALARM_REPORTS, KEYED_PARTITIONS, INTAKE, "capacity alarms as published"),
     TopicSpec(
         SUSPICIOUS_PARCEL_REPORTS,
         KEYED_PARTITIONS,
-        KEEP_TWO_WEEKS,
+        INTAKE,
         "suspicious-parcel reports as published",
     ),
     TopicSpec(
