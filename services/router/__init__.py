@@ -1,0 +1,1 @@
+"""The router's pure core: rule sets, calendars, routing decisions, incident keys, storms."""

@@ -1,0 +1,227 @@
+"""Routing a report: the first terminal rule that matches decides; continuing rules add to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schemas.errors import SignalPostError
+from schemas.registry import Registry
+from schemas.reports import AnyReport
+from schemas.routing import EscalationLevel, RoutingDecision
+from services.router.calendar import Calendar
+from services.router.rules import Party, Resolution, Rule, RuleSet
+
+__all__ = ["Explanation", "Miss", "NoRuleMatched", "Outcome", "Trial", "explain", "route"]
+
+# RoutingDecision.reasons items are ShortText.
+_MAX_REASON = 200
+
+
+class NoRuleMatched(SignalPostError):
+    """No terminal rule matched; a loaded rule set and a referenced-checked report rule it out."""
+
+
+class Outcome(StrEnum):
+    """What became of one rule when a report was routed."""
+
+    DECIDED = "decided"
+    ADDED = "added"
+    NOT_MATCHED = "not matched"
+    NOT_TRIED = "not tried"
+
+
+def _show(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _listed(values: Iterable[Any]) -> str:
+    return ", ".join(sorted(map(_show, values))) or "none"
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A condition a report did not meet: what the report showed, and what the rule allows."""
+
+    name: str
+    observed: tuple[Any, ...]
+    allowed: frozenset[Any]
+
+    def words(self, report: AnyReport) -> str:
+        """The miss in words, for rule authors."""
+        if self.name == "kind":
+            return f"the rule is for {_listed(self.allowed)}; this is a {report.kind}"
+        if self.name == "period":
+            during = ", ".join(sorted(self.observed)) or "no period"
+            return (
+                f"occurred_at {report.occurred_at.isoformat()} falls in {during};"
+                f" the rule needs {_listed(self.allowed)}"
+            )
+        return f"{self.name} is {_listed(self.observed)}; the rule needs {_listed(self.allowed)}"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One rule tried against a report: the outcome and, when it did not match, why not."""
+
+    rule: Rule
+    outcome: Outcome
+    misses: tuple[Miss, ...] = ()
+    # Lookups that found nobody for the primary, in words.
+    unresolved: tuple[str, ...] = ()
+
+    def why_not(self, report: AnyReport) -> tuple[str, ...]:
+        """Why the rule did not match or was not tried; empty when it matched."""
+        if self.outcome is Outcome.NOT_TRIED:
+            return ("an earlier rule decided; later rules are not tried",)
+        return (*(m.words(report) for m in self.misses), *self.unresolved)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How a report was routed: every rule tried, in order, and the decision."""
+
+    report: AnyReport
+    ruleset_version: str
+    active_periods: frozenset[str]
+    trials: tuple[Trial, ...]
+    decision: RoutingDecision
+
+    @property
+    def matched(self) -> tuple[Rule, ...]:
+        """The rules that contributed: continuing ones, then the one that decided."""
+        return tuple(t.rule for t in self.trials if t.outcome in (Outcome.ADDED, Outcome.DECIDED))
+
+
+def route(
+    report: AnyReport, rules: RuleSet, registry: Registry, calendar: Calendar
+) -> RoutingDecision:
+    """The routing decision for a report that passed check_references; pure and deterministic."""
+    return explain(report, rules, registry, calendar).decision
+
+
+def explain(
+    report: AnyReport, rules: RuleSet, registry: Registry, calendar: Calendar
+) -> Explanation:
+    """Route a report and say why: each rule tried in order, why it did or did not match.
+
+    Periods are tested at the report's `occurred_at`, its source time, so a replay decides
+    the same whatever the clock says; a period the calendar lacks is never active.
+    """
+    periods = calendar.active_at(report.occurred_at)
+    trials: list[Trial] = []
+    added: list[Rule] = []
+    decided: tuple[Rule, Resolution] | None = None
+    for rule in rules.rules:
+        if decided is not None:
+            trials.append(Trial(rule, Outcome.NOT_TRIED))
+            continue
+        misses = _misses(rule, report, registry, periods)
+        if misses:
+            trials.append(Trial(rule, Outcome.NOT_MATCHED, misses))
+        elif rule.continues:
+            added.append(rule)
+            trials.append(Trial(rule, Outcome.ADDED))
+        else:
+            primary, unresolved = _find_primary(rule, report, registry)
+            outcome = Outcome.NOT_MATCHED if primary is None else Outcome.DECIDED
+            trials.append(Trial(rule, outcome, unresolved=unresolved))
+            decided = None if primary is None else (rule, primary)
+    if decided is None:
+        raise NoRuleMatched(f"no rule of {rules.source} decided report {report.report_id}")
+    decision = _decision(report, rules, registry, calendar, periods, *decided, added)
+    return Explanation(report, rules.version, periods, tuple(trials), decision)
+
+
+def _misses(
+    rule: Rule, report: AnyReport, registry: Registry, periods: frozenset[str]
+) -> tuple[Miss, ...]:
+    # A condition on a field the kind lacks cannot even be read, so kind is checked alone first.
+    if report.kind not in rule.kinds:
+        return (Miss("kind", (report.kind,), rule.kinds),)
+    misses = []
+    for condition in rule.conditions:
+        observed = condition.observe(report, registry, periods)
+        if not condition.holds(observed):
+            misses.append(Miss(condition.criterion.name, observed, condition.allowed))
+    return tuple(misses)
+
+
+def _find_primary(
+    rule: Rule, report: AnyReport, registry: Registry
+) -> tuple[Resolution | None, tuple[str, ...]]:
+    unresolved = []
+    for party in rule.primary:
+        found = party.resolve(report, registry, None)
+        if found.ids:
+            return found, tuple(unresolved)
+        unresolved.append(found.words or f"{party.ref} found nobody")
+    return None, tuple(unresolved)
+
+
+def _decision(
+    report: AnyReport,
+    rules: RuleSet,
+    registry: Registry,
+    calendar: Calendar,
+    periods: frozenset[str],
+    rule: Rule,
+    primary: Resolution,
+    added: list[Rule],
+) -> RoutingDecision:
+    lead = primary.ids[0]
+    reasons = [primary.words]
+
+    def resolve(parties: Iterable[Party]) -> list[str]:
+        found = [party.resolve(report, registry, lead) for party in parties]
+        reasons.extend(f.words for f in found)
+        return [enterprise for f in found for enterprise in f.ids]
+
+    # The deciding rule first, then the continuing rules in file order.
+    contributors = (rule, *added)
+    support = _unique(resolve(p for r in contributors for p in r.support), {lead})
+    notified = _unique(resolve(p for r in contributors for p in r.notify), {lead, *support})
+    escalation = tuple(
+        EscalationLevel(level=n, after=level.after, notify=_unique(resolve(level.notify), set()))
+        for n, level in enumerate(rule.escalation, start=1)
+    )
+    described = [w for r in contributors for w in _matched_words(r, report, calendar, periods)]
+    return RoutingDecision(
+        rule_id=rule.id,
+        ruleset_version=rules.version,
+        registry_version=registry.version,
+        primary=lead,
+        notified=notified,
+        support=support,
+        priority=rule.priority,
+        ack_within=rule.ack_within,
+        resolve_within=rule.resolve_within,
+        escalation=escalation,
+        reasons=tuple(_clip(r) for r in _unique([*described, *reasons], set())),
+    )
+
+
+def _matched_words(
+    rule: Rule, report: AnyReport, calendar: Calendar, periods: frozenset[str]
+) -> list[str]:
+    words = [f"rule {rule.id}: {rule.description}"]
+    for condition in rule.conditions:
+        if condition.criterion.name != "period":
+            continue
+        for name in sorted(periods & condition.allowed):
+            period = calendar.period(name)
+            local = report.occurred_at.astimezone(ZoneInfo(period.timezone))
+            words.append(f"occurred {local:%Y-%m-%d %H:%M} local time, during {period.describe()}")
+    return words
+
+
+def _unique(items: Iterable[str | None], exclude: set[str]) -> tuple[str, ...]:
+    """Items in first-seen order without repeats, Nones or the excluded ones."""
+    return tuple(dict.fromkeys(i for i in items if i is not None and i not in exclude))
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"

@@ -1,0 +1,147 @@
+"""One batch of raw report messages in, routed reports and dead letters out: no I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from schemas.codec import decode
+from schemas.contracts import REPORT
+from schemas.deadletter import DeadLetter, OriginalBytes, SourcePosition
+from schemas.envelope import ReportRef
+from schemas.errors import ContractError, Problem
+from schemas.references import check_references
+from schemas.registry import Registry
+from schemas.reports import AnyReport
+from schemas.routing import RoutedReport
+from services.router.engine import route
+from services.router.keys import incident_key
+from services.router.rules import RuleSet
+from services.router.storm import Collapsed, collapse
+from services.runtime.topics import (
+    CAPACITY_ALARM_REPORTS,
+    LINE_FAULT_REPORTS,
+    SUSPICIOUS_PARCEL_REPORTS,
+)
+
+# Which kind each report topic carries; a report on the wrong topic is a publisher's bug.
+KIND_OF_TOPIC = {
+    LINE_FAULT_REPORTS: "line_fault",
+    CAPACITY_ALARM_REPORTS: "capacity_alarm",
+    SUSPICIOUS_PARCEL_REPORTS: "suspicious_parcel",
+}
+STAGE = "router"
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A Kafka record as read: where it was, and its bytes exactly."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch became: every input is in exactly one routed report or dead letter."""
+
+    routed: list[RoutedReport] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def reports_routed(self) -> int:
+        return sum(r.count for r in self.routed)
+
+    @property
+    def messages(self) -> int:
+        """Input messages accounted for: routed (collapsed ones included) or dead-lettered."""
+        return self.reports_routed + len(self.dead_letters)
+
+
+def process_batch(
+    messages: Sequence[RawMessage],
+    *,
+    rules: RuleSet,
+    registry: Registry,
+    now: datetime,
+    topic_prefix: str = "",
+) -> BatchOutcome:
+    """Validate, dead-letter, collapse storms and route one batch."""
+    outcome = BatchOutcome()
+    valid: list[AnyReport] = []
+    source: dict[int, RawMessage] = {}  # report identity -> the message it came from
+    for message in messages:
+        try:
+            report = admit(message, registry=registry, topic_prefix=topic_prefix)
+        except ContractError as error:
+            outcome.dead_letters.append(dead_letter(message, error, now=now))
+        else:
+            valid.append(report)
+            source[id(report)] = message
+    for group in collapse(valid):
+        try:
+            outcome.routed.append(routed_report(group, rules=rules, registry=registry, now=now))
+        except Exception as exc:  # a routing bug must cost its reports, not the partition
+            error = ContractError("routing_failed", (Problem(field="", reason=repr(exc)[:300]),))
+            outcome.dead_letters.extend(
+                dead_letter(source[id(r)], error, now=now) for r in group.reports
+            )
+    return outcome
+
+
+def admit(message: RawMessage, *, registry: Registry, topic_prefix: str) -> AnyReport:
+    """The valid report in a message, stamped with received_at; else a ContractError."""
+    if message.value is None:
+        raise ContractError("invalid_report", (Problem(field="", reason="message has no value"),))
+    report = decode(REPORT, message.value)
+    expected = KIND_OF_TOPIC.get(message.topic.removeprefix(topic_prefix))
+    if expected and report.kind != expected:
+        reason = f"a {report.kind} report was published to {message.topic}, the {expected} topic"
+        raise ContractError("invalid_report", (Problem(field="kind", reason=reason),))
+    problems = check_references(report, registry)
+    if problems:
+        raise ContractError("unknown_reference", problems)
+    received_at = datetime.fromtimestamp(message.timestamp_ms / 1000, tz=UTC)
+    return report.model_copy(update={"received_at": received_at})
+
+
+def routed_report(
+    group: Collapsed, *, rules: RuleSet, registry: Registry, now: datetime
+) -> RoutedReport:
+    """One routed report standing for a whole collapsed group."""
+    representative = group.representative
+    others = [r for r in group.reports if r is not representative]
+    return RoutedReport(
+        incident_key=incident_key(representative),
+        report=representative,
+        decision=route(representative, rules, registry, rules.calendar),
+        routed_at=now,
+        collapsed=tuple(
+            ReportRef(reported_by=r.reported_by, report_id=r.report_id) for r in others
+        ),
+        count=group.count,
+        first_seen=group.first_seen,
+        last_seen=group.last_seen,
+    )
+
+
+def dead_letter(message: RawMessage, error: ContractError, *, now: datetime) -> DeadLetter:
+    """The message kept exactly, with where it was read and every problem found."""
+    return DeadLetter(
+        source=SourcePosition(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            timestamp=datetime.fromtimestamp(message.timestamp_ms / 1000, tz=UTC),
+        ),
+        key=None if message.key is None else OriginalBytes.from_bytes(message.key),
+        value=None if message.value is None else OriginalBytes.from_bytes(message.value),
+        error=error.body(),
+        rejected_by=STAGE,
+        dead_lettered_at=now,
+    )

@@ -1,0 +1,47 @@
+"""The rule file in force: loaded at start, reloaded when it changes, the last good one kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+
+from schemas.registry import Registry
+from services.router.rules import RuleSet, RuleSetError, load_rule_set
+
+log = structlog.get_logger(component="router")
+
+
+def _fingerprint(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+class RuleFile:
+    """Watches one rule file; a bad edit is logged and ignored, never put in force."""
+
+    def __init__(self, path: Path, registry: Registry) -> None:
+        self.path = path
+        self.registry = registry
+        self._fingerprint = _fingerprint(path)
+        # At start there is no last good rule set: a bad file stops the router with its reason.
+        self.current: RuleSet = load_rule_set(path, registry)
+
+    def reload_if_changed(self) -> bool:
+        """Load the file again if it changed; True when a new, valid rule set is now in force."""
+        fingerprint = _fingerprint(self.path)
+        if fingerprint == self._fingerprint:
+            return False
+        self._fingerprint = fingerprint
+        try:
+            candidate = load_rule_set(self.path, self.registry)
+        except (RuleSetError, OSError) as exc:
+            log.error("ruleset_rejected", error=str(exc), keeping=self.current.version)
+            return False
+        if candidate.version == self.current.version:
+            return False
+        self.current = candidate
+        return True

@@ -1,0 +1,170 @@
+"""The router service: report topics in, in batches; routed reports and dead letters out.
+
+Offsets are committed only after everything a batch produced is acknowledged by the
+brokers, so a crash anywhere means redelivery (at least once), never a lost report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from schemas.codec import encode
+from schemas.envelope import Actor, ActorKind
+from schemas.registry import Registry, load_registry
+from schemas.rulesets import RuleSetActivated
+from services.router.intake import KIND_OF_TOPIC, BatchOutcome, RawMessage, process_batch
+from services.router.reload import RuleFile
+from services.router.settings import RouterSettings
+from services.runtime.kafka import make_consumer, make_producer
+from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
+
+settings_class = RouterSettings
+log = structlog.get_logger(component="router")
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+class Router:
+    """One router instance: a consumer in the router group, a producer, the active rules."""
+
+    def __init__(self, settings: RouterSettings, *, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.registry: Registry = load_registry(settings.router_registry_dir)
+        self.rule_file = RuleFile(settings.router_rules_file, self.registry)
+        self.consumer: AIOKafkaConsumer = make_consumer(
+            settings,
+            *(topic_name(t, settings.topic_prefix) for t in KIND_OF_TOPIC),
+            group_id=settings.router_group_id,
+            max_poll_records=settings.router_batch_max,
+        )
+        self.producer: AIOKafkaProducer = make_producer(settings)
+        self.reload_requested = asyncio.Event()
+        self.instance = uuid.uuid4().hex[:12]
+        self.failures = 0  # consecutive publish failures, for the back-off
+
+    def topic(self, name: str) -> str:
+        return topic_name(name, self.settings.topic_prefix)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Route until `stop` is set; broker failures are retried, never fatal."""
+        await self.producer.start()
+        await self.consumer.start()
+        try:
+            await self.announce_rules()
+            next_reload_check = time.monotonic() + self.settings.router_reload_seconds
+            while not stop.is_set():
+                if self.reload_requested.is_set() or time.monotonic() >= next_reload_check:
+                    self.reload_requested.clear()
+                    next_reload_check = time.monotonic() + self.settings.router_reload_seconds
+                    if self.rule_file.reload_if_changed():
+                        await self.announce_rules()
+                await self.step()
+        finally:
+            await self.consumer.stop()
+            await self.producer.stop()
+
+    async def step(self) -> BatchOutcome:
+        """Poll one batch and see it through; what it became (empty if nothing was done)."""
+        batch = await self.consumer.getmany(
+            timeout_ms=self.settings.router_poll_ms, max_records=self.settings.router_batch_max
+        )
+        if not batch:
+            return BatchOutcome()
+        started = time.perf_counter()
+        messages = [
+            RawMessage(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)
+            for records in batch.values()
+            for r in records
+        ]
+        outcome = process_batch(
+            messages,
+            rules=self.rule_file.current,
+            registry=self.registry,
+            now=self.clock(),
+            topic_prefix=self.settings.topic_prefix,
+        )
+        try:
+            await self.publish(outcome)
+            await self.consumer.commit(
+                {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            )
+            self.failures = 0
+        except CommitFailedError as exc:
+            # The group rebalanced: the partition's new owner reads the batch again.
+            log.warning("commit_failed_after_rebalance", error=str(exc))
+        except KafkaError as exc:
+            await self.retry_later(batch, exc)
+            return BatchOutcome()
+        log.info(
+            "batch_routed",
+            messages=len(messages),
+            routed_messages=len(outcome.routed),
+            reports_routed=outcome.reports_routed,
+            dead_letters=len(outcome.dead_letters),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return outcome
+
+    async def publish(self, outcome: BatchOutcome) -> None:
+        """Send everything the batch produced and wait until the brokers acknowledge it all."""
+        routed, dead = self.topic(ROUTED_REPORTS), self.topic(DEAD_LETTERS)
+        sends = [
+            await self.producer.send(routed, encode(r), key=r.incident_key.encode())
+            for r in outcome.routed
+        ]
+        sends += [
+            await self.producer.send(dead, encode(d), key=d.key.to_bytes() if d.key else None)
+            for d in outcome.dead_letters
+        ]
+        await asyncio.gather(*sends)
+
+    async def retry_later(self, batch: dict[TopicPartition, list], exc: Exception) -> None:
+        """Rewind to the batch's first offsets and back off; the batch is read again."""
+        for tp, records in batch.items():
+            self.consumer.seek(tp, records[0].offset)
+        self.failures += 1
+        delay = min(self.settings.router_retry_max_seconds, 0.5 * 2**self.failures)
+        log.error("batch_not_published_will_retry", error=repr(exc), retry_in_s=delay)
+        await asyncio.sleep(delay)
+
+    async def announce_rules(self) -> None:
+        """Write a rule-set activation event so that replays know which rules were in force."""
+        rules = self.rule_file.current
+        event = RuleSetActivated(
+            event_id=f"ruleset-activated:{uuid.uuid4().hex}",
+            ruleset_version=rules.version,
+            registry_version=self.registry.version,
+            activated_at=self.clock(),
+            source_file=str(rules.source)[-200:],
+            actor=Actor(kind=ActorKind.SERVICE, id=f"router-{self.instance}"),
+        )
+        await self.producer.send_and_wait(
+            self.topic(RULESET_ACTIVATIONS), encode(event), key=b"router"
+        )
+        log.info("ruleset_activated", version=rules.version, source=str(rules.source))
+
+
+async def run(settings: RouterSettings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the router until SIGINT/SIGTERM (or `stop`); SIGHUP reloads the rule file now."""
+    stop = stop or asyncio.Event()
+    router = Router(settings)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, router.reload_requested.set)
+    log.info("router_starting", rules=str(settings.router_rules_file))
+    await router.run(stop)
