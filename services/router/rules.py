@@ -571,6 +571,9 @@ def _read_yaml(file: Path) -> tuple[Any, dict[Key, int], list[Key]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         reason = f"YAML syntax: {exc.problem or exc.context}"
+        if exc.problem and exc.context and exc.context_mark:
+            # The parser notices a missing bracket only on a later line; say where it began.
+            reason += f" ({exc.context} on line {exc.context_mark.line + 1})"
         raise RuleSetError([RuleSetProblem(file, line, None, "", reason)]) from None
     except yaml.YAMLError as exc:
         raise RuleSetError([RuleSetProblem(file, None, None, "", f"YAML: {exc}")]) from None
