@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from infra.settings import StackSettings
 from schemas.__main__ import main as schemas_main
 from services.cli import stack_commands
-from services.cli.runnable import service_main
+from services.cli.runnable import run_service
+from services.router.explain import explain_file
 from services.runtime.errors import SignalPostError
 from services.runtime.logging import configure_logging
 from services.runtime.settings import load_settings
@@ -24,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     stack_commands.add_commands(commands)
     run = commands.add_parser("run", help="run one service in the foreground")
     run.add_argument("service", help="service name")
+    route = commands.add_parser("route", help="dry-run the routing rules on one report")
+    route.add_argument("--explain", type=Path, required=True, metavar="FILE", help="report JSON")
+    route.add_argument("--rules", type=Path, default=None, help="rule file (default: reference)")
+    route.add_argument("--json", action="store_true", help="machine-readable output")
     contracts = commands.add_parser("schemas", help="write or check the JSON Schema files")
     contracts.add_argument("action", choices=["generate", "check"])
     return parser
@@ -36,7 +42,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "schemas":
         return schemas_main([args.action])
     if args.command == "run":
-        asyncio.run(service_main(args.service)(settings))
+        asyncio.run(run_service(args.service))
+        return 0
+    if args.command == "route":
+        print(explain_file(args.explain, args.rules, as_json=args.json))
         return 0
     return stack_commands.run(args, settings)
 

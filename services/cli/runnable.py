@@ -1,28 +1,33 @@
 """Every service `signalpost run NAME` can start, and how it is started.
 
-Each entry maps a service name to the `module:function` of an async `main(settings)`.
-Later issues add the router, incident manager, recorder, gateway; `signalpost up` starts
-every entry, and the Dockerfile's entrypoint is `signalpost run NAME`.
+Each entry names a module with `settings_class` (its pydantic-settings class) and an async
+`run(settings)`. `signalpost up` starts every entry; the Dockerfile's entrypoint is
+`signalpost run NAME`, and docker-compose.yml has one container per entry.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
-from typing import cast
+from types import ModuleType
 
 from services.runtime.errors import ConfigurationError
-from services.runtime.settings import Settings
+from services.runtime.settings import load_settings
 
-SERVICES: dict[str, str] = {}
+SERVICES: dict[str, str] = {
+    "router": "services.router.service",
+}
 
-ServiceMain = Callable[[Settings], Awaitable[None]]
 
-
-def service_main(name: str) -> ServiceMain:
-    """The entry coroutine of service `name`, or a clear error listing the known ones."""
+def service_module(name: str) -> ModuleType:
+    """The module of service `name`, or a clear error listing the known ones."""
     if name not in SERVICES:
-        known = ", ".join(sorted(SERVICES)) or "none yet"
-        raise ConfigurationError(f"unknown service {name!r}; known services: {known}")
-    module_name, _, function = SERVICES[name].partition(":")
-    return cast(ServiceMain, getattr(importlib.import_module(module_name), function))
+        raise ConfigurationError(
+            f"unknown service {name!r}; known services: {', '.join(sorted(SERVICES))}"
+        )
+    return importlib.import_module(SERVICES[name])
+
+
+async def run_service(name: str) -> None:
+    """Load the service's own settings (failing with the variable's name) and run it."""
+    module = service_module(name)
+    await module.run(load_settings(module.settings_class))

@@ -1,0 +1,145 @@
+"""Router throughput against the real broker, beside a raw aiokafka consume->produce loop.
+
+Both drain the same messages from the same topic in the same run, with the same batch
+size; the raw loop only copies bytes, the router validates, collapses, routes and encodes.
+Then a storm: many reports over few lines, drained and collapsed.
+
+    .venv/bin/python -m benchmarks.bench_router [--reports 50000] [--storm 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import sys
+import time
+import uuid
+
+from aiokafka.admin import NewTopic
+
+from infra import stack
+from infra.settings import StackSettings
+from schemas.samples import encoded, report
+from services.router.service import Router
+from services.router.settings import RouterSettings
+from services.runtime.kafka import admin_client, make_consumer, make_producer
+from services.runtime.settings import load_settings
+from services.runtime.topics import LINE_FAULT_REPORTS, apply_catalog, topic_name
+
+BATCH = 2000
+
+
+def line_faults(count: int, lines: int, tag: str) -> list[bytes]:
+    """`count` line-fault reports spread over `lines` distinct lines."""
+    return [
+        encoded(report("line_fault", f"{tag}-{n}", **{"alarmed_object.id": f"L-{tag}-{n % lines}"}))
+        for n in range(count)
+    ]
+
+
+async def publish(settings: StackSettings, topic: str, values: list[bytes]) -> float:
+    """Produce every value; messages per second."""
+    producer = make_producer(settings, linger_ms=20, max_batch_size=256 * 1024)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        sends = [await producer.send(topic, value) for value in values]
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+    return len(values) / (time.perf_counter() - started)
+
+
+async def raw_copy(settings: StackSettings, source: str, sink: str, total: int) -> float:
+    """The baseline: consume a batch, produce it unchanged, wait for acks, commit."""
+    consumer = make_consumer(settings, source, group_id=f"raw-{uuid.uuid4().hex[:8]}")
+    producer = make_producer(settings)
+    await consumer.start()
+    await producer.start()
+    done, started = 0, time.perf_counter()
+    try:
+        while done < total:
+            batch = await consumer.getmany(timeout_ms=200, max_records=BATCH)
+            sends = [
+                await producer.send(sink, r.value, key=r.key) for rs in batch.values() for r in rs
+            ]
+            await asyncio.gather(*sends)
+            if batch:
+                await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+            done += len(sends)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return total / (time.perf_counter() - started)
+
+
+async def drain_with_router(settings: RouterSettings, total: int) -> tuple[float, int]:
+    """Run the router until it has handled `total` messages; (messages/s, routed messages)."""
+    router = Router(settings)
+    await router.producer.start()
+    await router.consumer.start()
+    handled = routed = 0
+    started = time.perf_counter()
+    try:
+        while handled < total:
+            outcome = await router.step()
+            handled += outcome.messages
+            routed += len(outcome.routed)
+    finally:
+        await router.consumer.stop()
+        await router.producer.stop()
+    return total / (time.perf_counter() - started), routed
+
+
+async def main(reports: int, storm: int) -> None:
+    """Set up a private prefix on the local stack, then run and print every measurement."""
+    base = load_settings(StackSettings)
+    await stack.start_components(base, lambda m: print(f"# {m}", file=sys.stderr))
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    settings = base.model_copy(update={"topic_prefix": prefix})
+    async with admin_client(settings) as admin:
+        await apply_catalog(admin=admin, prefix=prefix)
+        await admin.create_topics([NewTopic(f"{prefix}raw-sink", 6, 1)])
+    source = topic_name(LINE_FAULT_REPORTS, prefix)
+    router_settings = RouterSettings.model_validate(
+        settings.model_dump() | {"router_group_id": f"{prefix}router", "router_batch_max": BATCH}
+    )
+
+    produce_rate = await publish(settings, source, line_faults(reports, reports // 10, "tp"))
+    raw_rate = await raw_copy(settings, source, f"{prefix}raw-sink", reports)
+    router_rate, routed = await drain_with_router(router_settings, reports)
+
+    storm_source = f"{prefix}storm."
+    storm_settings = router_settings.model_copy(
+        update={"topic_prefix": storm_source, "router_group_id": f"{storm_source}router"}
+    )
+    async with admin_client(settings) as admin:
+        await apply_catalog(admin=admin, prefix=storm_source)
+    storm_topic = topic_name(LINE_FAULT_REPORTS, storm_source)
+    await publish(settings, storm_topic, line_faults(storm, 500, "st"))
+    started = time.perf_counter()
+    _, storm_routed = await drain_with_router(storm_settings, storm)
+    storm_s = time.perf_counter() - started
+
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    size = len(encoded(report("line_fault", "x")))
+    print(f"router benchmark: {reports:,} line-fault reports of ~{size} B, batches of {BATCH}")
+    print(f"{'measure':<44}{'value':>14}")
+    print(f"{'publish (aiokafka producer), msgs/s':<44}{produce_rate:>14,.0f}")
+    print(f"{'raw consume->produce loop, msgs/s':<44}{raw_rate:>14,.0f}")
+    print(f"{'router, reports/s':<44}{router_rate:>14,.0f}")
+    print(f"{'router / raw':<44}{router_rate / raw_rate:>14.2f}")
+    print(f"{'routed messages for those reports':<44}{routed:>14,}")
+    print(f"{f'storm: {storm:,} reports over 500 lines, drain s':<44}{storm_s:>14.1f}")
+    print(f"{'storm: reports/s':<44}{storm / storm_s:>14,.0f}")
+    print(f"{'storm: routed messages out':<44}{storm_routed:>14,}")
+    print(f"{'peak RSS of this process, MiB':<44}{peak_mib:>14,.0f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=50_000)
+    parser.add_argument("--storm", type=int, default=100_000)
+    args = parser.parse_args()
+    asyncio.run(main(args.reports, args.storm))

@@ -1,0 +1,37 @@
+"""Report payloads for tests, benchmarks and demos, built from the committed valid examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+EXAMPLES = Path(__file__).resolve().parent / "json" / "examples" / "valid"
+TOPIC_OF_KIND = {
+    "line_fault": "reports.line-fault",
+    "capacity_alarm": "reports.capacity-alarm",
+    "suspicious_parcel": "reports.suspicious-parcel",
+}
+_BASE = {
+    "line_fault": "report.line-fault-election-hotline.json",
+    "capacity_alarm": "report.capacity-alarm-call-blocking.json",
+    "suspicious_parcel": "report.suspicious-parcel-no-sender.json",
+}
+
+
+def report(kind: str, report_id: str, **overrides: Any) -> dict[str, Any]:
+    """A valid report of `kind` with its own id; nested keys as 'alarmed_object.id'."""
+    payload = json.loads((EXAMPLES / _BASE[kind]).read_text())
+    payload["report_id"] = report_id
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        target = payload
+        for name in parents:
+            target = target[name]
+        target[leaf] = value
+    return payload
+
+
+def encoded(payload: dict[str, Any]) -> bytes:
+    """The payload as a publisher sends it."""
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,99 @@
+"""The router against the real broker: reports in, routed reports and dead letters out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from kafka_io import publish, read_until
+
+from schemas.codec import decode
+from schemas.contracts import DEAD_LETTER, ROUTED_REPORT
+from schemas.samples import TOPIC_OF_KIND, encoded, report
+from services.router.service import Router
+from services.router.settings import RouterSettings
+from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, topic_name
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def router(topics, test_id):
+    """A router instance running on this test's topics until the test ends."""
+    settings = RouterSettings.model_validate(
+        topics.model_dump() | {"router_group_id": f"{test_id}-router"}
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(Router(settings).run(stop))
+    yield settings
+    stop.set()
+    await asyncio.wait_for(task, timeout=30)
+
+
+def routed_ids(records) -> list[str]:
+    """Every report id a stream of routed reports accounts for (collapsed ones included)."""
+    ids = []
+    for record in records:
+        routed = decode(ROUTED_REPORT, record.value)
+        ids.append(routed.report.report_id)
+        ids.extend(ref.report_id for ref in routed.collapsed)
+    return ids
+
+
+async def test_valid_reports_are_routed_and_bad_input_is_dead_lettered(router, test_id):
+    prefix = router.topic_prefix
+    good = [report(kind, f"{kind}-ok") for kind in TOPIC_OF_KIND]
+    for payload in good:
+        await publish(router, prefix + TOPIC_OF_KIND[payload["kind"]], [(None, encoded(payload))])
+    line_topic = prefix + TOPIC_OF_KIND["line_fault"]
+    bad = {
+        b"not json": b"{ this is not json",
+        b"latin-1": "Điện Bàn".encode("utf-16"),
+        b"unknown district": encoded(report("line_fault", "bad-district", district="sai-gon")),
+        b"wrong topic": encoded(report("capacity_alarm", "wrong-topic")),
+        b"missing field": json.dumps({"kind": "line_fault"}).encode(),
+        b"tombstone": None,
+    }
+    await publish(router, line_topic, bad.items())
+
+    routed = await read_until(
+        router, topic_name(ROUTED_REPORTS, prefix), lambda r: len(routed_ids(r)) >= 3,
+        group=f"{test_id}-check-routed",
+    )  # fmt: skip
+    dead = await read_until(
+        router, topic_name(DEAD_LETTERS, prefix), lambda r: len(r) >= len(bad),
+        group=f"{test_id}-check-dead",
+    )  # fmt: skip
+
+    assert sorted(routed_ids(routed)) == sorted(p["report_id"] for p in good)
+    for record in routed:
+        decision = decode(ROUTED_REPORT, record.value).decision
+        assert decision.rule_id and decision.reasons and decision.ruleset_version
+    letters = {d.key.to_bytes(): d for d in (decode(DEAD_LETTER, r.value) for r in dead)}
+    assert set(letters) == set(bad)
+    for key, value in bad.items():
+        letter = letters[key]
+        assert letter.source.topic == line_topic and letter.rejected_by == "router"
+        assert (letter.value.to_bytes() if letter.value else None) == value  # kept exactly
+        assert letter.error.problems, key
+    unknown = letters[b"unknown district"].error
+    assert unknown.error == "unknown_reference"
+    assert any(p.field == "district" and "sai-gon" in p.reason for p in unknown.problems)
+    assert any(p.field == "kind" for p in letters[b"wrong topic"].error.problems)
+
+
+async def test_a_storm_collapses_without_losing_a_report_id(router, test_id):
+    prefix = router.topic_prefix
+    storm = [
+        report("line_fault", f"storm-{n}", **{"alarmed_object.id": f"TRUNK-DB-{n % 5}"})
+        for n in range(200)
+    ]
+    await publish(router, prefix + TOPIC_OF_KIND["line_fault"], [(None, encoded(p)) for p in storm])
+    routed = await read_until(
+        router, topic_name(ROUTED_REPORTS, prefix), lambda r: len(routed_ids(r)) >= len(storm),
+        group=f"{test_id}-check",
+    )  # fmt: skip
+    assert sorted(routed_ids(routed)) == sorted(p["report_id"] for p in storm)
+    assert len(routed) < len(storm), "nothing collapsed"
+    assert len({decode(ROUTED_REPORT, r.value).incident_key for r in routed}) == 5
