@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import resource
 import sys
 import time
@@ -94,6 +95,9 @@ async def drain_with_router(settings: RouterSettings, total: int) -> tuple[float
 
 async def main(reports: int, storm: int) -> None:
     """Set up a private prefix on the local stack, then run and print every measurement."""
+    # Both loops run under the collector settings services.router.service.run() uses.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     base = load_settings(StackSettings)
     await stack.start_components(base, lambda m: print(f"# {m}", file=sys.stderr))
     prefix = f"bench-{uuid.uuid4().hex[:8]}."

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, PrivateAttr, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
 from schemas.envelope import Identifier, InboundModel, ShortText, Slug, levels_in_order
 
@@ -123,6 +125,18 @@ class _OwnerIndex:
         return next((e for prefix, e in self.prefixes if asset_id.startswith(prefix)), None)
 
 
+@dataclass(frozen=True)
+class _Lookup:
+    """The registry's indexes and content hash."""
+
+    version: str
+    districts: dict[str, District]
+    enterprises: dict[str, Enterprise]
+    lines: _OwnerIndex
+    resources: _OwnerIndex
+    serving: dict[tuple[str, EnterpriseKind], tuple[Enterprise, ...]]
+
+
 class Registry(InboundModel):
     """The reference data decisions are made against; `version` is a hash of its content."""
 
@@ -131,12 +145,6 @@ class Registry(InboundModel):
     timezone: str = Field(description="IANA time zone of the province, e.g. Asia/Ho_Chi_Minh.")
     districts: tuple[District, ...] = Field(min_length=1)
     enterprises: tuple[Enterprise, ...] = Field(min_length=1)
-
-    _version: str = PrivateAttr()
-    _districts: dict[str, District] = PrivateAttr()
-    _enterprises: dict[str, Enterprise] = PrivateAttr()
-    _lines: _OwnerIndex = PrivateAttr()
-    _resources: _OwnerIndex = PrivateAttr()
 
     @field_validator("timezone")
     @classmethod
@@ -149,35 +157,49 @@ class Registry(InboundModel):
 
     def model_post_init(self, context: Any, /) -> None:
         """Build the lookup indexes and the content hash once, at load."""
+        self.lookup  # noqa: B018 - built now, so a load error cannot surface mid-routing
+
+    @cached_property
+    def lookup(self) -> _Lookup:
+        """Indexes over the content, built once; routing reads them for every report."""
+        # A plain object in the instance dict: pydantic private attributes go through
+        # __getattr__ on every read, which cost more than the lookups themselves.
         # Hash the validated content, not the files: comments, layout and key order do not
         # change a decision, so they must not change the version decisions record.
         content = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-        self._version = "sha256:" + hashlib.sha256(content.encode("utf-8")).hexdigest()
-        self._districts = {d.id: d for d in self.districts}
-        self._enterprises = {e.id: e for e in self.enterprises}
-        self._lines = _OwnerIndex((e, e.owns.lines) for e in self.enterprises)
-        self._resources = _OwnerIndex((e, e.owns.resources) for e in self.enterprises)
+        serving: dict[tuple[str, EnterpriseKind], list[Enterprise]] = {}
+        for enterprise in self.enterprises:
+            for district_id in enterprise.districts:
+                serving.setdefault((district_id, enterprise.kind), []).append(enterprise)
+        return _Lookup(
+            version="sha256:" + hashlib.sha256(content.encode("utf-8")).hexdigest(),
+            districts={d.id: d for d in self.districts},
+            enterprises={e.id: e for e in self.enterprises},
+            lines=_OwnerIndex((e, e.owns.lines) for e in self.enterprises),
+            resources=_OwnerIndex((e, e.owns.resources) for e in self.enterprises),
+            serving={key: tuple(found) for key, found in serving.items()},
+        )
 
     @property
     def version(self) -> str:
         """The content hash ('sha256:...') that routing decisions record."""
-        return self._version
+        return self.lookup.version
 
     def district(self, district_id: str) -> District | None:
         """The district with this id, or None."""
-        return self._districts.get(district_id)
+        return self.lookup.districts.get(district_id)
 
     def enterprise(self, enterprise_id: str) -> Enterprise | None:
         """The enterprise with this id, or None."""
-        return self._enterprises.get(enterprise_id)
+        return self.lookup.enterprises.get(enterprise_id)
 
     def owner_of_line(self, line_id: str) -> Enterprise | None:
         """The operator owning a line or circuit id, or None when no one claims it."""
-        return self._lines.owner(line_id)
+        return self.lookup.lines.owner(line_id)
 
     def owner_of_resource(self, resource_id: str) -> Enterprise | None:
         """The operator owning a capacity resource id, or None when no one claims it."""
-        return self._resources.owner(resource_id)
+        return self.lookup.resources.owner(resource_id)
 
     def post_office_for(self, district_id: str) -> Enterprise | None:
         """The post office serving a district, or None."""
@@ -192,4 +214,4 @@ class Registry(InboundModel):
         return tuple(e for e in self.enterprises if e.kind is kind)
 
     def _serving(self, district_id: str, kind: EnterpriseKind) -> tuple[Enterprise, ...]:
-        return tuple(e for e in self.of_kind(kind) if district_id in e.districts)
+        return self.lookup.serving.get((district_id, kind), ())

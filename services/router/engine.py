@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from schemas.errors import SignalPostError
 from schemas.registry import Registry
@@ -100,7 +99,11 @@ def route(
     report: AnyReport, rules: RuleSet, registry: Registry, calendar: Calendar
 ) -> RoutingDecision:
     """The routing decision for a report that passed check_references; pure and deterministic."""
-    return explain(report, rules, registry, calendar).decision
+    # The same evaluation as explain(), without recording why each earlier rule missed:
+    # every report pays for routing, only rule authors pay for the explanation.
+    periods = calendar.active_at(report.occurred_at)
+    decided, added = _evaluate(report, rules, registry, periods, None)
+    return _decision(report, rules, registry, calendar, periods, *decided, added)
 
 
 def explain(
@@ -113,32 +116,48 @@ def explain(
     """
     periods = calendar.active_at(report.occurred_at)
     trials: list[Trial] = []
-    added: list[Rule] = []
-    decided: tuple[Rule, Resolution] | None = None
-    for rule in rules.rules:
-        if decided is not None:
-            trials.append(Trial(rule, Outcome.NOT_TRIED))
-            continue
-        misses = _misses(rule, report, registry, periods)
-        if misses:
-            trials.append(Trial(rule, Outcome.NOT_MATCHED, misses))
-        elif rule.continues:
-            added.append(rule)
-            trials.append(Trial(rule, Outcome.ADDED))
-        else:
-            primary, unresolved = _find_primary(rule, report, registry)
-            outcome = Outcome.NOT_MATCHED if primary is None else Outcome.DECIDED
-            trials.append(Trial(rule, outcome, unresolved=unresolved))
-            decided = None if primary is None else (rule, primary)
-    if decided is None:
-        raise NoRuleMatched(f"no rule of {rules.source} decided report {report.report_id}")
+    decided, added = _evaluate(report, rules, registry, periods, trials)
+    trials.extend(Trial(rule, Outcome.NOT_TRIED) for rule in rules.rules[len(trials) :])
     decision = _decision(report, rules, registry, calendar, periods, *decided, added)
     return Explanation(report, rules.version, periods, tuple(trials), decision)
 
 
+def _evaluate(
+    report: AnyReport,
+    rules: RuleSet,
+    registry: Registry,
+    periods: frozenset[str],
+    trials: list[Trial] | None,
+) -> tuple[tuple[Rule, Resolution], list[Rule]]:
+    """The deciding rule with its primary, and the continuing rules that matched before it.
+
+    With `trials`, each rule tried is recorded there with every condition it missed.
+    """
+    added: list[Rule] = []
+    for rule in rules.rules:
+        misses = _misses(rule, report, registry, periods, every=trials is not None)
+        if misses:
+            if trials is not None:
+                trials.append(Trial(rule, Outcome.NOT_MATCHED, misses))
+            continue
+        if rule.continues:
+            added.append(rule)
+            if trials is not None:
+                trials.append(Trial(rule, Outcome.ADDED))
+            continue
+        primary, unresolved = _find_primary(rule, report, registry)
+        if trials is not None:
+            outcome = Outcome.NOT_MATCHED if primary is None else Outcome.DECIDED
+            trials.append(Trial(rule, outcome, unresolved=unresolved))
+        if primary is not None:
+            return (rule, primary), added
+    raise NoRuleMatched(f"no rule of {rules.source} decided report {report.report_id}")
+
+
 def _misses(
-    rule: Rule, report: AnyReport, registry: Registry, periods: frozenset[str]
+    rule: Rule, report: AnyReport, registry: Registry, periods: frozenset[str], *, every: bool
 ) -> tuple[Miss, ...]:
+    """The conditions the report misses: all of them, or (not `every`) just the first."""
     # A condition on a field the kind lacks cannot even be read, so kind is checked alone first.
     if report.kind not in rule.kinds:
         return (Miss("kind", (report.kind,), rule.kinds),)
@@ -147,6 +166,8 @@ def _misses(
         observed = condition.observe(report, registry, periods)
         if not condition.holds(observed):
             misses.append(Miss(condition.criterion.name, observed, condition.allowed))
+            if not every:
+                break
     return tuple(misses)
 
 
@@ -213,8 +234,8 @@ def _matched_words(
             continue
         for name in sorted(periods & condition.allowed):
             period = calendar.period(name)
-            local = report.occurred_at.astimezone(ZoneInfo(period.timezone))
-            words.append(f"occurred {local:%Y-%m-%d %H:%M} local time, during {period.describe()}")
+            # The period, not the minute: decisions must not depend on what routing ignores.
+            words.append(f"occurred during {period.describe()}")
     return words
 
 

@@ -14,8 +14,8 @@ from schemas.errors import ContractError, Problem
 from schemas.references import check_references
 from schemas.registry import Registry
 from schemas.reports import AnyReport
-from schemas.routing import RoutedReport
-from services.router.engine import route
+from schemas.routing import RoutedReport, RoutingDecision
+from services.router.decisions import DecisionCache
 from services.router.keys import incident_key
 from services.router.rules import RuleSet
 from services.router.storm import Collapsed, collapse
@@ -70,8 +70,10 @@ def process_batch(
     registry: Registry,
     now: datetime,
     topic_prefix: str = "",
+    decisions: DecisionCache | None = None,
 ) -> BatchOutcome:
     """Validate, dead-letter, collapse storms and route one batch."""
+    decisions = decisions or DecisionCache()
     outcome = BatchOutcome()
     valid: list[AnyReport] = []
     source: dict[int, RawMessage] = {}  # report identity -> the message it came from
@@ -85,7 +87,8 @@ def process_batch(
             source[id(report)] = message
     for group in collapse(valid):
         try:
-            outcome.routed.append(routed_report(group, rules=rules, registry=registry, now=now))
+            decision = decisions.decide(group.representative, rules, registry)
+            outcome.routed.append(routed_report(group, decision, now=now))
         except Exception as exc:  # a routing bug must cost its reports, not the partition
             error = ContractError("routing_failed", (Problem(field="", reason=repr(exc)[:300]),))
             outcome.dead_letters.extend(
@@ -110,19 +113,21 @@ def admit(message: RawMessage, *, registry: Registry, topic_prefix: str) -> AnyR
     return report.model_copy(update={"received_at": received_at})
 
 
-def routed_report(
-    group: Collapsed, *, rules: RuleSet, registry: Registry, now: datetime
-) -> RoutedReport:
+def routed_report(group: Collapsed, decision: RoutingDecision, *, now: datetime) -> RoutedReport:
     """One routed report standing for a whole collapsed group."""
     representative = group.representative
     others = [r for r in group.reports if r is not representative]
-    return RoutedReport(
+    # Every part is a validated model already; validating the whole again would double the
+    # cost of the router's hottest line. Consumers decode it with full validation.
+    return RoutedReport.model_construct(
+        schema_version=1,
         incident_key=incident_key(representative),
         report=representative,
-        decision=route(representative, rules, registry, rules.calendar),
+        decision=decision,
         routed_at=now,
         collapsed=tuple(
-            ReportRef(reported_by=r.reported_by, report_id=r.report_id) for r in others
+            ReportRef.model_construct(reported_by=r.reported_by, report_id=r.report_id)
+            for r in others
         ),
         count=group.count,
         first_seen=group.first_seen,

@@ -7,6 +7,7 @@ brokers, so a crash anywhere means redelivery (at least once), never a lost repo
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import time
 import uuid
@@ -21,6 +22,7 @@ from schemas.codec import encode
 from schemas.envelope import Actor, ActorKind
 from schemas.registry import Registry, load_registry
 from schemas.rulesets import RuleSetActivated
+from services.router.decisions import DecisionCache
 from services.router.intake import KIND_OF_TOPIC, BatchOutcome, RawMessage, process_batch
 from services.router.reload import RuleFile
 from services.router.settings import RouterSettings
@@ -55,6 +57,7 @@ class Router:
         self.reload_requested = asyncio.Event()
         self.instance = uuid.uuid4().hex[:12]
         self.failures = 0  # consecutive publish failures, for the back-off
+        self.decisions = DecisionCache()
 
     def topic(self, name: str) -> str:
         return topic_name(name, self.settings.topic_prefix)
@@ -96,6 +99,7 @@ class Router:
             registry=self.registry,
             now=self.clock(),
             topic_prefix=self.settings.topic_prefix,
+            decisions=self.decisions,
         )
         try:
             await self.publish(outcome)
@@ -162,6 +166,10 @@ async def run(settings: RouterSettings, *, stop: asyncio.Event | None = None) ->
     """Run the router until SIGINT/SIGTERM (or `stop`); SIGHUP reloads the rule file now."""
     stop = stop or asyncio.Event()
     router = Router(settings)
+    # Each batch makes thousands of short-lived objects; collecting every 700 allocations
+    # cost a fifth of the router's time. Start-up objects are frozen out of collection.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
