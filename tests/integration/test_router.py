@@ -9,11 +9,12 @@ import pytest
 from kafka_io import publish, read_until
 
 from schemas.codec import decode
-from schemas.contracts import DEAD_LETTER, ROUTED_REPORT
+from schemas.contracts import DEAD_LETTER, ROUTED_REPORT, RULESET_ACTIVATED
 from schemas.samples import TOPIC_OF_KIND, encoded, report
+from services.router.rules import REFERENCE_RULES
 from services.router.service import Router
 from services.router.settings import RouterSettings
-from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, topic_name
+from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
 
 pytestmark = pytest.mark.integration
 
@@ -97,3 +98,47 @@ async def test_a_storm_collapses_without_losing_a_report_id(router, test_id):
     assert sorted(routed_ids(routed)) == sorted(p["report_id"] for p in storm)
     assert len(routed) < len(storm), "nothing collapsed"
     assert len({decode(ROUTED_REPORT, r.value).incident_key for r in routed}) == 5
+
+
+async def test_a_changed_rule_file_is_reloaded_and_a_bad_one_is_not(topics, test_id, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(REFERENCE_RULES.read_text())
+    settings = RouterSettings.model_validate(
+        topics.model_dump()
+        | {
+            "router_group_id": f"{test_id}-router",
+            "router_rules_file": rules,
+            "router_reload_seconds": 0.2,
+        }
+    )
+    prefix, stop = settings.topic_prefix, asyncio.Event()
+    task = asyncio.create_task(Router(settings).run(stop))
+    activations = topic_name(RULESET_ACTIVATIONS, prefix)
+    routed_topic = topic_name(ROUTED_REPORTS, prefix)
+    line_topic = prefix + TOPIC_OF_KIND["line_fault"]
+
+    async def route_one(n: int) -> str:
+        """Publish report n and return the rule-set version its decision names."""
+        await publish(settings, line_topic, [(None, encoded(report("line_fault", f"r{n}")))])
+        records = await read_until(
+            settings, routed_topic, lambda r: len(r) > n, group=f"{test_id}-read-{n}"
+        )
+        return decode(ROUTED_REPORT, records[n].value).decision.ruleset_version
+
+    try:
+        first = await route_one(0)
+        rules.write_text("rules: [this is not a rule set")
+        await asyncio.sleep(1)
+        assert await route_one(1) == first  # the last good rule set stays in force
+        rules.write_text(REFERENCE_RULES.read_text().replace("description:", "description: v2", 1))
+        await asyncio.sleep(1)
+        second = await route_one(2)
+        events = await read_until(
+            settings, activations, lambda r: len(r) >= 2, group=f"{test_id}-activations"
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    assert second != first
+    versions = [decode(RULESET_ACTIVATED, e.value).ruleset_version for e in events]
+    assert versions == [first, second]
