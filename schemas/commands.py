@@ -7,7 +7,16 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from schemas.envelope import Identifier, InboundModel, Instant, LongText, Reason, ShortText, Slug
+from schemas.envelope import (
+    Identifier,
+    InboundModel,
+    IncidentKey,
+    Instant,
+    LongText,
+    Reason,
+    ShortText,
+    Slug,
+)
 
 __all__ = [
     "AcknowledgeIncident",
@@ -30,6 +39,10 @@ class CommandBase(InboundModel):
     schema_version: Literal[1] = 1
     command_id: Identifier = Field(description="Chosen by the sender; a resend is a retry.")
     incident_id: Identifier
+    incident_key: IncidentKey = Field(
+        description="The incident's key, as on the task; incidents.commands is keyed by it so "
+        "that a command meets the incident's state on the same partition."
+    )
     issued_by: Slug = Field(description="Registry id of the dispatcher's enterprise.")
     issued_at: Instant
     dispatcher: ShortText | None = Field(default=None, description="Name of the person.")

@@ -134,6 +134,7 @@ def commands(draw: st.DrawFn) -> Any:
     base = {
         "command_id": draw(ids),
         "incident_id": draw(ids),
+        "incident_key": draw(ids),
         "issued_by": draw(slugs),
         "issued_at": issued_at,
         "dispatcher": draw(st.none() | short_text),
