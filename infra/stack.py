@@ -12,12 +12,13 @@ from infra.kafka import local as kafka
 from infra.postgres import local as postgres
 from infra.postgres.roles import create_database_and_roles, superuser_connect
 from infra.settings import StackSettings
+from schemas.registry import load_registry
 from services.runtime import db
 from services.runtime.errors import StackError, TopicDriftError
 from services.runtime.kafka import admin_client
 from services.runtime.kinds import Progress
 from services.runtime.migrate import load_migrations, migrate
-from services.runtime.topics import apply_catalog
+from services.runtime.topics import CATALOG, apply_catalog, task_feeds
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,13 @@ async def prepare(settings: StackSettings, progress: Progress) -> None:
 
 async def apply_topics(settings: StackSettings, progress: Progress) -> None:
     """Create or check the catalog's topics; drift that cannot be fixed in place is an error."""
+    enterprises = [e.id for e in load_registry().enterprises]
     async with admin_client(settings) as admin:
         result = await apply_catalog(
             admin=admin,
             prefix=settings.topic_prefix,
             replication=settings.topic_replication_factor,
+            catalog=CATALOG + task_feeds(enterprises),
         )
     progress(
         f"topics: {len(result.created)} created, {len(result.reconfigured)} reconfigured, "

@@ -13,9 +13,7 @@ import pytest
 from infra import stack
 from infra.settings import StackSettings
 from services.runtime import db
-from services.runtime.kafka import admin_client
 from services.runtime.settings import load_settings
-from services.runtime.topics import apply_catalog
 
 KEEP_STACK = os.environ.get("SIGNALPOST_KEEP_STACK") == "1"
 
@@ -51,10 +49,8 @@ def settings(local_stack: StackSettings, test_id: str) -> StackSettings:
 
 @pytest.fixture
 async def topics(settings: StackSettings) -> StackSettings:
-    """The catalog's topics created under this test's prefix."""
-    async with admin_client(settings) as admin:
-        result = await apply_catalog(admin=admin, prefix=settings.topic_prefix)
-    assert result.ok, result.drift
+    """The catalog's topics and task feeds created under this test's prefix."""
+    await stack.apply_topics(settings, _progress)
     return settings
 
 

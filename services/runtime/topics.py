@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -45,6 +45,8 @@ ROUTED_REPORTS = "reports.routed"
 DEAD_LETTERS = "reports.dead-letter"
 INCIDENT_COMMANDS = "incidents.commands"
 INCIDENT_EVENTS = "incidents.events"
+INCIDENT_TICKS = "incidents.ticks"
+TASK_FEED_PREFIX = "tasks."
 RULESET_ACTIVATIONS = "rulesets.activations"
 
 CATALOG: tuple[TopicSpec, ...] = (
@@ -75,7 +77,27 @@ CATALOG: tuple[TopicSpec, ...] = (
         "the log: lifecycle events by incident key, never deleted",
     ),
     TopicSpec(RULESET_ACTIVATIONS, 1, KEEP_FOREVER, "which rule set was in force from when"),
+    TopicSpec(
+        INCIDENT_TICKS,
+        KEYED_PARTITIONS,
+        {"cleanup.policy": "delete", "retention.ms": str(DAY_MS)},
+        "timer ticks for incidents with a due deadline, by incident key",
+    ),
 )
+
+
+def task_feed(enterprise_id: str) -> str:
+    """The task feed of one enterprise: a topic of its own, so a Kafka ACL on the topic name
+    (or prefix) can give an enterprise its own tasks and nothing else."""
+    return f"{TASK_FEED_PREFIX}{enterprise_id}"
+
+
+def task_feeds(enterprise_ids: Iterable[str]) -> tuple[TopicSpec, ...]:
+    """One feed topic per enterprise, keyed by incident key so a task's versions stay in order."""
+    return tuple(
+        TopicSpec(task_feed(e), 3, KEEP_NINETY_DAYS, f"tasks for {e}'s dispatchers")
+        for e in sorted(enterprise_ids)
+    )
 
 
 def topic_name(name: str, prefix: str = "") -> str:
