@@ -1,0 +1,108 @@
+"""The faust-streaming app: one agent owns each incident's state; a timer finds due deadlines.
+
+Reports, commands and timer ticks arrive on three topics co-partitioned by incident key,
+so one agent (concurrency 1: faust-streaming #606) sees every input of an incident in
+order. For each input it sends the lifecycle events and task updates, waits until the
+brokers acknowledge them, and only then writes the new state to the table: a crash before
+the write replays the input from the old state, which yields the same events with the same
+ids (the recorder keeps one of each); a crash after it finds the input already applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import faust
+import structlog
+
+from services.incidents.handler import Step, due_keys, handle
+from services.incidents.policy import Policy
+from services.incidents.settings import IncidentSettings
+from services.runtime.topics import (
+    DEAD_LETTERS,
+    INCIDENT_COMMANDS,
+    INCIDENT_EVENTS,
+    INCIDENT_TICKS,
+    KEYED_PARTITIONS,
+    ROUTED_REPORTS,
+    task_feed,
+    topic_name,
+)
+
+log = structlog.get_logger(component="incidents")
+Clock = Callable[[], datetime]
+RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+
+def system_clock() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+def build_app(
+    settings: IncidentSettings, *, policy: Policy, clock: Clock = system_clock
+) -> faust.App:
+    """The faust app with its table, agent and timer, wired to `settings`' topics."""
+    prefix = settings.topic_prefix
+    app = faust.App(
+        f"{prefix}{settings.incidents_app_id}",
+        broker=";".join(f"kafka://{s}" for s in settings.kafka_bootstrap.split(",")),
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=KEYED_PARTITIONS,
+        topic_replication_factor=settings.topic_replication_factor,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+    )
+    names = {
+        name: topic_name(name, prefix)
+        for name in (ROUTED_REPORTS, INCIDENT_COMMANDS, INCIDENT_TICKS)
+    }
+    inputs = app.topic(*names.values(), **RAW)
+    events = app.topic(topic_name(INCIDENT_EVENTS, prefix), **RAW)
+    ticks = app.topic(names[INCIDENT_TICKS], **RAW)
+    dead = app.topic(topic_name(DEAD_LETTERS, prefix), **RAW)
+    feeds: dict[str, faust.TopicT] = {}
+    state = app.Table("incident-state", default=None, partitions=KEYED_PARTITIONS, **RAW)
+    source_of = {real: name for name, real in names.items()}
+
+    def feed(enterprise: str) -> faust.TopicT:
+        if enterprise not in feeds:
+            feeds[enterprise] = app.topic(topic_name(task_feed(enterprise), prefix), **RAW)
+        return feeds[enterprise]
+
+    async def publish(key: bytes | None, step: Step) -> None:
+        sends = [await events.send(key=key, value=v, force=True) for v in step.events]
+        sends += [await feed(e).send(key=key, value=v, force=True) for e, v in step.tasks]
+        sends += [await dead.send(key=key, value=v, force=True) for v in step.dead_letters]
+        await asyncio.gather(*sends)
+
+    @app.agent(inputs, concurrency=1)
+    async def manage(stream: faust.StreamT) -> None:
+        """Each input of an incident, in order: decide, publish and wait, then keep the state."""
+        async for event in stream.events():
+            message = event.message
+            step = handle(
+                state.get(event.key) if event.key is not None else None,
+                key=event.key,
+                source=source_of.get(message.topic, message.topic),
+                value=event.value,
+                position=(message.topic, message.partition, message.offset, message.timestamp),
+                now=clock(),
+                policy=policy,
+            )
+            await publish(event.key, step)
+            if step.state is not None and event.key is not None:
+                state[event.key] = step.state
+            log.debug("input_handled", source=message.topic, events=len(step.events))
+
+    @app.timer(interval=settings.incidents_tick_seconds)
+    async def find_due() -> None:
+        """Ask the agent to look at incidents with a deadline due; it decides, in order."""
+        now = clock()
+        for key in due_keys(state.items(), now, policy):
+            await ticks.send(key=key, value=now.isoformat().encode(), force=True)
+
+    return app

@@ -1,0 +1,135 @@
+"""SLA deadlines and escalation, pure: promises are set as events, and a due one escalates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from schemas.lifecycle import (
+    Cause,
+    DeadlineKind,
+    DeadlineSet,
+    IncidentClosed,
+    IncidentEscalated,
+    IncidentEvent,
+    IncidentRouted,
+)
+from schemas.routing import EscalationLevel
+from schemas.tasks import Task, TaskRole
+from services.incidents.emit import Emitter, issue_task, service_actor
+from services.incidents.policy import Policy
+from services.incidents.state import IncidentState, IncidentStatus, PendingDeadline, fold
+
+__all__ = ["Timer", "decide_due", "escalation_chain", "next_due", "promise", "timers"]
+
+
+@dataclass(frozen=True)
+class Timer:
+    """Something the clock will do to an incident: escalate a deadline, or close it (None)."""
+
+    at: datetime
+    deadline: PendingDeadline | None
+
+
+def escalation_chain(state: IncidentState, policy: Policy) -> tuple[EscalationLevel, ...]:
+    """Whom each level tells; a decision without a chain tells the Department at once."""
+    # The Department must be told when something is not handled (DESIGN §1), chain or not.
+    fallback = EscalationLevel(level=1, after=timedelta(0), notify=(policy.department,))
+    chain = state.decision.escalation if state.decision else ()
+    return chain or (fallback,)
+
+
+def promise(em: Emitter, task: Task) -> None:
+    """Write the primary task's acknowledgement and resolution deadlines into the log."""
+    for kind, due_at in (
+        (DeadlineKind.ACKNOWLEDGE, task.ack_due_at),
+        (DeadlineKind.RESOLVE, task.resolve_due_at),
+    ):
+        em.emit(
+            DeadlineSet,
+            task_id=task.task_id,
+            enterprise=task.enterprise,
+            deadline=kind,
+            due_at=due_at,
+        )
+
+
+def timers(state: IncidentState, policy: Policy) -> list[Timer]:
+    """Every timer of the incident, earliest first."""
+    chain = escalation_chain(state, policy)
+    found = [
+        Timer(at=d.promised_at + chain[d.level].after, deadline=d)
+        for d in state.deadlines
+        if d.level < len(chain)
+    ]
+    if state.status is IncidentStatus.RESOLVED and state.resolved_at is not None:
+        found.append(Timer(at=state.resolved_at + policy.close_after, deadline=None))
+    return sorted(found, key=lambda timer: timer.at)
+
+
+def next_due(state: IncidentState, policy: Policy) -> datetime | None:
+    """When decide_due next has something to do for this incident, or None."""
+    pending = timers(state, policy)
+    return pending[0].at if pending else None
+
+
+def decide_due(state: IncidentState, now: datetime, *, policy: Policy) -> list[IncidentEvent]:
+    """Events of every timer due by `now`, each exactly once, oldest first.
+
+    A timer fires once because its events move it on: an escalation raises the deadline's
+    level (and sets the next), a closing ends the incident. After downtime, every level that
+    fell due meanwhile fires in this one call, in order.
+    """
+    events: list[IncidentEvent] = []
+    while (due := timers(state, policy)) and due[0].at <= now:
+        fired = _fire(state, due[0], now, policy)
+        events += fired
+        state = fold(fired, state)
+    return events
+
+
+def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> list:
+    deadline = timer.deadline
+    cause_id = deadline.set_by if deadline else state.resolved_by
+    em = Emitter(
+        state,
+        incident_key=state.incident_key,
+        cause=Cause(event_id=cause_id),
+        cause_key=f"timer:{cause_id}",
+        actor=service_actor(policy.service),
+        now=now,
+    )
+    if deadline is None:
+        em.emit(IncidentClosed, reason=f"Resolved and quiet for {policy.close_after}.")
+    else:
+        _escalate(em, deadline, escalation_chain(state, policy))
+    return em.events
+
+
+def _escalate(em: Emitter, deadline: PendingDeadline, chain: tuple[EscalationLevel, ...]) -> None:
+    state = em.state
+    step = chain[deadline.level]
+    # The chain names the enterprise that was primary when the incident was routed; its duty
+    # lead's level follows the incident to whoever holds it now.
+    notified = tuple(
+        dict.fromkeys(state.primary if e == state.decision.primary else e for e in step.notify)
+    )
+    em.emit(
+        IncidentEscalated,
+        level=step.level,
+        deadline=deadline.kind,
+        notified=notified,
+        reason=f"The {deadline.kind} deadline of {deadline.promised_at.isoformat()} passed.",
+    )
+    tasks = tuple(
+        issue_task(em.state, e, TaskRole.NOTIFY, em.now, decision=state.decision) for e in notified
+    )
+    em.emit(IncidentRouted, decision=state.decision, tasks=tasks)
+    if step.level < len(chain):
+        em.emit(
+            DeadlineSet,
+            task_id=deadline.task_id,
+            enterprise=state.primary,
+            deadline=deadline.kind,
+            due_at=deadline.promised_at + chain[step.level].after,
+        )

@@ -1,0 +1,101 @@
+"""Building blocks of decisions: an emitter that numbers, names and folds events, and tasks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from schemas.envelope import Actor, ActorKind
+from schemas.lifecycle import Cause, IncidentEvent, IncidentOpened
+from schemas.routing import RoutingDecision
+from schemas.tasks import Task, TaskRole, TaskStatus
+from services.incidents.ids import event_id, task_id
+from services.incidents.state import LIVE_TASK, IncidentState, apply
+
+__all__ = ["Emitter", "issue_task", "service_actor"]
+
+
+def service_actor(service: str) -> Actor:
+    """The incident manager itself, as the actor of what it decides on its own."""
+    return Actor(kind=ActorKind.SERVICE, id=service)
+
+
+class Emitter:
+    """Events of one decision: each numbered after the last, named by its cause, folded in."""
+
+    def __init__(
+        self,
+        state: IncidentState,
+        *,
+        incident_key: str,
+        cause: Cause,
+        cause_key: str,
+        actor: Actor,
+        now: datetime,
+    ) -> None:
+        self.state = state
+        self.events: list[IncidentEvent] = []
+        self._incident_key = incident_key
+        self._cause = cause
+        self._cause_key = cause_key
+        self._actor = actor
+        self.now = now
+
+    def emit(self, event_type: type, *, incident_id: str | None = None, **fields: Any) -> None:
+        """Add an event of the current incident (or of `incident_id`, for a new or stray one)."""
+        incident_id = incident_id or self.state.incident_id
+        sequence = 1 if event_type is IncidentOpened else self.state.sequence + 1
+        type_name = event_type.model_fields["type"].default
+        event = event_type(
+            event_id=event_id(incident_id, sequence, type_name, self._cause_key),
+            incident_key=self._incident_key,
+            incident_id=incident_id,
+            sequence=sequence,
+            occurred_at=self.now,
+            actor=self._actor,
+            caused_by=self._cause,
+            **fields,
+        )
+        self.events.append(event)
+        # Later events of the same decision see this one: a new incident's id, a task's version.
+        self.state = apply(self.state, event)
+
+
+def issue_task(
+    state: IncidentState,
+    enterprise: str,
+    role: TaskRole,
+    now: datetime,
+    *,
+    decision: RoutingDecision,
+    ack_due_at: datetime | None = None,
+    resolve_due_at: datetime | None = None,
+) -> Task:
+    """The task that gives `enterprise` a part in the incident: new, or its task at a new version.
+
+    Telling an enterprise whose task is still live (an escalation reaching the assignee's own
+    duty lead) re-issues that task unchanged but for its version, so its feed shows it again.
+    """
+    current = state.tasks.get(enterprise)
+    if current is not None and role is TaskRole.NOTIFY and current.status in LIVE_TASK:
+        return current.model_copy(update={"version": current.version + 1, "updated_at": now})
+    fields: dict[str, Any] = {
+        "role": role,
+        "status": TaskStatus.OPEN,
+        "ack_due_at": ack_due_at,
+        "resolve_due_at": resolve_due_at,
+        "updated_at": now,
+    }
+    if current is not None:
+        return current.model_copy(update={**fields, "version": current.version + 1})
+    return Task(
+        task_id=task_id(state.incident_id, enterprise),
+        incident_id=state.incident_id,
+        incident_key=state.incident_key,
+        enterprise=enterprise,
+        kind=state.kind,
+        district=state.district,
+        summary=state.summary,
+        priority=decision.priority,
+        **fields,
+    )

@@ -1,0 +1,95 @@
+"""One input of one incident, from bytes to bytes: decode, decide, fold, encode. No I/O.
+
+The faust agent hands every input here with the incident's stored state and publishes
+what comes back; keeping this glue free of faust lets the whole path be tested without a
+broker, and keeps the agent a few lines long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.codec import decode, encode
+from schemas.contracts import COMMAND, ROUTED_REPORT
+from schemas.errors import ContractError, Problem
+from services.incidents.deadlines import decide_due, next_due
+from services.incidents.machine import decide, tasks_to_publish
+from services.incidents.policy import Policy
+from services.incidents.state import IncidentState, apply
+from services.runtime.deadletters import RawMessage, dead_letter
+from services.runtime.topics import INCIDENT_COMMANDS, INCIDENT_TICKS, ROUTED_REPORTS
+
+STAGE = "incident-manager"
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one input became: encoded events, task updates by enterprise, dead letters, state."""
+
+    events: tuple[bytes, ...] = ()
+    tasks: tuple[tuple[str, bytes], ...] = ()
+    dead_letters: tuple[bytes, ...] = ()
+    state: bytes | None = None  # None: the stored state stays as it is
+
+
+def load_state(raw: bytes | None) -> IncidentState:
+    """The stored state of a key, or the empty state of a key never seen."""
+    return IncidentState() if raw is None else IncidentState.model_validate_json(raw)
+
+
+def handle(
+    raw_state: bytes | None,
+    *,
+    key: bytes | None,
+    source: str,
+    value: bytes | None,
+    position: tuple[str, int, int, int],
+    now: datetime,
+    policy: Policy,
+) -> Step:
+    """Decide what one input means for its incident; bad input becomes a dead letter."""
+    state = load_state(raw_state)
+    try:
+        events = _decide(state, key, source, value, now, policy)
+    except ContractError as error:
+        message = RawMessage(*position, key, value)
+        return Step(dead_letters=(encode(dead_letter(message, error, stage=STAGE, now=now)),))
+    after = state
+    for event in events:
+        after = apply(after, event)
+    return Step(
+        events=tuple(encode(e) for e in events),
+        tasks=tuple((t.enterprise, encode(t)) for t in tasks_to_publish(state, after)),
+        state=after.model_dump_json().encode() if events else None,
+    )
+
+
+def _decide(state, key, source, value, now, policy) -> list:
+    if key is None or value is None:
+        missing = "key" if key is None else "value"
+        raise ContractError(
+            "invalid_input", (Problem(field="", reason=f"message has no {missing}"),)
+        )
+    if source == ROUTED_REPORTS:
+        return decide(state, decode(ROUTED_REPORT, value), now, policy=policy)
+    if source == INCIDENT_COMMANDS:
+        return decide(state, decode(COMMAND, value), now, policy=policy)
+    if source == INCIDENT_TICKS:
+        return decide_due(state, now, policy=policy)
+    raise ContractError("invalid_input", (Problem(field="", reason=f"unexpected topic {source}"),))
+
+
+def due_keys(
+    items: Iterable[tuple[bytes, bytes | None]], now: datetime, policy: Policy
+) -> list[bytes]:
+    """The keys whose incident has a deadline due by `now`."""
+    due = []
+    for key, raw in items:
+        if raw is None:
+            continue
+        deadline = next_due(load_state(raw), policy)
+        if deadline is not None and deadline <= now:
+            due.append(key)
+    return due

@@ -1,0 +1,32 @@
+"""The incident manager's settings (variables SIGNALPOST_INCIDENTS_*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from schemas.registry import REFERENCE_REGISTRY
+from services.runtime.settings import Settings
+
+
+class IncidentSettings(Settings):
+    """Settings of `signalpost run incidents`."""
+
+    incidents_app_id: str = Field(
+        default="signalpost-incidents",
+        pattern=r"^[a-z0-9._-]+$",
+        description="faust app id: names the consumer group, the table and its changelog topic "
+        "(the topic prefix is put before it).",
+    )
+    incidents_registry_dir: Path = Field(
+        default=REFERENCE_REGISTRY, description="Directory of the registry's YAML files."
+    )
+    incidents_tick_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often due deadlines are looked for."
+    )
+    incidents_log_level: str = Field(
+        default="warning",
+        pattern=r"^(crit|error|warn|info|debug)$",
+        description="faust worker log level.",
+    )

@@ -1,0 +1,383 @@
+"""An incident key's state and the pure fold that builds it from lifecycle events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from enum import StrEnum
+from functools import reduce
+from typing import Any
+
+from pydantic import Field
+
+from schemas.envelope import Identifier, IncidentKey, Instant, LogModel, ShortText, Slug
+from schemas.errors import SignalPostError
+from schemas.lifecycle import (
+    CommandRejected,
+    DeadlineKind,
+    DeadlineSet,
+    DuplicateLinked,
+    IncidentAcknowledged,
+    IncidentCancelled,
+    IncidentClosed,
+    IncidentEscalated,
+    IncidentEvent,
+    IncidentEventBase,
+    IncidentHeld,
+    IncidentOpened,
+    IncidentReassigned,
+    IncidentRejected,
+    IncidentResolved,
+    IncidentRouted,
+    NoteAdded,
+    SourceCleared,
+    WorkStarted,
+)
+from schemas.reports import ReportKind
+from schemas.routing import RoutingDecision
+from schemas.tasks import Task, TaskRole, TaskStatus
+from services.incidents.ids import digest
+from services.router.storm import is_clear
+
+__all__ = [
+    "LIVE_TASK",
+    "MAX_SEEN_COMMANDS",
+    "MAX_SEEN_REPORTS",
+    "OPEN",
+    "IncidentState",
+    "IncidentStateError",
+    "IncidentStatus",
+    "PendingDeadline",
+    "apply",
+    "fold",
+    "seen_command",
+    "seen_report",
+    "tasks_to_publish",
+]
+
+# Enough to absorb redelivery after a crash or a rebalance (a few batches), small enough to
+# keep a table row a few kilobytes; entries are 16-hex digests, not the ids themselves.
+MAX_SEEN_REPORTS = 256
+MAX_SEEN_COMMANDS = 128
+
+
+class IncidentStatus(StrEnum):
+    """Where an incident stands (TMF621 trouble-ticket states)."""
+
+    OPENED = "opened"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    HELD = "held"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    # Handed back and not yet given to anyone: only ever between two events of one decision,
+    # since a hand-back names the next assignee at once or ends the incident.
+    REJECTED = "rejected"
+
+
+OPEN = frozenset(
+    {
+        IncidentStatus.OPENED,
+        IncidentStatus.ACKNOWLEDGED,
+        IncidentStatus.IN_PROGRESS,
+        IncidentStatus.HELD,
+    }
+)
+LIVE_TASK = frozenset(
+    {TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.HELD}
+)
+
+
+class IncidentStateError(SignalPostError):
+    """An event does not follow the state it is applied to (a gap or a foreign timeline)."""
+
+
+class PendingDeadline(LogModel):
+    """A promise on the primary task that has not been kept yet, and how far it has escalated."""
+
+    kind: DeadlineKind
+    task_id: Identifier
+    promised_at: Instant = Field(description="When the promise fell due (the first DeadlineSet).")
+    due_at: Instant = Field(description="The latest DeadlineSet: when the next level is told.")
+    level: int = Field(default=0, ge=0, description="Escalation levels told so far.")
+    set_by: Identifier = Field(description="Event id of the latest DeadlineSet; a firing's cause.")
+
+
+class IncidentState(LogModel):
+    """What the incident manager keeps per incident key; exactly the fold of its events."""
+
+    incident_key: IncidentKey | None = None
+    incidents: int = Field(default=0, ge=0, description="Incidents the key has had so far.")
+    incident_id: Identifier | None = None
+    previous_incident_id: Identifier | None = Field(
+        default=None, description="The incident this one recurs after."
+    )
+    status: IncidentStatus | None = None
+    sequence: int = Field(default=0, ge=0, description="Last sequence of the current incident.")
+    kind: ReportKind | None = None
+    district: Slug | None = None
+    summary: ShortText | None = None
+    opened_at: Instant | None = None
+    decision: RoutingDecision | None = None
+    primary: Slug | None = Field(default=None, description="The enterprise assigned now.")
+    tasks: dict[Slug, Task] = Field(default_factory=dict, description="By enterprise.")
+    count: int = Field(default=0, ge=0, description="Distinct reports linked to the incident.")
+    first_seen: Instant | None = None
+    last_seen: Instant | None = None
+    deadlines: tuple[PendingDeadline, ...] = ()
+    escalation_level: int = Field(default=0, ge=0, description="Highest level told so far.")
+    source_cleared: bool = False
+    resolved_at: Instant | None = None
+    resolved_by: Identifier | None = Field(default=None, description="The resolving event.")
+    seen_reports: tuple[str, ...] = Field(default=(), description="Digests of recent reports.")
+    seen_commands: tuple[str, ...] = Field(default=(), description="Digests of recent commands.")
+
+    def primary_task(self) -> Task | None:
+        """The task of the enterprise assigned now, if any."""
+        return self.tasks.get(self.primary) if self.primary else None
+
+
+def seen_report(reported_by: str, report_id: str) -> str:
+    """The memory entry of a report: reports are unique per publisher."""
+    return digest("report", reported_by, report_id, length=16)
+
+
+def seen_command(command_id: str) -> str:
+    """The memory entry of a dispatcher command."""
+    return digest("command", command_id, length=16)
+
+
+def _remember(seen: tuple[str, ...], entries: Iterable[str], limit: int) -> tuple[str, ...]:
+    fresh = [e for e in dict.fromkeys(entries) if e not in seen]
+    return (*seen, *fresh)[-limit:] if fresh else seen
+
+
+def _changed(task: Task, at: datetime, **changes: Any) -> Task:
+    return task.model_copy(update={**changes, "version": task.version + 1, "updated_at": at})
+
+
+def _with_task(state: IncidentState, enterprise: str, at: datetime, **changes: Any) -> dict:
+    return {**state.tasks, enterprise: _changed(state.tasks[enterprise], at, **changes)}
+
+
+def _tasks_to(
+    state: IncidentState, status: TaskStatus, among: frozenset[TaskStatus], at: datetime
+) -> dict:
+    return {
+        enterprise: _changed(task, at, status=status) if task.status in among else task
+        for enterprise, task in state.tasks.items()
+    }
+
+
+def _without_deadlines(
+    state: IncidentState, *, kind: DeadlineKind | None = None, task_id: str | None = None
+) -> tuple[PendingDeadline, ...]:
+    return tuple(
+        d
+        for d in state.deadlines
+        if not ((kind is None or d.kind is kind) and (task_id is None or d.task_id == task_id))
+    )
+
+
+def _reports_seen(state: IncidentState, event: Any) -> dict[str, Any]:
+    at = event.report.occurred_at
+    return {
+        "count": state.count + len(set(event.caused_by.reports)),
+        "first_seen": min(state.first_seen, at) if state.first_seen else at,
+        "last_seen": max(state.last_seen, at) if state.last_seen else at,
+    }
+
+
+def _opened(state: IncidentState, event: IncidentOpened) -> dict[str, Any]:
+    fresh = IncidentState(
+        incident_key=event.incident_key,
+        incidents=state.incidents + 1,
+        incident_id=event.incident_id,
+        previous_incident_id=state.incident_id,
+        status=IncidentStatus.OPENED,
+        kind=event.report.kind,
+        district=event.report.district,
+        summary=event.summary,
+        opened_at=event.occurred_at,
+        source_cleared=is_clear(event.report),
+        seen_reports=state.seen_reports,
+        seen_commands=state.seen_commands,
+    )
+    return {**dict(fresh), **_reports_seen(fresh, event)}
+
+
+def _duplicate(state: IncidentState, event: DuplicateLinked) -> dict[str, Any]:
+    return {**_reports_seen(state, event), "source_cleared": False}
+
+
+def _cleared(state: IncidentState, event: SourceCleared) -> dict[str, Any]:
+    return {**_reports_seen(state, event), "source_cleared": True}
+
+
+def _routed(state: IncidentState, event: IncidentRouted) -> dict[str, Any]:
+    changes: dict[str, Any] = {
+        "decision": event.decision,
+        "tasks": {**state.tasks, **{t.enterprise: t for t in event.tasks}},
+    }
+    for task in event.tasks:
+        if task.role is TaskRole.PRIMARY and task.enterprise != state.primary:
+            changes |= {"primary": task.enterprise, "status": IncidentStatus.OPENED}
+    return changes
+
+
+def _deadline_set(state: IncidentState, event: DeadlineSet) -> dict[str, Any]:
+    current = next(
+        (d for d in state.deadlines if d.kind is event.deadline and d.task_id == event.task_id),
+        None,
+    )
+    if current is None:
+        current = PendingDeadline(
+            kind=event.deadline,
+            task_id=event.task_id,
+            promised_at=event.due_at,
+            due_at=event.due_at,
+            set_by=event.event_id,
+        )
+    updated = current.model_copy(update={"due_at": event.due_at, "set_by": event.event_id})
+    others = _without_deadlines(state, kind=event.deadline, task_id=event.task_id)
+    return {"deadlines": (*others, updated)}
+
+
+def _task_step(status: IncidentStatus, task_status: TaskStatus, stops_ack: bool) -> Callable:
+    def step(state: IncidentState, event: Any) -> dict[str, Any]:
+        changes: dict[str, Any] = {
+            "status": status,
+            "tasks": _with_task(state, event.enterprise, event.occurred_at, status=task_status),
+        }
+        if stops_ack:
+            changes["deadlines"] = _without_deadlines(state, kind=DeadlineKind.ACKNOWLEDGE)
+        return changes
+
+    return step
+
+
+def _escalated(state: IncidentState, event: IncidentEscalated) -> dict[str, Any]:
+    deadlines = tuple(
+        d.model_copy(update={"level": event.level}) if d.kind is event.deadline else d
+        for d in state.deadlines
+    )
+    return {"deadlines": deadlines, "escalation_level": max(state.escalation_level, event.level)}
+
+
+def _handed_away(task_status: TaskStatus, status: IncidentStatus | None) -> Callable:
+    def step(state: IncidentState, event: Any) -> dict[str, Any]:
+        changes: dict[str, Any] = {
+            "primary": None,
+            "tasks": _with_task(state, event.enterprise, event.occurred_at, status=task_status),
+            "deadlines": _without_deadlines(state, task_id=event.task_id),
+        }
+        return changes | ({"status": status} if status else {})
+
+    return step
+
+
+def _resolved(state: IncidentState, event: IncidentResolved) -> dict[str, Any]:
+    return {
+        "status": IncidentStatus.RESOLVED,
+        "tasks": _tasks_to(state, TaskStatus.RESOLVED, LIVE_TASK, event.occurred_at),
+        "deadlines": (),
+        "resolved_at": event.occurred_at,
+        "resolved_by": event.event_id,
+    }
+
+
+def _ended(status: IncidentStatus, task_status: TaskStatus, among: frozenset) -> Callable:
+    def step(state: IncidentState, event: Any) -> dict[str, Any]:
+        tasks = _tasks_to(state, task_status, among, event.occurred_at)
+        return {"status": status, "tasks": tasks, "deadlines": ()}
+
+    return step
+
+
+def _nothing(state: IncidentState, event: Any) -> dict[str, Any]:
+    return {}
+
+
+_STEPS: dict[type, Callable[[IncidentState, Any], dict[str, Any]]] = {
+    IncidentOpened: _opened,
+    DuplicateLinked: _duplicate,
+    SourceCleared: _cleared,
+    IncidentRouted: _routed,
+    DeadlineSet: _deadline_set,
+    IncidentAcknowledged: _task_step(
+        IncidentStatus.ACKNOWLEDGED, TaskStatus.ACKNOWLEDGED, stops_ack=True
+    ),
+    WorkStarted: _task_step(IncidentStatus.IN_PROGRESS, TaskStatus.IN_PROGRESS, stops_ack=True),
+    IncidentHeld: _task_step(IncidentStatus.HELD, TaskStatus.HELD, stops_ack=False),
+    IncidentEscalated: _escalated,
+    IncidentReassigned: _handed_away(TaskStatus.REASSIGNED, None),
+    IncidentRejected: _handed_away(TaskStatus.REJECTED, IncidentStatus.REJECTED),
+    NoteAdded: _nothing,
+    IncidentResolved: _resolved,
+    IncidentClosed: _ended(
+        IncidentStatus.CLOSED, TaskStatus.CLOSED, LIVE_TASK | {TaskStatus.RESOLVED}
+    ),
+    IncidentCancelled: _ended(IncidentStatus.CANCELLED, TaskStatus.CANCELLED, LIVE_TASK),
+    CommandRejected: _nothing,
+}
+
+
+def _is_stray(state: IncidentState, event: IncidentEventBase) -> bool:
+    # A command naming an incident the key never had is rejected outside any timeline.
+    return state.incident_id is None and isinstance(event, CommandRejected)
+
+
+def _check_follows(state: IncidentState, event: IncidentEventBase) -> None:
+    if isinstance(event, IncidentOpened):
+        follows = event.sequence == 1 and event.incident_id != state.incident_id
+    else:
+        follows = _is_stray(state, event) or (
+            event.incident_id == state.incident_id and event.sequence == state.sequence + 1
+        )
+    if not follows:
+        raise IncidentStateError(
+            f"event {event.event_id} ({event.incident_id} #{event.sequence}) does not follow "
+            f"{state.incident_id} #{state.sequence}"
+        )
+
+
+def apply(state: IncidentState, event: IncidentEvent) -> IncidentState:
+    """The state after one event; raises IncidentStateError if the event does not follow it."""
+    _check_follows(state, event)
+    changes = _STEPS[type(event)](state, event)
+    command_id = event.caused_by.command_id
+    changes["seen_reports"] = _remember(
+        changes.get("seen_reports", state.seen_reports),
+        (seen_report(r.reported_by, r.report_id) for r in event.caused_by.reports),
+        MAX_SEEN_REPORTS,
+    )
+    changes["seen_commands"] = _remember(
+        state.seen_commands, [seen_command(command_id)] if command_id else [], MAX_SEEN_COMMANDS
+    )
+    if not _is_stray(state, event):
+        changes["sequence"] = event.sequence
+    return state.model_copy(update=changes)
+
+
+def fold(events: Iterable[IncidentEvent], state: IncidentState | None = None) -> IncidentState:
+    """The state after a run of events, from `state` or from nothing (a rebuild from the log)."""
+    return reduce(apply, events, state if state is not None else IncidentState())
+
+
+def tasks_to_publish(before: IncidentState, events: Sequence[IncidentEvent]) -> list[Task]:
+    """Tasks the events created or changed, each at its latest version, in first-change order.
+
+    It takes the events rather than the state after them: when a report recurs, the old
+    incident's tasks are closed and then replaced by the new incident's in the same decision,
+    and their closing must still reach the enterprises' feeds.
+    """
+    latest: dict[str, Task] = {}
+    state = before
+    for event in events:
+        after = apply(state, event)
+        for enterprise, task in after.tasks.items():
+            if state.tasks.get(enterprise) != task:
+                latest[task.task_id] = task
+        state = after
+    return list(latest.values())
