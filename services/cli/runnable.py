@@ -1,13 +1,15 @@
 """Every service `signalpost run NAME` can start, and how it is started.
 
-Each entry names a module with `settings_class` (its pydantic-settings class) and an async
+Each entry names a module with `settings_class` (its pydantic-settings class) and
 `run(settings)`. `signalpost up` starts every entry; the Dockerfile's entrypoint is
 `signalpost run NAME`, and docker-compose.yml has one container per entry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import inspect
 from types import ModuleType
 
 from services.runtime.errors import ConfigurationError
@@ -15,6 +17,7 @@ from services.runtime.settings import load_settings
 
 SERVICES: dict[str, str] = {
     "router": "services.router.service",
+    "recorder": "services.recorder.service",
 }
 
 
@@ -27,7 +30,13 @@ def service_module(name: str) -> ModuleType:
     return importlib.import_module(SERVICES[name])
 
 
-async def run_service(name: str) -> None:
-    """Load the service's own settings (failing with the variable's name) and run it."""
+def run_service(name: str) -> None:
+    """Load the service's own settings (failing with the variable's name) and run it.
+
+    `run` is a coroutine for services that own their loop through asyncio.run, or a plain
+    function for those that start their own (faust's worker does).
+    """
     module = service_module(name)
-    await module.run(load_settings(module.settings_class))
+    outcome = module.run(load_settings(module.settings_class))
+    if inspect.isawaitable(outcome):
+        asyncio.run(outcome)

@@ -1,0 +1,1 @@
+"""The recorder: the incident event log written into PostgreSQL timelines, effectively once."""

@@ -1,0 +1,194 @@
+"""Pure: the incidents projection, advanced by one lifecycle event at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from typing import Any
+
+from schemas import lifecycle as ev
+from schemas.tasks import TaskRole
+
+# Statuses after which an incident no longer counts as open (the table's is_open agrees).
+CLOSED_STATUSES = frozenset({"resolved", "closed", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentState:
+    """One row of the incidents table: where an incident stands after its latest event."""
+
+    incident_id: str
+    incident_key: str
+    kind: str | None
+    district: str | None
+    summary: str | None
+    priority: str | None
+    status: str
+    primary_enterprise: str | None
+    escalation_level: int
+    ack_due_at: datetime | None
+    resolve_due_at: datetime | None
+    source_occurred_at: datetime | None
+    reported_at: datetime | None
+    opened_at: datetime | None
+    routed_at: datetime | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    source_cleared_at: datetime | None
+    report_count: int
+    event_count: int
+    last_event_type: str
+    last_event_at: datetime
+    last_sequence: int
+    last_hash: str
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(IncidentState))
+
+
+def _opened(state: IncidentState, e: ev.IncidentOpened) -> dict[str, Any]:
+    return {
+        "kind": e.report.kind,
+        "district": e.report.district,
+        "summary": e.summary,
+        "source_occurred_at": e.report.occurred_at,
+        "reported_at": e.report.reported_at,
+        "opened_at": e.occurred_at,
+        "status": "open",
+        "report_count": state.report_count + 1,
+    }
+
+
+def _routed(state: IncidentState, e: ev.IncidentRouted) -> dict[str, Any]:
+    primary = next((t for t in e.tasks if t.role is TaskRole.PRIMARY), None)
+    changes: dict[str, Any] = {
+        "primary_enterprise": e.decision.primary,
+        "priority": e.decision.priority.value,
+        "routed_at": state.routed_at or e.occurred_at,
+    }
+    if primary is not None:
+        changes |= {"ack_due_at": primary.ack_due_at, "resolve_due_at": primary.resolve_due_at}
+    return changes
+
+
+def _for_primary(state: IncidentState, e: ev.TaskEventBase) -> bool:
+    # Notified and supporting enterprises work on their own tasks; the incident's state
+    # follows the enterprise that must handle it (any, before routing has named one).
+    return state.primary_enterprise in (None, e.enterprise)
+
+
+def _deadline(state: IncidentState, e: ev.DeadlineSet) -> dict[str, Any]:
+    if not _for_primary(state, e):
+        return {}
+    field = "ack_due_at" if e.deadline is ev.DeadlineKind.ACKNOWLEDGE else "resolve_due_at"
+    return {field: e.due_at}
+
+
+def _status(status: str, first_time: str | None = None) -> Callable[..., dict[str, Any]]:
+    """A primary task's move to `status`, stamping `first_time` the first time it happens."""
+
+    def change(state: IncidentState, e: ev.TaskEventBase) -> dict[str, Any]:
+        if not _for_primary(state, e):
+            return {}
+        changes: dict[str, Any] = {"status": status}
+        if first_time and getattr(state, first_time) is None:
+            changes[first_time] = e.occurred_at
+        return changes
+
+    return change
+
+
+def _escalated(state: IncidentState, e: ev.IncidentEscalated) -> dict[str, Any]:
+    return {"escalation_level": max(state.escalation_level, e.level)}
+
+
+def _reassigned(state: IncidentState, e: ev.IncidentReassigned) -> dict[str, Any]:
+    if not _for_primary(state, e):
+        return {}
+    return {"primary_enterprise": e.to_enterprise, "status": "open"}
+
+
+def _duplicate(state: IncidentState, e: ev.DuplicateLinked) -> dict[str, Any]:
+    return {"report_count": state.report_count + 1}
+
+
+def _cleared(state: IncidentState, e: ev.SourceCleared) -> dict[str, Any]:
+    return {"source_cleared_at": state.source_cleared_at or e.occurred_at}
+
+
+def _ended(status: str) -> Callable[..., dict[str, Any]]:
+    def change(state: IncidentState, e: ev.IncidentEventBase) -> dict[str, Any]:
+        return {"status": status, "closed_at": state.closed_at or e.occurred_at}
+
+    return change
+
+
+def _unchanged(state: IncidentState, e: ev.IncidentEventBase) -> dict[str, Any]:
+    return {}
+
+
+CHANGES: dict[str, Callable[..., dict[str, Any]]] = {
+    "incident_opened": _opened,
+    "duplicate_linked": _duplicate,
+    "incident_routed": _routed,
+    "deadline_set": _deadline,
+    "incident_acknowledged": _status("acknowledged", "acknowledged_at"),
+    "work_started": _status("in_progress"),
+    "incident_held": _status("held"),
+    "incident_escalated": _escalated,
+    "incident_reassigned": _reassigned,
+    "incident_rejected": _status("rejected"),
+    "note_added": _unchanged,
+    "source_cleared": _cleared,
+    "incident_resolved": _status("resolved", "resolved_at"),
+    "incident_closed": _ended("closed"),
+    "incident_cancelled": _ended("cancelled"),
+    "command_rejected": _unchanged,
+}
+
+
+def _new(event: ev.IncidentEventBase) -> IncidentState:
+    return IncidentState(
+        incident_id=event.incident_id,
+        incident_key=event.incident_key,
+        kind=None,
+        district=None,
+        summary=None,
+        priority=None,
+        status="open",
+        primary_enterprise=None,
+        escalation_level=0,
+        ack_due_at=None,
+        resolve_due_at=None,
+        source_occurred_at=None,
+        reported_at=None,
+        opened_at=None,
+        routed_at=None,
+        acknowledged_at=None,
+        resolved_at=None,
+        closed_at=None,
+        source_cleared_at=None,
+        report_count=0,
+        event_count=0,
+        last_event_type="",
+        last_event_at=event.occurred_at,
+        last_sequence=0,
+        last_hash="",
+    )
+
+
+def apply(state: IncidentState | None, event: Any, event_hash: str) -> IncidentState:
+    """The incident after `event` (whose chained hash is `event_hash`); None: not seen before."""
+    current = state or _new(event)
+    changes = CHANGES[event.type](current, event)
+    return replace(
+        current,
+        **changes,
+        event_count=current.event_count + 1,
+        last_event_type=event.type,
+        last_event_at=event.occurred_at,
+        last_sequence=event.sequence,
+        last_hash=event_hash,
+    )

@@ -1,0 +1,312 @@
+"""Pure: Kafka messages as timeline rows hash-chained per incident, and checking a chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from schemas.codec import decode
+from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, RULESET_ACTIVATED, Contract
+from schemas.errors import ContractError
+from services.recorder.projection import IncidentState, apply
+from services.runtime.topics import DEAD_LETTERS, INCIDENT_EVENTS, RULESET_ACTIVATIONS
+
+# prev_hash of an incident's first event.
+GENESIS_HASH = "0" * 64
+
+
+class Message(Protocol):
+    """What the recorder needs of a Kafka record (aiokafka's ConsumerRecord has it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Poison:
+    """A message that can never be recorded, and why; it goes to recorder_dead_letters."""
+
+    message: Message
+    reason: str
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One row of incident_events, in the table's column order."""
+
+    event_id: str
+    incident_key: str
+    incident_id: str
+    sequence: int
+    type: str
+    occurred_at: datetime
+    event: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    prev_hash: str
+    hash: str
+
+
+EVENT_COLUMNS: tuple[str, ...] = tuple(EventRow.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A message that met its contract: the model, and the JSON exactly as it was in the log."""
+
+    message: Message
+    model: Any
+    raw: Any
+
+
+@dataclass
+class EventPlan:
+    """What one batch of lifecycle events becomes: rows, changed incidents, poison."""
+
+    rows: list[EventRow] = field(default_factory=list)
+    incidents: dict[str, IncidentState] = field(default_factory=dict)
+    poison: list[Poison] = field(default_factory=list)
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    """The first row whose link in the hash chain does not hold, and what is wrong with it."""
+
+    incident_id: str
+    sequence: int
+    event_id: str
+    reason: str
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the same text from the log and from jsonb."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, canonical: str) -> str:
+    """sha256 of the previous hash followed by the event's canonical JSON, in hex."""
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical.encode("utf-8")).hexdigest()
+
+
+def decode_message(contract: Contract[Any], message: Message) -> Decoded | Poison:
+    """The message validated against `contract`, or the reason it never can be."""
+    if message.value is None:
+        return Poison(message, "tombstone: a message without a value")
+    try:
+        model = decode(contract, message.value)
+    except ContractError as exc:
+        return Poison(message, str(exc)[:1000], exc.to_dict())
+    # The row keeps the log's JSON, not the model's dump: an older recorder meeting fields
+    # a newer writer added must not drop them from the permanent record.
+    return Decoded(message, model, json.loads(message.value))
+
+
+def plan_events(
+    decoded: Iterable[Decoded],
+    incidents: Mapping[str, IncidentState],
+    recorded_ids: set[str],
+) -> EventPlan:
+    """Chain and project a batch of events, in log order, onto the incidents as they stand."""
+    plan = EventPlan()
+    seen = set(recorded_ids)
+    for item in decoded:
+        event, message = item.model, item.message
+        if event.event_id in seen:
+            # Recording the same event id twice is a no-op (a producer's retry, a replay).
+            plan.duplicates += 1
+            continue
+        state = plan.incidents.get(event.incident_id) or incidents.get(event.incident_id)
+        expected = state.last_sequence + 1 if state else 1
+        if event.sequence != expected:
+            plan.poison.append(Poison(message, _sequence_problem(event, expected)))
+            continue
+        canonical = canonical_json(item.raw)
+        prev_hash = state.last_hash if state else GENESIS_HASH
+        digest = chain_hash(prev_hash, canonical)
+        plan.rows.append(
+            EventRow(
+                event.event_id,
+                event.incident_key,
+                event.incident_id,
+                event.sequence,
+                event.type,
+                event.occurred_at,
+                canonical,
+                message.topic,
+                message.partition,
+                message.offset,
+                prev_hash,
+                digest,
+            )
+        )
+        plan.incidents[event.incident_id] = apply(state, event, digest)
+        seen.add(event.event_id)
+    return plan
+
+
+def _sequence_problem(event: Any, expected: int) -> str:
+    where = f"incident {event.incident_id} event {event.event_id} has sequence {event.sequence}"
+    if event.sequence < expected:
+        return f"{where}, already recorded by another event (next expected: {expected})"
+    missing = f"{expected}..{event.sequence - 1}"
+    return f"{where}, but {expected} is the next one: events {missing} are missing"
+
+
+def verify_chain(
+    rows: Iterable[Mapping[str, Any]], heads: Mapping[str, tuple[int, str]] | None = None
+) -> ChainBreak | None:
+    """The first broken link among incident_events rows (each incident's in sequence order).
+
+    Rows need event_id, incident_id, sequence, type, event (jsonb text or parsed), prev_hash
+    and hash. `heads` (incident id -> last sequence and hash, from the incidents table) also
+    catches rows removed from the end of a timeline.
+    """
+    last: dict[str, tuple[int, str]] = {}
+    for row in rows:
+        incident = row["incident_id"]
+        sequence, prev = last.get(incident, (0, GENESIS_HASH))
+        problem = _link_problem(row, sequence + 1, prev)
+        if problem:
+            return ChainBreak(incident, row["sequence"], row["event_id"], problem)
+        last[incident] = (row["sequence"], row["hash"])
+    for incident, (sequence, digest) in (heads or {}).items():
+        if last.get(incident, (0, GENESIS_HASH)) != (sequence, digest):
+            found = last.get(incident, (0, ""))[0]
+            reason = f"timeline ends at sequence {found}, the incident's head is at {sequence}"
+            return ChainBreak(incident, sequence, "", reason)
+    return None
+
+
+def _link_problem(row: Mapping[str, Any], expected_sequence: int, prev: str) -> str | None:
+    """Why this row does not continue the chain, or None when it does."""
+    event = row["event"]
+    event = json.loads(event) if isinstance(event, str) else event
+    if row["sequence"] != expected_sequence:
+        found = row["sequence"]
+        return f"sequence {found} where {expected_sequence} was due: a row is missing or moved"
+    columns = ("event_id", "incident_id", "sequence", "type")
+    changed = [name for name in columns if event.get(name) != row[name]]
+    if changed:
+        return f"column {', '.join(changed)} differs from the recorded event"
+    if row["prev_hash"] != prev:
+        return "prev_hash does not match the previous event's hash"
+    if row["hash"] != chain_hash(prev, canonical_json(event)):
+        return "hash does not match the event: the event was changed"
+    return None
+
+
+def dead_letter_row(item: Decoded) -> tuple[Any, ...]:
+    """A dead_letters row from a dead-letter message that met its contract."""
+    letter, message = item.model, item.message
+    return (
+        message.topic,
+        message.partition,
+        message.offset,
+        letter.source.topic,
+        letter.source.partition,
+        letter.source.offset,
+        letter.rejected_by,
+        letter.dead_lettered_at,
+        canonical_json(letter.error.model_dump(mode="json")),
+        canonical_json(item.raw),
+    )
+
+
+def rule_set_row(item: Decoded) -> tuple[Any, ...]:
+    """A rule_sets row from a rule-set activation."""
+    event = item.model
+    return (
+        event.event_id,
+        event.ruleset_version,
+        event.registry_version,
+        event.activated_at,
+        event.source_file,
+        canonical_json(event.actor.model_dump(mode="json")),
+    )
+
+
+def poison_row(poison: Poison) -> tuple[Any, ...]:
+    """A recorder_dead_letters row: where the message was, its bytes, and why."""
+    message = poison.message
+    error = None if poison.error is None else canonical_json(poison.error)
+    return (
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        message.value,
+        poison.reason,
+        error,
+    )
+
+
+CONTRACT_OF_TOPIC: dict[str, Contract[Any]] = {
+    INCIDENT_EVENTS: INCIDENT_EVENT,
+    DEAD_LETTERS: DEAD_LETTER,
+    RULESET_ACTIVATIONS: RULESET_ACTIVATED,
+}
+
+
+@dataclass
+class Batch:
+    """A batch's messages sorted by what they become, each list in log order."""
+
+    events: list[Decoded] = field(default_factory=list)
+    dead_letters: list[Decoded] = field(default_factory=list)
+    rule_sets: list[Decoded] = field(default_factory=list)
+    poison: list[Poison] = field(default_factory=list)
+
+    def after(self, stored: Mapping[tuple[str, int], int]) -> Batch:
+        """Only the messages at or past the stored next offset of their partition."""
+
+        def keep(items: list[Any]) -> list[Any]:
+            return [i for i in items if i.message.offset >= stored.get(_partition(i.message), 0)]
+
+        return Batch(
+            keep(self.events), keep(self.dead_letters), keep(self.rule_sets), keep(self.poison)
+        )
+
+    def singles(self) -> list[Batch]:
+        """One batch per message, to find the one the database refuses."""
+        out = [Batch(events=[i]) for i in self.events]
+        out += [Batch(dead_letters=[i]) for i in self.dead_letters]
+        out += [Batch(rule_sets=[i]) for i in self.rule_sets]
+        return out + [Batch(poison=[i]) for i in self.poison]
+
+    @property
+    def message(self) -> Message:
+        """The message of a one-message batch."""
+        (item,) = [*self.events, *self.dead_letters, *self.rule_sets, *self.poison]
+        return item.message
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.dead_letters) + len(self.rule_sets) + len(self.poison)
+
+
+def _partition(message: Message) -> tuple[str, int]:
+    return message.topic, message.partition
+
+
+def sort_out(messages: Iterable[Message], catalog_names: Mapping[str, str]) -> Batch:
+    """Decode each message with its topic's contract (`catalog_names`: real topic -> catalog)."""
+    batch = Batch()
+    lists = {
+        INCIDENT_EVENTS: batch.events,
+        DEAD_LETTERS: batch.dead_letters,
+        RULESET_ACTIVATIONS: batch.rule_sets,
+    }
+    for message in messages:
+        name = catalog_names[message.topic]
+        item = decode_message(CONTRACT_OF_TOPIC[name], message)
+        (batch.poison if isinstance(item, Poison) else lists[name]).append(item)
+    return batch

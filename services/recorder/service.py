@@ -1,0 +1,183 @@
+"""The recorder service: the event log, dead letters and rule sets into PostgreSQL, in batches.
+
+Offsets live in PostgreSQL, written in the same transaction as the rows they produced, and
+the consumer seeks to them whenever it is given partitions; the broker's committed offsets
+are never used. A crash anywhere means the batch is read again and found already recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from schemas.registry import load_registry
+from services.recorder import store
+from services.recorder.rows import CONTRACT_OF_TOPIC, sort_out
+from services.recorder.settings import RecorderSettings
+from services.recorder.store import Outcome
+from services.runtime import db
+from services.runtime.errors import SignalPostError
+from services.runtime.kafka import make_consumer
+from services.runtime.topics import topic_name
+
+settings_class = RecorderSettings
+log = structlog.get_logger(component="recorder")
+T = TypeVar("T")
+
+# The database is away (stopped, restarting, unreachable, out of connections): wait and try
+# the same work again. Anything else is a bug or a row problem and is not retried blindly.
+UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.TransactionRollbackError,
+)
+
+
+class Stopped(SignalPostError):
+    """The recorder was asked to stop while it waited for the database."""
+
+
+class Recorder:
+    """One recorder instance: a consumer in the recorder group and a pool of service-role links."""
+
+    def __init__(self, settings: RecorderSettings) -> None:
+        self.settings = settings
+        self.catalog_names = {topic_name(n, settings.topic_prefix): n for n in CONTRACT_OF_TOPIC}
+        self.consumer: AIOKafkaConsumer = make_consumer(
+            settings,
+            group_id=settings.recorder_group_id,
+            max_poll_records=settings.recorder_batch_max,
+        )
+        self.pool: asyncpg.Pool | None = None
+        self.stop = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Record until `stop` is set; a database outage is waited out, never fatal."""
+        self.stop = stop
+        try:
+            self.pool = await self.retrying("connect", lambda: db.create_pool(self.settings))
+            registry = load_registry(self.settings.recorder_registry_dir)
+            await self.with_conn(
+                "load_reference", lambda c: store.load_reference(conn=c, registry=registry)
+            )
+            self.consumer.subscribe(list(self.catalog_names), listener=SeekToStoredOffsets(self))
+            await self.consumer.start()
+            try:
+                while not stop.is_set():
+                    await self.step()
+            finally:
+                await self.consumer.stop()
+        except Stopped:
+            log.info("recorder_stopped_while_waiting_for_database")
+        finally:
+            if self.pool is not None:
+                await self.pool.close()
+
+    async def step(self) -> Outcome | None:
+        """Poll one batch and record it; None when there was nothing to record."""
+        polled = await self.consumer.getmany(
+            timeout_ms=self.settings.recorder_poll_ms, max_records=self.settings.recorder_batch_max
+        )
+        if not polled:
+            return None
+        started = time.perf_counter()
+        batch = sort_out((r for records in polled.values() for r in records), self.catalog_names)
+        next_offsets = {(tp.topic, tp.partition): rs[-1].offset + 1 for tp, rs in polled.items()}
+        group = self.settings.recorder_group_id
+        outcome = await self.with_conn(
+            "record",
+            lambda c: store.record(conn=c, group=group, batch=batch, next_offsets=next_offsets),
+        )
+        log.info(
+            "batch_recorded",
+            messages=len(batch),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+            **vars(outcome),
+        )
+        return outcome
+
+    async def seek_to_stored(self, assigned: set[TopicPartition]) -> None:
+        """Position each assigned partition at its offset in PostgreSQL (or its beginning)."""
+        group = self.settings.recorder_group_id
+        partitions = [(tp.topic, tp.partition) for tp in assigned]
+        stored = await self.with_conn(
+            "read_offsets",
+            lambda c: store.read_offsets(conn=c, group=group, partitions=partitions),
+        )
+        fresh = [tp for tp in assigned if (tp.topic, tp.partition) not in stored]
+        for tp in assigned:
+            if (tp.topic, tp.partition) in stored:
+                self.consumer.seek(tp, stored[tp.topic, tp.partition])
+        if fresh:
+            # Not the broker's committed offsets (there are none we trust): the very start.
+            await self.consumer.seek_to_beginning(*fresh)
+        log.info("partitions_assigned", stored=len(stored), from_beginning=len(fresh))
+
+    async def with_conn(
+        self, what: str, operation: Callable[[asyncpg.Connection], Awaitable[T]]
+    ) -> T:
+        """Run `operation` on a pooled connection, retrying while the database is away."""
+        assert self.pool is not None
+
+        async def attempt() -> T:
+            async with self.pool.acquire() as conn:
+                return await operation(conn)
+
+        return await self.retrying(what, attempt)
+
+    async def retrying(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt()` until it succeeds, backing off while the database is away."""
+        failures = 0
+        while True:
+            try:
+                return await attempt()
+            except UNAVAILABLE as exc:
+                failures += 1
+                delay = min(self.settings.recorder_retry_max_seconds, 0.2 * 2**failures)
+                log.error(
+                    "database_unavailable_will_retry",
+                    during=what,
+                    error=repr(exc),
+                    retry_in_s=delay,
+                )
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=delay)
+            except TimeoutError:
+                continue
+            # Nothing of the batch was committed, so the next start reads it again.
+            raise Stopped
+
+
+class SeekToStoredOffsets(ConsumerRebalanceListener):
+    """On every assignment, resume where PostgreSQL says, not where the broker says."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Nothing to hand over: every recorded batch has already committed its offsets."""
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Seek the new partitions to their stored offsets."""
+        await self.recorder.seek_to_stored(assigned)
+
+
+async def run(settings: RecorderSettings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the recorder until SIGINT/SIGTERM (or `stop`)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("recorder_starting", group=settings.recorder_group_id)
+    await Recorder(settings).run(stop)

@@ -1,0 +1,224 @@
+"""PostgreSQL adapter of the recorder: one transaction per batch, and the read side for the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import astuple, dataclass
+from typing import Any
+
+import asyncpg
+
+from schemas.registry import Registry
+from services.recorder.projection import COLUMNS, IncidentState
+from services.recorder.rows import (
+    EVENT_COLUMNS,
+    Batch,
+    Poison,
+    dead_letter_row,
+    plan_events,
+    poison_row,
+    rule_set_row,
+)
+
+Partition = tuple[str, int]
+# A refusal that belongs to one row (a value jsonb cannot hold, a unique key taken by a
+# different event); anything else is the database's trouble, not the message's.
+ROW_ERRORS = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
+
+_SQL_TYPE = {"str": "text", "int": "integer", "datetime": "timestamptz"}
+_INCIDENT_TYPES = [
+    _SQL_TYPE[IncidentState.__annotations__[c].split(" | ")[0]] + "[]" for c in COLUMNS
+]
+UPSERT_INCIDENTS = f"""
+    INSERT INTO incidents ({", ".join(COLUMNS)})
+    SELECT * FROM unnest({", ".join(f"${n}::{t}" for n, t in enumerate(_INCIDENT_TYPES, 1))})
+    ON CONFLICT (incident_id) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "incident_id")}
+"""
+
+
+@dataclass
+class Outcome:
+    """What one batch did, for the batch's log line and for tests."""
+
+    recorded: int = 0
+    duplicates: int = 0
+    poison: int = 0
+    dead_letters: int = 0
+    rule_sets: int = 0
+    already_recorded: int = 0
+
+    def __iadd__(self, other: Outcome) -> Outcome:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+        return self
+
+
+async def read_offsets(
+    *, conn: asyncpg.Connection, group: str, partitions: Iterable[Partition], lock: bool = False
+) -> dict[Partition, int]:
+    """The stored next offset of each partition that has one; `lock` holds them to commit."""
+    topics, numbers = zip(*partitions, strict=True) if partitions else ((), ())
+    rows = await conn.fetch(
+        """
+        SELECT topic, partition, next_offset FROM consumer_offsets
+        WHERE consumer_group = $1
+          AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::integer[]))
+        """
+        + (" FOR UPDATE" if lock else ""),
+        group,
+        list(topics),
+        list(numbers),
+    )
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+async def save_offsets(
+    *, conn: asyncpg.Connection, group: str, next_offsets: Mapping[Partition, int]
+) -> None:
+    """Store where each partition resumes; never moves one backwards."""
+    await conn.execute(
+        """
+        INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
+        SELECT $1, * FROM unnest($2::text[], $3::integer[], $4::bigint[])
+        ON CONFLICT (consumer_group, topic, partition) DO UPDATE
+        SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset),
+            updated_at = now()
+        """,
+        group,
+        [t for t, _ in next_offsets],
+        [p for _, p in next_offsets],
+        list(next_offsets.values()),
+    )
+
+
+async def record(
+    *, conn: asyncpg.Connection, group: str, batch: Batch, next_offsets: Mapping[Partition, int]
+) -> Outcome:
+    """Record a batch and its offsets in one transaction; messages already recorded are skipped.
+
+    The stored offsets are locked first, so two instances briefly sharing a partition during
+    a rebalance take turns, and the second finds the first's work already recorded.
+    """
+    async with conn.transaction():
+        stored = await read_offsets(conn=conn, group=group, partitions=next_offsets, lock=True)
+        fresh = batch.after(stored)
+        try:
+            async with conn.transaction():
+                outcome = await _write(conn, fresh)
+        except ROW_ERRORS:
+            # Some row is refused: record one message at a time to set aside only that one.
+            outcome = Outcome()
+            for single in fresh.singles():
+                outcome += await _write_or_set_aside(conn, single)
+        await save_offsets(conn=conn, group=group, next_offsets=next_offsets)
+    outcome.already_recorded = len(batch) - len(fresh)
+    return outcome
+
+
+async def _write_or_set_aside(conn: asyncpg.Connection, single: Batch) -> Outcome:
+    try:
+        async with conn.transaction():
+            return await _write(conn, single)
+    except ROW_ERRORS as exc:
+        reason = f"the database refused it: {type(exc).__name__}: {exc}"[:1000]
+        await _insert(conn, "recorder_dead_letters", [poison_row(Poison(single.message, reason))])
+        return Outcome(poison=1)
+
+
+async def _write(conn: asyncpg.Connection, batch: Batch) -> Outcome:
+    incidents: dict[str, IncidentState] = {}
+    recorded: set[str] = set()
+    if batch.events:
+        incidents = await load_incidents(conn=conn, ids={d.model.incident_id for d in batch.events})
+        found = await conn.fetch(
+            "SELECT event_id FROM incident_events WHERE event_id = ANY($1::text[])",
+            [d.model.event_id for d in batch.events],
+        )
+        recorded = {r["event_id"] for r in found}
+    plan = plan_events(batch.events, incidents, recorded)
+    if plan.rows:
+        await conn.copy_records_to_table(
+            "incident_events",
+            records=[astuple(row) for row in plan.rows],
+            columns=EVENT_COLUMNS,
+        )
+    if plan.incidents:
+        states = list(plan.incidents.values())
+        await conn.execute(UPSERT_INCIDENTS, *([getattr(s, c) for s in states] for c in COLUMNS))
+    poison = batch.poison + plan.poison
+    await _insert(conn, "dead_letters", [dead_letter_row(d) for d in batch.dead_letters])
+    await _insert(conn, "rule_sets", [rule_set_row(d) for d in batch.rule_sets])
+    await _insert(conn, "recorder_dead_letters", [poison_row(p) for p in poison])
+    return Outcome(
+        recorded=len(plan.rows),
+        duplicates=plan.duplicates,
+        poison=len(poison),
+        dead_letters=len(batch.dead_letters),
+        rule_sets=len(batch.rule_sets),
+    )
+
+
+_INSERT_COLUMNS = {
+    "dead_letters": (
+        'topic, partition, "offset", source_topic, source_partition, source_offset, '
+        "rejected_by, dead_lettered_at, error, record"
+    ),
+    "rule_sets": "event_id, ruleset_version, registry_version, activated_at, source_file, actor",
+    "recorder_dead_letters": 'topic, partition, "offset", key, value, reason, error',
+}
+
+
+async def _insert(conn: asyncpg.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """Append rows; a row already there (same key) is left as it is."""
+    if not rows:
+        return
+    columns = _INSERT_COLUMNS[table]
+    values = ", ".join(f"${n}" for n in range(1, len(rows[0]) + 1))
+    await conn.executemany(
+        f"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING", rows
+    )
+
+
+async def load_incidents(
+    *, conn: asyncpg.Connection, ids: Iterable[str]
+) -> dict[str, IncidentState]:
+    """The projection rows of these incidents, as they stand."""
+    rows = await conn.fetch(
+        f"SELECT {', '.join(COLUMNS)} FROM incidents WHERE incident_id = ANY($1::text[])",
+        list(ids),
+    )
+    return {r["incident_id"]: IncidentState(**r) for r in rows}
+
+
+async def load_reference(*, conn: asyncpg.Connection, registry: Registry) -> None:
+    """Put the registry's districts and enterprises in the reference tables (upserted)."""
+    async with conn.transaction():
+        await conn.execute(
+            """
+            INSERT INTO registry_info (name, province, timezone, version) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (singleton) DO UPDATE SET name = $1, province = $2, timezone = $3,
+                version = $4, loaded_at = now()
+            """,
+            registry.name,
+            registry.province,
+            registry.timezone,
+            registry.version,
+        )
+        await conn.executemany(
+            """
+            INSERT INTO districts (id, name, kind) VALUES ($1, $2, $3)
+            ON CONFLICT (id) DO UPDATE SET name = $2, kind = $3
+            """,
+            [(d.id, d.name, d.kind.value) for d in registry.districts],
+        )
+        await conn.executemany(
+            """
+            INSERT INTO enterprises (id, name, kind, parent, districts) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (id) DO UPDATE SET name = $2, kind = $3, parent = $4, districts = $5
+            """,
+            [
+                (e.id, e.name, e.kind.value, e.parent, list(e.districts))
+                for e in registry.enterprises
+            ],
+        )
