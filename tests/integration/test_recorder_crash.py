@@ -1,0 +1,75 @@
+"""kill -9 of `signalpost run recorder` mid-stream: the restarted one records every event once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from kafka_io import publish
+from test_recorder import OPENED, TIMELINE, wait_until
+
+from services.recorder.rows import verify_chain
+from services.recorder.samples import encoded, incident_story
+from services.runtime.topics import INCIDENT_EVENTS, topic_name
+
+pytestmark = pytest.mark.integration
+SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
+INCIDENTS = 1500
+EVENTS = INCIDENTS * 7
+
+
+async def start_recorder(settings, group: str, log: Path) -> asyncio.subprocess.Process:
+    """`signalpost run recorder` as an operator starts it, on this test's topics and schema."""
+    env = {
+        **os.environ,
+        "SIGNALPOST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "SIGNALPOST_TOPIC_PREFIX": settings.topic_prefix,
+        "SIGNALPOST_DB_SCHEMA": settings.db_schema,
+        "SIGNALPOST_DATABASE_URL": settings.database_url.get_secret_value(),
+        "SIGNALPOST_RECORDER_GROUP_ID": group,
+        "SIGNALPOST_RECORDER_BATCH_MAX": "300",
+        "SIGNALPOST_LOG_FORMAT": "json",
+    }
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            SIGNALPOST, "run", "recorder", env=env, stdout=out, stderr=out
+        )
+
+
+async def test_no_event_is_lost_or_doubled_across_a_kill_9(topics, database, test_id, tmp_path):
+    events = [encoded(e) for n in range(INCIDENTS) for e in incident_story(n, OPENED)]
+    await publish(topics, topic_name(INCIDENT_EVENTS, topics.topic_prefix), events)
+    group, log = f"{test_id}-recorder", tmp_path / "recorder.log"
+
+    first = await start_recorder(topics, group, log)
+    # Kill it once it has visibly recorded part of the stream, with more still to do.
+    await wait_until(
+        database, f"SELECT count(*) >= {EVENTS // 4} FROM incident_events", True, deadline_s=60
+    )
+    first.send_signal(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+    at_kill = await database.fetchval("SELECT count(*) FROM incident_events")
+    assert at_kill < EVENTS, "the recorder finished before it could be killed"
+
+    second = await start_recorder(topics, group, log)
+    try:
+        await wait_until(database, "SELECT count(*) FROM incident_events", EVENTS, deadline_s=60)
+        await wait_until(
+            database, "SELECT sum(next_offset) FROM consumer_offsets", EVENTS, deadline_s=10
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(second.wait(), timeout=30)
+    per_incident = await database.fetch(
+        "SELECT count(*) AS n, min(sequence) AS lo, max(sequence) AS hi"
+        " FROM incident_events GROUP BY incident_id"
+    )
+    assert len(per_incident) == INCIDENTS
+    assert {(r["n"], r["lo"], r["hi"]) for r in per_incident} == {(7, 1, 7)}  # no gaps
+    assert verify_chain(await database.fetch(TIMELINE)) is None
+    assert await database.fetchval("SELECT count(*) FROM recorder_dead_letters") == 0
+    assert code == 0, log.read_text()[-2000:]
