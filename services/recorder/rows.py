@@ -7,7 +7,9 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from pydantic_core import from_json
 
 from schemas.codec import decode
 from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, RULESET_ACTIVATED, Contract
@@ -38,9 +40,8 @@ class Poison:
     error: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    """One row of incident_events, in the table's column order."""
+class EventRow(NamedTuple):
+    """One row of incident_events, in the table's column order (a tuple, as COPY takes it)."""
 
     event_id: str
     incident_key: str
@@ -56,7 +57,7 @@ class EventRow:
     hash: str
 
 
-EVENT_COLUMNS: tuple[str, ...] = tuple(EventRow.__slots__)
+EVENT_COLUMNS: tuple[str, ...] = EventRow._fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ def decode_message(contract: Contract[Any], message: Message) -> Decoded | Poiso
         return Poison(message, str(exc)[:1000], exc.to_dict())
     # The row keeps the log's JSON, not the model's dump: an older recorder meeting fields
     # a newer writer added must not drop them from the permanent record.
-    return Decoded(message, model, json.loads(message.value))
+    return Decoded(message, model, from_json(message.value))
 
 
 def plan_events(
@@ -282,6 +283,13 @@ class Batch:
         out += [Batch(dead_letters=[i]) for i in self.dead_letters]
         out += [Batch(rule_sets=[i]) for i in self.rule_sets]
         return out + [Batch(poison=[i]) for i in self.poison]
+
+    def extend(self, other: Batch) -> None:
+        """Append another batch's messages after this one's."""
+        self.events += other.events
+        self.dead_letters += other.dead_letters
+        self.rule_sets += other.rule_sets
+        self.poison += other.poison
 
     @property
     def message(self) -> Message:

@@ -16,10 +16,11 @@ from typing import TypeVar
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from schemas.registry import load_registry
 from services.recorder import store
-from services.recorder.rows import CONTRACT_OF_TOPIC, sort_out
+from services.recorder.rows import CONTRACT_OF_TOPIC, Batch, sort_out
 from services.recorder.settings import RecorderSettings
 from services.recorder.store import Outcome
 from services.runtime import db
@@ -30,6 +31,9 @@ from services.runtime.topics import topic_name
 settings_class = RecorderSettings
 log = structlog.get_logger(component="recorder")
 T = TypeVar("T")
+# Records decoded between two turns of the event loop, so the previous batch's database
+# round trips are not held up for a whole batch's worth of decoding.
+DECODE_SLICE = 250
 
 # The database is away (stopped, restarting, unreachable, out of connections): wait and try
 # the same work again. Anything else is a bug or a row problem and is not retried blindly.
@@ -66,33 +70,58 @@ class Recorder:
         """Record until `stop` is set; a database outage is waited out, never fatal."""
         self.stop = stop
         try:
-            self.pool = await self.retrying("connect", lambda: db.create_pool(self.settings))
-            registry = load_registry(self.settings.recorder_registry_dir)
-            await self.with_conn(
-                "load_reference", lambda c: store.load_reference(conn=c, registry=registry)
-            )
-            self.consumer.subscribe(list(self.catalog_names), listener=SeekToStoredOffsets(self))
-            await self.consumer.start()
-            try:
-                while not stop.is_set():
-                    await self.step()
-            finally:
-                await self.consumer.stop()
+            await self.start()
+            writing: asyncio.Task[Outcome] | None = None
+            while not stop.is_set():
+                polled = await self.consumer.getmany(
+                    timeout_ms=self.settings.recorder_poll_ms,
+                    max_records=self.settings.recorder_batch_max,
+                )
+                if not polled:
+                    continue
+                # Decoding the next batch overlaps the database's work on the previous one;
+                # batches still commit one after another, in order.
+                batch = await self.decode(polled)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self.write(batch, polled))
+            if writing is not None:
+                await writing
         except Stopped:
             log.info("recorder_stopped_while_waiting_for_database")
         finally:
-            if self.pool is not None:
-                await self.pool.close()
+            await self.close()
 
-    async def step(self) -> Outcome | None:
-        """Poll one batch and record it; None when there was nothing to record."""
-        polled = await self.consumer.getmany(
-            timeout_ms=self.settings.recorder_poll_ms, max_records=self.settings.recorder_batch_max
+    async def start(self) -> None:
+        """Connect, load the reference tables, join the group (seeking to stored offsets)."""
+        self.pool = await self.retrying("connect", lambda: db.create_pool(self.settings))
+        registry = load_registry(self.settings.recorder_registry_dir)
+        await self.with_conn(
+            "load_reference", lambda c: store.load_reference(conn=c, registry=registry)
         )
-        if not polled:
-            return None
+        self.consumer.subscribe(list(self.catalog_names), listener=SeekToStoredOffsets(self))
+        await self.consumer.start()
+
+    async def close(self) -> None:
+        """Leave the group and close the pool."""
+        await self.consumer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def decode(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> Batch:
+        """The polled records sorted out, yielding to the event loop between slices."""
+        records = [r for rs in polled.values() for r in rs]
+        batch = Batch()
+        for at in range(0, len(records), DECODE_SLICE):
+            batch.extend(sort_out(records[at : at + DECODE_SLICE], self.catalog_names))
+            await asyncio.sleep(0)
+        return batch
+
+    async def write(
+        self, batch: Batch, polled: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> Outcome:
+        """Record one batch and its offsets, retrying while the database is away."""
         started = time.perf_counter()
-        batch = sort_out((r for records in polled.values() for r in records), self.catalog_names)
         next_offsets = {(tp.topic, tp.partition): rs[-1].offset + 1 for tp, rs in polled.items()}
         group = self.settings.recorder_group_id
         outcome = await self.with_conn(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import astuple, dataclass
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, get_args, get_type_hints
 
 import asyncpg
 
@@ -25,10 +26,15 @@ Partition = tuple[str, int]
 # different event); anything else is the database's trouble, not the message's.
 ROW_ERRORS = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
 
-_SQL_TYPE = {"str": "text", "int": "integer", "datetime": "timestamptz"}
-_INCIDENT_TYPES = [
-    _SQL_TYPE[IncidentState.__annotations__[c].split(" | ")[0]] + "[]" for c in COLUMNS
-]
+_SQL_TYPE = {str: "text", int: "integer", datetime: "timestamptz"}
+
+
+def _sql_type(hint: Any) -> str:
+    """The array type a projection field travels in: `str | None` as text[], and so on."""
+    return _SQL_TYPE[next(t for t in (*get_args(hint), hint) if t in _SQL_TYPE)] + "[]"
+
+
+_INCIDENT_TYPES = [_sql_type(h) for h in get_type_hints(IncidentState).values()]
 UPSERT_INCIDENTS = f"""
     INSERT INTO incidents ({", ".join(COLUMNS)})
     SELECT * FROM unnest({", ".join(f"${n}::{t}" for n, t in enumerate(_INCIDENT_TYPES, 1))})
@@ -140,7 +146,7 @@ async def _write(conn: asyncpg.Connection, batch: Batch) -> Outcome:
     if plan.rows:
         await conn.copy_records_to_table(
             "incident_events",
-            records=[astuple(row) for row in plan.rows],
+            records=plan.rows,
             columns=EVENT_COLUMNS,
         )
     if plan.incidents:
@@ -188,7 +194,7 @@ async def load_incidents(
         f"SELECT {', '.join(COLUMNS)} FROM incidents WHERE incident_id = ANY($1::text[])",
         list(ids),
     )
-    return {r["incident_id"]: IncidentState(**r) for r in rows}
+    return {r["incident_id"]: IncidentState(*r) for r in rows}
 
 
 async def load_reference(*, conn: asyncpg.Connection, registry: Registry) -> None:

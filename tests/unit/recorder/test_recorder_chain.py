@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ def stored_rows() -> tuple[list[dict[str, Any]], dict[str, tuple[int, str]]]:
     """Two incidents' rows as the auditor reads them (event as jsonb text), and their heads."""
     plan = plan_events(decoded(story(1) + story(2)), {}, set())
     heads = {i: (s.last_sequence, s.last_hash) for i, s in plan.incidents.items()}
-    return [asdict(r) for r in plan.rows], heads
+    return [r._asdict() for r in plan.rows], heads
 
 
 def test_an_untouched_log_verifies():
