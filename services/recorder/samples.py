@@ -84,9 +84,17 @@ def _body(kind: str, incident: dict[str, Any], opened: datetime) -> dict[str, An
 
 
 def incident_story(
-    number: int, opened: datetime, *, district: str = "tien-phuoc", steps: int = len(STORY)
+    number: int,
+    opened: datetime,
+    *,
+    district: str = "tien-phuoc",
+    steps: int = len(STORY),
+    pace: float = 1.0,
 ) -> list[dict[str, Any]]:
-    """The first `steps` lifecycle events of incident `number`, opened at `opened`."""
+    """The first `steps` lifecycle events of incident `number`, opened at `opened`.
+
+    `pace` stretches the time each step takes (5: five times slower, missing its deadlines).
+    """
     incident = {
         "incident_id": f"inc-{number}",
         "incident_key": f"line_fault:{ENTERPRISE}:L-{number}",
@@ -107,7 +115,7 @@ def incident_story(
                 "incident_key": incident["incident_key"],
                 "incident_id": incident["incident_id"],
                 "sequence": sequence,
-                "occurred_at": _iso(opened + timedelta(minutes=minutes)),
+                "occurred_at": _iso(opened + timedelta(minutes=minutes * pace)),
                 "actor": SERVICE,
                 "caused_by": cause,
             }
