@@ -9,7 +9,7 @@ from pathlib import Path
 
 from infra.settings import StackSettings
 from schemas.__main__ import main as schemas_main
-from services.cli import stack_commands
+from services.cli import recorder_commands, stack_commands
 from services.cli.runnable import run_service
 from services.router.explain import explain_file
 from services.runtime.errors import SignalPostError
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     stack_commands.add_commands(commands)
+    recorder_commands.add_commands(commands)
     run = commands.add_parser("run", help="run one service in the foreground")
     run.add_argument("service", help="service name")
     route = commands.add_parser("route", help="dry-run the routing rules on one report")
@@ -47,6 +48,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "route":
         print(explain_file(args.explain, args.rules, as_json=args.json))
         return 0
+    if args.command in ("timeline", "incidents"):
+        return recorder_commands.run(args, settings)
     return stack_commands.run(args, settings)
 
 

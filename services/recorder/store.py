@@ -228,3 +228,43 @@ async def load_reference(*, conn: asyncpg.Connection, registry: Registry) -> Non
                 for e in registry.enterprises
             ],
         )
+
+
+async def timeline(*, conn: asyncpg.Connection, incident: str) -> list[asyncpg.Record]:
+    """Every recorded event of the incident with this id or key, in timeline order."""
+    return await conn.fetch(
+        """
+        SELECT * FROM incident_events
+        WHERE incident_id = $1 OR incident_key = $1
+        ORDER BY incident_id, sequence
+        """,
+        incident,
+    )
+
+
+async def find_incidents(
+    *,
+    conn: asyncpg.Connection,
+    open_only: bool = False,
+    enterprise: str | None = None,
+    district: str | None = None,
+    overdue_at: datetime | None = None,
+    limit: int = 500,
+) -> list[asyncpg.Record]:
+    """Incidents matching every filter given, most recently opened first."""
+    source = "overdue_incidents($5)" if overdue_at else "incidents"
+    return await conn.fetch(
+        f"""
+        SELECT * FROM {source}
+        WHERE (NOT $1 OR is_open)
+          AND ($2::text IS NULL OR primary_enterprise = $2)
+          AND ($3::text IS NULL OR district = $3)
+        ORDER BY opened_at DESC NULLS LAST, incident_id
+        LIMIT $4
+        """,
+        open_only,
+        enterprise,
+        district,
+        limit,
+        *([overdue_at] if overdue_at else []),
+    )
