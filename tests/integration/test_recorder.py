@@ -185,3 +185,23 @@ async def test_an_edited_row_is_found_by_the_chain(topics, database, settings, t
         await auditor.close()
     assert broken is not None and broken.event_id == "inc-1:4"
     assert "the event was changed" in broken.reason
+
+
+async def test_a_row_the_database_refuses_is_set_aside_and_the_rest_recorded(
+    topics, database, test_id
+):
+    bad = incident_story(9, OPENED, steps=1)[0] | {"added_later": "nul \u0000 inside"}
+    events = [*incident_story(0, OPENED)[:3], bad, *incident_story(0, OPENED)[3:]]
+    await publish(
+        topics, topic_name(INCIDENT_EVENTS, topics.topic_prefix), [encoded(e) for e in events]
+    )
+    running = Running(recorder_settings(topics, f"{test_id}-recorder"))
+    try:
+        await wait_until(database, "SELECT count(*) FROM recorder_dead_letters", 1)
+        await wait_until(database, "SELECT count(*) FROM incident_events", 7)
+    finally:
+        await running.close()
+    reason = await database.fetchval("SELECT reason FROM recorder_dead_letters")
+    assert "the database refused it" in reason and "inc-9" not in await database.fetchval(
+        "SELECT string_agg(incident_id, ',') FROM incident_events"
+    )
