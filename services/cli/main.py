@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "schemas":
         return schemas_main([args.action])
     if args.command == "run":
-        asyncio.run(run_service(args.service))
+        run_service(args.service)
         return 0
     if args.command == "route":
         print(explain_file(args.explain, args.rules, as_json=args.json))

@@ -17,6 +17,7 @@ from services.runtime.settings import load_settings
 
 SERVICES: dict[str, str] = {
     "router": "services.router.service",
+    "incidents": "services.incidents.service",
     "recorder": "services.recorder.service",
 }
 

@@ -27,6 +27,7 @@ from services.runtime.topics import (
     INCIDENT_TICKS,
     KEYED_PARTITIONS,
     ROUTED_REPORTS,
+    TopicSpec,
     task_feed,
     topic_name,
 )
@@ -55,6 +56,9 @@ def build_app(
         topic_replication_factor=settings.topic_replication_factor,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        # The table holds the state as our own JSON bytes; faust must not re-encode them.
+        table_key_serializer="raw",
+        table_value_serializer="raw",
     )
     names = {
         name: topic_name(name, prefix)
@@ -65,7 +69,13 @@ def build_app(
     ticks = app.topic(names[INCIDENT_TICKS], **RAW)
     dead = app.topic(topic_name(DEAD_LETTERS, prefix), **RAW)
     feeds: dict[str, faust.TopicT] = {}
-    state = app.Table("incident-state", default=None, partitions=KEYED_PARTITIONS, **RAW)
+    state = app.Table(
+        "incident-state",
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=KEYED_PARTITIONS,
+    )
     source_of = {real: name for name, real in names.items()}
 
     def feed(enterprise: str) -> faust.TopicT:
@@ -89,8 +99,12 @@ def build_app(
                 key=event.key,
                 source=source_of.get(message.topic, message.topic),
                 value=event.value,
-                position=(message.topic, message.partition, message.offset, message.timestamp),
-                now=clock(),
+                position=(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    int(message.timestamp * 1000),
+                ),
                 policy=policy,
             )
             await publish(event.key, step)
@@ -106,3 +120,21 @@ def build_app(
             await ticks.send(key=key, value=now.isoformat().encode(), force=True)
 
     return app
+
+
+def changelog_topics(app: faust.App) -> tuple[TopicSpec, ...]:
+    """The tables' changelog topics, compacted, co-partitioned with the inputs.
+
+    faust-streaming 0.15 against Kafka 4 did not create them itself (it logged "Ignoring
+    missing topic" and its agent crashed on the first write), so the service creates them
+    before the worker starts, through the same catalog code as every other topic.
+    """
+    return tuple(
+        TopicSpec(
+            table.changelog_topic.get_topic_name(),
+            KEYED_PARTITIONS,
+            {"cleanup.policy": "compact"},
+            f"changelog of the {table.name} table",
+        )
+        for table in app.tables.values()
+    )

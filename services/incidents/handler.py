@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from schemas.codec import decode, encode
 from schemas.contracts import COMMAND, ROUTED_REPORT
 from schemas.errors import ContractError, Problem
 from services.incidents.deadlines import decide_due, next_due
-from services.incidents.machine import decide, tasks_to_publish
+from services.incidents.machine import decide
 from services.incidents.policy import Policy
-from services.incidents.state import IncidentState, apply
+from services.incidents.state import IncidentState, apply, tasks_to_publish
 from services.runtime.deadletters import RawMessage, dead_letter
 from services.runtime.topics import INCIDENT_COMMANDS, INCIDENT_TICKS, ROUTED_REPORTS
 
@@ -46,10 +46,14 @@ def handle(
     source: str,
     value: bytes | None,
     position: tuple[str, int, int, int],
-    now: datetime,
     policy: Policy,
 ) -> Step:
-    """Decide what one input means for its incident; bad input becomes a dead letter."""
+    """Decide what one input means for its incident; bad input becomes a dead letter.
+
+    `now` is the input's own Kafka timestamp (ticks carry the timer's clock in theirs), so
+    reprocessing an input after a crash yields byte-identical events with the same ids.
+    """
+    now = datetime.fromtimestamp(position[3] / 1000, tz=UTC)
     state = load_state(raw_state)
     try:
         events = _decide(state, key, source, value, now, policy)
@@ -61,7 +65,7 @@ def handle(
         after = apply(after, event)
     return Step(
         events=tuple(encode(e) for e in events),
-        tasks=tuple((t.enterprise, encode(t)) for t in tasks_to_publish(state, after)),
+        tasks=tuple((t.enterprise, encode(t)) for t in tasks_to_publish(state, events)),
         state=after.model_dump_json().encode() if events else None,
     )
 

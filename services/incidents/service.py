@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import faust
 
 from schemas.registry import load_registry
-from services.incidents.app import build_app
+from services.incidents.app import build_app, changelog_topics
 from services.incidents.policy import Policy
 from services.incidents.settings import IncidentSettings
+from services.runtime.errors import TopicDriftError
+from services.runtime.kafka import admin_client
+from services.runtime.topics import TopicSpec, apply_catalog
 
 settings_class = IncidentSettings
+
+
+async def ensure_topics(settings: IncidentSettings, specs: tuple[TopicSpec, ...]) -> None:
+    """Create the given topics if missing; drift that cannot be fixed in place stops start-up."""
+    async with admin_client(settings) as admin:
+        result = await apply_catalog(
+            admin=admin, replication=settings.topic_replication_factor, catalog=specs
+        )
+    if not result.ok:
+        raise TopicDriftError("topic drift:\n  " + "\n  ".join(result.drift))
 
 
 def run(settings: IncidentSettings) -> None:
     """Run the worker until SIGINT/SIGTERM; faust owns the event loop and the signals."""
     policy = Policy.from_registry(load_registry(settings.incidents_registry_dir))
     app = build_app(settings, policy=policy)
+    asyncio.run(ensure_topics(settings, changelog_topics(app)))
     worker = faust.Worker(app, loglevel=settings.incidents_log_level, quiet=True)
     worker.execute_from_commandline()

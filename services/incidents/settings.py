@@ -26,7 +26,7 @@ class IncidentSettings(Settings):
         default=1.0, gt=0, le=60, description="How often due deadlines are looked for."
     )
     incidents_log_level: str = Field(
-        default="warning",
+        default="warn",
         pattern=r"^(crit|error|warn|info|debug)$",
         description="faust worker log level.",
     )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from schemas.codec import decode
 from schemas.contracts import REPORT
-from schemas.deadletter import DeadLetter, OriginalBytes, SourcePosition
+from schemas.deadletter import DeadLetter
 from schemas.envelope import ReportRef
 from schemas.errors import ContractError, Problem
 from schemas.references import check_references
@@ -19,6 +19,7 @@ from services.router.decisions import DecisionCache
 from services.router.keys import incident_key
 from services.router.rules import RuleSet
 from services.router.storm import Collapsed, collapse
+from services.runtime.deadletters import RawMessage, dead_letter
 from services.runtime.topics import (
     CAPACITY_ALARM_REPORTS,
     LINE_FAULT_REPORTS,
@@ -32,18 +33,6 @@ KIND_OF_TOPIC = {
     SUSPICIOUS_PARCEL_REPORTS: "suspicious_parcel",
 }
 STAGE = "router"
-
-
-@dataclass(frozen=True)
-class RawMessage:
-    """A Kafka record as read: where it was, and its bytes exactly."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass
@@ -81,7 +70,7 @@ def process_batch(
         try:
             report = admit(message, registry=registry, topic_prefix=topic_prefix)
         except ContractError as error:
-            outcome.dead_letters.append(dead_letter(message, error, now=now))
+            outcome.dead_letters.append(dead_letter(message, error, stage=STAGE, now=now))
         else:
             valid.append(report)
             source[id(report)] = message
@@ -92,7 +81,7 @@ def process_batch(
         except Exception as exc:  # a routing bug must cost its reports, not the partition
             error = ContractError("routing_failed", (Problem(field="", reason=repr(exc)[:300]),))
             outcome.dead_letters.extend(
-                dead_letter(source[id(r)], error, now=now) for r in group.reports
+                dead_letter(source[id(r)], error, stage=STAGE, now=now) for r in group.reports
             )
     return outcome
 
@@ -132,21 +121,4 @@ def routed_report(group: Collapsed, decision: RoutingDecision, *, now: datetime)
         count=group.count,
         first_seen=group.first_seen,
         last_seen=group.last_seen,
-    )
-
-
-def dead_letter(message: RawMessage, error: ContractError, *, now: datetime) -> DeadLetter:
-    """The message kept exactly, with where it was read and every problem found."""
-    return DeadLetter(
-        source=SourcePosition(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            timestamp=datetime.fromtimestamp(message.timestamp_ms / 1000, tz=UTC),
-        ),
-        key=None if message.key is None else OriginalBytes.from_bytes(message.key),
-        value=None if message.value is None else OriginalBytes.from_bytes(message.value),
-        error=error.body(),
-        rejected_by=STAGE,
-        dead_lettered_at=now,
     )

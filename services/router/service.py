@@ -23,9 +23,10 @@ from schemas.envelope import Actor, ActorKind
 from schemas.registry import Registry, load_registry
 from schemas.rulesets import RuleSetActivated
 from services.router.decisions import DecisionCache
-from services.router.intake import KIND_OF_TOPIC, BatchOutcome, RawMessage, process_batch
+from services.router.intake import KIND_OF_TOPIC, BatchOutcome, process_batch
 from services.router.reload import RuleFile
 from services.router.settings import RouterSettings
+from services.runtime.deadletters import RawMessage
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
 

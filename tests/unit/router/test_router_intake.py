@@ -13,8 +13,9 @@ from schemas.contracts import ROUTED_REPORT
 from schemas.registry import load_registry
 from schemas.samples import TOPIC_OF_KIND, encoded, report
 from services.router import decisions
-from services.router.intake import RawMessage, process_batch
+from services.router.intake import process_batch
 from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.runtime.deadletters import RawMessage
 
 pytestmark = pytest.mark.unit
 REGISTRY = load_registry()

@@ -1,0 +1,127 @@
+"""The incident manager as a real faust worker against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from kafka_io import publish, read_until
+
+from schemas.codec import decode, encode
+from schemas.commands import AcknowledgeIncident
+from schemas.contracts import INCIDENT_EVENT, TASK
+from schemas.registry import load_registry
+from schemas.samples import encoded, report
+from services.router.intake import process_batch
+from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.runtime.deadletters import RawMessage
+from services.runtime.topics import (
+    INCIDENT_COMMANDS,
+    INCIDENT_EVENTS,
+    ROUTED_REPORTS,
+    task_feed,
+    topic_name,
+)
+
+pytestmark = pytest.mark.integration
+SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
+REGISTRY = load_registry()
+RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
+
+
+def routed(report_id: str, line: str, *, ack_within: timedelta | None = None):
+    """A routed report as the router makes it, optionally with a short ack deadline."""
+    raw = encoded(report("line_fault", report_id, **{"alarmed_object.id": line}))
+    message = RawMessage("reports.line-fault", 0, 0, 1179640000000, None, raw)
+    (result,) = process_batch(
+        [message], rules=RULES, registry=REGISTRY, now=datetime.now(UTC)
+    ).routed
+    if ack_within is not None:
+        decision = result.decision.model_copy(update={"ack_within": ack_within})
+        result = result.model_copy(update={"decision": decision})
+    return result
+
+
+@pytest.fixture
+async def manager(topics, test_id, tmp_path):
+    """`signalpost run incidents` on this test's topics, stopped (SIGTERM) afterwards."""
+    env = {
+        **os.environ,
+        "SIGNALPOST_KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
+        "SIGNALPOST_TOPIC_PREFIX": topics.topic_prefix,
+        "SIGNALPOST_INCIDENTS_APP_ID": f"{test_id}-incidents",
+        "SIGNALPOST_INCIDENTS_TICK_SECONDS": "0.5",
+    }
+    log = tmp_path / "incidents.log"
+    with log.open("ab") as out:
+        worker = await asyncio.create_subprocess_exec(
+            SIGNALPOST, "run", "incidents", env=env, stdout=out, stderr=out, cwd=tmp_path
+        )
+    yield topics, log
+    assert worker.returncode is None, f"the worker died:\n{log.read_text()[-3000:]}"
+    if worker.returncode is None:
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(worker.wait(), timeout=60)
+
+
+def events_of(records) -> list:
+    return [decode(INCIDENT_EVENT, r.value) for r in records]
+
+
+async def test_report_task_acknowledge_and_escalation(manager, test_id):
+    settings, log = manager
+    prefix = settings.topic_prefix
+    slow = routed("r-slow", "L-SLOW", ack_within=timedelta(seconds=2))
+    quick = routed("r-quick", "L-QUICK")
+    await publish(
+        settings,
+        topic_name(ROUTED_REPORTS, prefix),
+        [(r.incident_key.encode(), encode(r)) for r in (slow, quick)],
+    )
+    primary = quick.decision.primary
+    feed = topic_name(task_feed(primary), prefix)
+    tasks = await read_until(
+        settings, feed, lambda r: len(r) >= 2, group=f"{test_id}-feed", deadline_s=120
+    )
+    quick_task = next(
+        t for t in (decode(TASK, r.value) for r in tasks) if t.incident_key == quick.incident_key
+    )
+    assert quick_task.role == "primary" and quick_task.enterprise == primary
+
+    ack = AcknowledgeIncident(
+        command_id=f"{test_id}-ack",
+        incident_id=quick_task.incident_id,
+        incident_key=quick_task.incident_key,
+        issued_by=primary,
+        issued_at=datetime.now(UTC),
+    )
+    await publish(
+        settings,
+        topic_name(INCIDENT_COMMANDS, prefix),
+        [(quick.incident_key.encode(), encode(ack))],
+    )
+
+    def seen(records) -> set[tuple[str, str]]:
+        return {(e.incident_key, e.type) for e in events_of(records)}
+
+    wanted = {
+        (quick.incident_key, "incident_acknowledged"),
+        (slow.incident_key, "incident_escalated"),
+    }
+    records = await read_until(
+        settings, topic_name(INCIDENT_EVENTS, prefix), lambda r: wanted <= seen(r),
+        group=f"{test_id}-events", deadline_s=60,
+    )  # fmt: skip
+    events = events_of(records)
+    for key in (slow.incident_key, quick.incident_key):
+        timeline = [e for e in events if e.incident_key == key]
+        assert [e.sequence for e in timeline] == list(range(1, len(timeline) + 1)), log
+        assert timeline[0].type == "incident_opened"
+    assert len({e.event_id for e in events}) == len(events)
+    escalations = [e for e in events if e.type == "incident_escalated"]
+    assert [e.incident_key for e in escalations] == [slow.incident_key]  # fired once
