@@ -49,15 +49,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run `timeline` or `incidents`; the exit code (1: no such incident, or a broken chain)."""
-    command = show_timeline if args.command == "timeline" else show_incidents
-    text, code = asyncio.run(command(args, settings, now=datetime.now(UTC)))
+    if args.command == "timeline":
+        text, code = asyncio.run(show_timeline(args, settings))
+    else:
+        text, code = asyncio.run(show_incidents(args, settings, now=datetime.now(UTC)))
     print(text)
     return code
 
 
-async def show_timeline(
-    args: argparse.Namespace, settings: Settings, *, now: datetime
-) -> tuple[str, int]:
+async def show_timeline(args: argparse.Namespace, settings: Settings) -> tuple[str, int]:
     """The timeline as text or JSON, with the state of its hash chain."""
     conn = await db.connect(settings, url=settings.auditor_database_url)
     try:

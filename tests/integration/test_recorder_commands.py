@@ -34,9 +34,11 @@ async def recorded(topics, database, test_id):
 
 
 async def command(settings, *argv: str) -> tuple[str, int]:
+    """Run a parsed `timeline` or `incidents` command line; (output, exit code)."""
     args = build_parser().parse_args(list(argv))
-    show = show_timeline if args.command == "timeline" else show_incidents
-    return await show(args, settings, now=LATER)
+    if args.command == "timeline":
+        return await show_timeline(args, settings)
+    return await show_incidents(args, settings, now=LATER)
 
 
 async def test_a_timeline_by_id_or_key_shows_every_step_and_the_chain(recorded):
