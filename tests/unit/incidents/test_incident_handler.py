@@ -1,0 +1,107 @@
+"""The bytes-to-bytes glue the faust agent calls: decode, decide, fold, encode."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from schemas.codec import decode, encode
+from schemas.commands import AcknowledgeIncident
+from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, TASK
+from schemas.registry import load_registry
+from schemas.samples import encoded, report
+from services.incidents.handler import due_keys, handle, load_state
+from services.incidents.policy import Policy
+from services.router.intake import process_batch
+from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.runtime.deadletters import RawMessage
+
+pytestmark = pytest.mark.unit
+REGISTRY = load_registry()
+RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
+POLICY = Policy.from_registry(REGISTRY)
+T0 = 1179640000000  # ms
+
+
+def routed():
+    message = RawMessage("reports.line-fault", 0, 0, T0, None, encoded(report("line_fault", "a")))
+    now = datetime.fromtimestamp(T0 / 1000, tz=UTC)
+    return process_batch([message], rules=RULES, registry=REGISTRY, now=now).routed[0]
+
+
+def step(raw_state, source, value, key, ms=T0):
+    return handle(
+        raw_state, key=key, source=source, value=value, position=(source, 0, 7, ms), policy=POLICY
+    )
+
+
+def test_a_routed_report_opens_an_incident_and_tasks_every_assignee():
+    r = routed()
+    result = step(None, "reports.routed", encode(r), r.incident_key.encode())
+    types = [decode(INCIDENT_EVENT, e).type for e in result.events]
+    assert types[:2] == ["incident_opened", "incident_routed"]
+    enterprises = {e for e, _ in result.tasks}
+    assert {r.decision.primary, *r.decision.notified, *r.decision.support} <= enterprises
+    assert all(decode(TASK, t).incident_key == r.incident_key for _, t in result.tasks)
+    assert load_state(result.state).incident_key == r.incident_key
+
+
+def test_the_same_input_twice_changes_nothing_and_replays_are_byte_identical():
+    r = routed()
+    key = r.incident_key.encode()
+    first = step(None, "reports.routed", encode(r), key)
+    again = step(None, "reports.routed", encode(r), key)
+    assert first == again  # a crash before the state write replays into the same bytes
+    repeat = step(first.state, "reports.routed", encode(r), key)
+    assert repeat.events == () and repeat.state is None
+
+
+def test_an_acknowledgement_is_applied_and_a_stranger_is_rejected():
+    r = routed()
+    key = r.incident_key.encode()
+    opened = step(None, "reports.routed", encode(r), key)
+    state = load_state(opened.state)
+
+    def ack(by: str, command_id: str) -> bytes:
+        return encode(
+            AcknowledgeIncident(
+                command_id=command_id,
+                incident_id=state.incident_id,
+                incident_key=r.incident_key,
+                issued_by=by,
+                issued_at=datetime.fromtimestamp(T0 / 1000 + 60, tz=UTC),
+            )
+        )
+
+    stranger = step(opened.state, "incidents.commands", ack("viettel-quang-nam", "c1"), key)
+    assert [decode(INCIDENT_EVENT, e).type for e in stranger.events] == ["command_rejected"]
+    accepted = step(opened.state, "incidents.commands", ack(r.decision.primary, "c2"), key)
+    assert "incident_acknowledged" in [decode(INCIDENT_EVENT, e).type for e in accepted.events]
+
+
+@pytest.mark.parametrize(
+    ("source", "value", "key"),
+    [
+        ("reports.routed", b"{broken", b"k"),
+        ("incidents.commands", b'{"type": "fly_away"}', b"k"),
+        ("reports.routed", None, b"k"),
+        ("reports.routed", b"{}", None),
+    ],
+)
+def test_bad_input_is_a_dead_letter_and_the_state_stays(source, value, key):
+    result = step(None, source, value, key)
+    assert result.events == () and result.state is None
+    (letter,) = (decode(DEAD_LETTER, d) for d in result.dead_letters)
+    assert letter.rejected_by == "incident-manager" and letter.source.offset == 7
+    assert letter.error.problems
+
+
+def test_due_keys_finds_only_incidents_with_a_deadline_due():
+    r = routed()
+    opened = step(None, "reports.routed", encode(r), r.incident_key.encode())
+    later = datetime.fromtimestamp(T0 / 1000 + 24 * 3600, tz=UTC)
+    soon = datetime.fromtimestamp(T0 / 1000 + 1, tz=UTC)
+    items = [(b"k1", opened.state), (b"k2", None)]
+    assert due_keys(items, later, POLICY) == [b"k1"]
+    assert due_keys(items, soon, POLICY) == []
