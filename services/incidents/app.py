@@ -75,6 +75,9 @@ def build_app(
         key_type=bytes,
         value_type=bytes,
         partitions=KEYED_PARTITIONS,
+        # Changelog partition from the key itself (as every producer partitions the inputs),
+        # not from whichever event of a batch happens to be current.
+        use_partitioner=True,
     )
     source_of = {real: name for name, real in names.items()}
 
@@ -83,34 +86,46 @@ def build_app(
             feeds[enterprise] = app.topic(topic_name(task_feed(enterprise), prefix), **RAW)
         return feeds[enterprise]
 
-    async def publish(key: bytes | None, step: Step) -> None:
+    async def publish(key: bytes | None, step: Step) -> list[asyncio.Future]:
         sends = [await events.send(key=key, value=v, force=True) for v in step.events]
         sends += [await feed(e).send(key=key, value=v, force=True) for e, v in step.tasks]
         sends += [await dead.send(key=key, value=v, force=True) for v in step.dead_letters]
-        await asyncio.gather(*sends)
+        return sends
 
     @app.agent(inputs, concurrency=1)
     async def manage(stream: faust.StreamT) -> None:
-        """Each input of an incident, in order: decide, publish and wait, then keep the state."""
-        async for event in stream.events():
-            message = event.message
-            step = handle(
-                state.get(event.key) if event.key is not None else None,
-                key=event.key,
-                source=source_of.get(message.topic, message.topic),
-                value=event.value,
-                position=(
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    int(message.timestamp * 1000),
-                ),
-                policy=policy,
-            )
-            await publish(event.key, step)
-            if step.state is not None and event.key is not None:
-                state[event.key] = step.state
-            log.debug("input_handled", source=message.topic, events=len(step.events))
+        """Inputs in order, a batch at a time: decide, publish, wait for acks, keep the states.
+
+        Waiting for the brokers once per batch rather than once per input is what lets one
+        agent keep up; the states of a batch are written only after all its sends are acked.
+        """
+        async for batch in stream.take_events(settings.incidents_batch_max, within=0.01):
+            changed: dict[bytes, bytes] = {}
+            sends: list[asyncio.Future] = []
+            for event in batch:
+                message = event.message
+                key = event.key
+                stored = changed.get(key) or (state.get(key) if key is not None else None)
+                step = handle(
+                    stored,
+                    key=key,
+                    source=source_of.get(message.topic, message.topic),
+                    value=event.value,
+                    position=(
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        int(message.timestamp * 1000),
+                    ),
+                    policy=policy,
+                )
+                sends += await publish(key, step)
+                if step.state is not None and key is not None:
+                    changed[key] = step.state
+            await asyncio.gather(*sends)
+            for key, raw in changed.items():
+                state[key] = raw
+            log.debug("batch_handled", inputs=len(batch), sends=len(sends))
 
     @app.timer(interval=settings.incidents_tick_seconds)
     async def find_due() -> None:

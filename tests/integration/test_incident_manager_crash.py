@@ -53,10 +53,13 @@ async def test_kill_9_loses_nothing_and_fires_each_timer_once(topics, test_id, t
         return {e.incident_key for e in events_of(records) if e.type == "incident_escalated"}
 
     try:
-        records = await read_until(
-            topics, events_topic, lambda r: escalated(r) >= keys,
-            group=f"{test_id}-check", deadline_s=150,
-        )  # fmt: skip
+        try:
+            records = await read_until(
+                topics, events_topic, lambda r: escalated(r) >= keys,
+                group=f"{test_id}-check", deadline_s=150,
+            )  # fmt: skip
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}\nworker log:\n{log.read_text()[-3000:]}") from None
         await asyncio.sleep(2)  # a second firing would come within a few ticks
         records = await read_until(
             topics, events_topic, lambda r: len(r) >= len(records), group=f"{test_id}-final"
