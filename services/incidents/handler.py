@@ -32,6 +32,7 @@ class Step:
     tasks: tuple[tuple[str, bytes], ...] = ()
     dead_letters: tuple[bytes, ...] = ()
     state: bytes | None = None  # None: the stored state stays as it is
+    due: datetime | None = None  # the new state's next deadline, for the timer's index
 
 
 def load_state(raw: bytes | None) -> IncidentState:
@@ -67,6 +68,7 @@ def handle(
         events=tuple(encode(e) for e in events),
         tasks=tuple((t.enterprise, encode(t)) for t in tasks_to_publish(state, events)),
         state=after.model_dump_json().encode() if events else None,
+        due=next_due(after, policy),
     )
 
 
@@ -85,15 +87,11 @@ def _decide(state, key, source, value, now, policy) -> list:
     raise ContractError("invalid_input", (Problem(field="", reason=f"unexpected topic {source}"),))
 
 
-def due_keys(
-    items: Iterable[tuple[bytes, bytes | None]], now: datetime, policy: Policy
-) -> list[bytes]:
-    """The keys whose incident has a deadline due by `now`."""
-    due = []
+def due_index(items: Iterable[tuple[bytes, bytes | None]], policy: Policy) -> dict[bytes, datetime]:
+    """Each stored incident's next deadline, read once from the table after a (re)start."""
+    index = {}
     for key, raw in items:
-        if raw is None:
-            continue
-        deadline = next_due(load_state(raw), policy)
-        if deadline is not None and deadline <= now:
-            due.append(key)
-    return due
+        deadline = None if raw is None else next_due(load_state(raw), policy)
+        if deadline is not None:
+            index[key] = deadline
+    return index

@@ -26,7 +26,7 @@ class IncidentSettings(Settings):
         default=1.0, gt=0, le=60, description="How often due deadlines are looked for."
     )
     incidents_batch_max: int = Field(
-        default=500, ge=1, le=10_000, description="Most inputs decided per wait for acks."
+        default=100, ge=1, le=10_000, description="Most inputs decided per wait for acks."
     )
     incidents_log_level: str = Field(
         default="warn",

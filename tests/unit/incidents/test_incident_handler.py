@@ -11,7 +11,7 @@ from schemas.commands import AcknowledgeIncident
 from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, TASK
 from schemas.registry import load_registry
 from schemas.samples import encoded, report
-from services.incidents.handler import due_keys, handle, load_state
+from services.incidents.handler import due_index, handle, load_state
 from services.incidents.policy import Policy
 from services.router.intake import process_batch
 from services.router.rules import REFERENCE_RULES, load_rule_set
@@ -97,11 +97,11 @@ def test_bad_input_is_a_dead_letter_and_the_state_stays(source, value, key):
     assert letter.error.problems
 
 
-def test_due_keys_finds_only_incidents_with_a_deadline_due():
+def test_the_deadline_index_holds_each_pending_incident_and_its_next_deadline():
     r = routed()
     opened = step(None, "reports.routed", encode(r), r.incident_key.encode())
     later = datetime.fromtimestamp(T0 / 1000 + 24 * 3600, tz=UTC)
     soon = datetime.fromtimestamp(T0 / 1000 + 1, tz=UTC)
-    items = [(b"k1", opened.state), (b"k2", None)]
-    assert due_keys(items, later, POLICY) == [b"k1"]
-    assert due_keys(items, soon, POLICY) == []
+    index = due_index([(b"k1", opened.state), (b"k2", None)], POLICY)
+    assert list(index) == [b"k1"] and index[b"k1"] == opened.due
+    assert soon < index[b"k1"] <= later
