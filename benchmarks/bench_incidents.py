@@ -166,9 +166,7 @@ async def main(reports: int, rate: int, seconds: int) -> None:
     raw_rate = await raw_copy(settings, source, f"{settings.topic_prefix}raw-sink", reports)
     latencies = await latency(lat_settings, rate, seconds)
     q = statistics.quantiles(latencies, n=100)
-    print(
-        f"incident manager benchmark: {reports:,} new incidents; latency at {rate}/s for {seconds} s"
-    )
+    print(f"incident manager: {reports:,} new incidents; latency at {rate}/s for {seconds} s")
     print(f"{'measure':<46}{'value':>12}")
     print(f"{'lifecycle events written':<46}{events:>12,}")
     print(f"{'lifecycle events/s (faust worker)':<46}{events_rate:>12,.0f}")

@@ -34,6 +34,8 @@ def make_consumer(
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "isolation_level": "read_committed",
+        # Notice new partitions and topics within seconds, not the default five minutes.
+        "metadata_max_age_ms": 10_000,
     }
     return AIOKafkaConsumer(*topics, **(options | overrides))
 

@@ -134,8 +134,10 @@ async def apply_catalog(
     if missing:
         already = await _create(admin, [(name, wanted[name]) for name in missing], replication)
         result.created.extend(name for name in missing if name not in already)
-        # Created a moment ago by someone else: wait until its metadata is visible, then check it.
-        described.update(await partitions_of(admin, already, wait=True))
+        # Wait until every new topic's metadata is visible: a service started right after
+        # (as `signalpost up` does) would otherwise find no partitions and sit idle until its
+        # next metadata refresh. Those created a moment ago by someone else are then checked.
+        described.update(await partitions_of(admin, missing, wait=True))
     existing = [name for name in wanted if name not in result.created]
     for name in existing:
         result.drift.extend(_shape_drift(name, described[name], wanted[name], replication))
