@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -173,12 +175,16 @@ def ensure_jars(settings: StackSettings, progress: Progress) -> Path:
 def cluster_id(deployment: KafkaDeployment) -> str:
     """The deployment's cluster id, made once and kept beside its nodes."""
     id_file = deployment.directory / "cluster.id"
-    if id_file.exists():
-        return id_file.read_text().strip()
-    deployment.directory.mkdir(parents=True, exist_ok=True)
-    new_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-    id_file.write_text(new_id)
-    return new_id
+    if not id_file.exists():
+        deployment.directory.mkdir(parents=True, exist_ok=True)
+        draft = id_file.with_name(f"cluster.id.{uuid.uuid4().hex}")
+        draft.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())
+        # A hard link appears whole or not at all: when nodes are prepared in parallel the
+        # first one's id wins and every other node reads that same id.
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, id_file)
+        draft.unlink()
+    return id_file.read_text().strip()
 
 
 def server_properties(deployment: KafkaDeployment, node: KafkaNode) -> str:
@@ -284,7 +290,13 @@ async def start(deployment: KafkaDeployment, settings: StackSettings, progress: 
         }
         progress(f"Kafka ({deployment.name}) starting on {deployment.bootstrap}")
     started = time.monotonic()
-    await wait_until_serving(deployment, timeout=settings.kafka_ready_timeout, launched=launched)
+    try:
+        await wait_until_serving(
+            deployment, timeout=settings.kafka_ready_timeout, launched=launched
+        )
+    except StackError:
+        stop(deployment)  # no half-started cluster is left behind holding the ports
+        raise
     if stopped:
         progress(f"Kafka ({deployment.name}) serving after {time.monotonic() - started:.1f}s")
     return bool(stopped)

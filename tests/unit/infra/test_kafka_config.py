@@ -65,3 +65,12 @@ def test_missing_java_says_what_to_install(monkeypatch):
 
 def test_the_pom_pins_a_kafka_4_release():
     assert kafka.kafka_version().startswith("4.")
+
+
+def test_a_cluster_id_made_from_many_threads_at_once_is_one_id(settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    deployment = kafka.three_node_cluster(settings)
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(lambda _: kafka.cluster_id(deployment), range(32)))
+    assert len(ids) == 1
