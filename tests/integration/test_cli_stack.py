@@ -20,11 +20,15 @@ SIGNALPOST = [str(Path(sys.executable).with_name("signalpost"))]
 
 @pytest.fixture
 def own_stack_env(local_stack, test_id):
-    """Environment for a second stack: its own home and ports, so `down` spares the session's."""
+    """Environment for a second stack: its own home and ports, so `down` spares the session's.
+
+    Ports stay below 32768: above it, Linux hands out the same numbers as the local ports
+    of outgoing connections, and a server then fails to bind now and then.
+    """
     # Under the project, not /tmp/pytest-of-root (0700): the postgres user must reach it.
     home = local_stack.home / "test-homes" / test_id
     urls = {
-        f"SIGNALPOST_{role}DATABASE_URL": f"postgresql://{user}:{user}@127.0.0.1:35432/signalpost"
+        f"SIGNALPOST_{role}DATABASE_URL": f"postgresql://{user}:{user}@127.0.0.1:25532/signalpost"
         for role, user in (
             ("", "signalpost"),
             ("OWNER_", "signalpost_owner"),
@@ -35,7 +39,7 @@ def own_stack_env(local_stack, test_id):
         **os.environ,
         **urls,
         "SIGNALPOST_HOME": str(home),
-        "SIGNALPOST_KAFKA_BOOTSTRAP": "127.0.0.1:39092",
+        "SIGNALPOST_KAFKA_BOOTSTRAP": "127.0.0.1:29292",
         "SIGNALPOST_KAFKA_HEAP": "512m",
     }
     yield env
@@ -104,13 +108,13 @@ async def test_up_status_ctrl_c_then_up_and_down(own_stack_env):
 
 
 async def test_a_taken_port_gets_one_clear_line(own_stack_env):
-    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 39092)
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 29292)
     try:
         code, out = await _signalpost(own_stack_env, "kafka", "start")
     finally:
         server.close()
     assert code == 1
-    assert out.strip().splitlines()[-1].startswith("signalpost: error: port 39092 for Kafka")
+    assert out.strip().splitlines()[-1].startswith("signalpost: error: port 29292 for Kafka")
     assert "SIGNALPOST_KAFKA_BOOTSTRAP" in out and "Traceback" not in out
 
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 async def test_three_node_cluster_replicates(local_stack, tmp_path):
     settings = local_stack.model_copy(
-        update={"home": tmp_path, "kafka_cluster_base_port": 39110, "kafka_heap": "512m"}
+        update={"home": tmp_path, "kafka_cluster_base_port": 29410, "kafka_heap": "512m"}
     )
     cluster = kafka.three_node_cluster(settings)
     assert await kafka.start(cluster, settings, print)

@@ -20,7 +20,7 @@ from services.runtime import db
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 
 pytestmark = pytest.mark.integration
-PORT = 35442  # a private server, so stopping it spares the session's
+PORT = 25542  # a private server, so stopping it spares the session's
 
 
 @pytest.fixture
