@@ -147,6 +147,10 @@ def build_app(
     @app.timer(interval=settings.incidents_tick_seconds)
     async def find_due() -> None:
         """Ask the agent to look at incidents with a deadline due; it decides, in order."""
+        if app.rebalancing or app.in_recovery:
+            # The table is incomplete until recovery ends: rebuild from it at the next tick.
+            index.forget()
+            return
         now = clock()
         for key in index.due(now, lambda: due_index(state.items(), policy)):
             await ticks.send(key=key, value=now.isoformat().encode(), force=True)
@@ -157,12 +161,16 @@ def build_app(
 class DeadlineIndex:
     """Each incident's next deadline in memory, so a timer tick parses no state.
 
-    Built from the table at the first tick after a start (the table is recovered by then),
-    then kept by the agent as it writes states.
+    Built from the table at the first tick after a start or a rebalance once recovery is
+    over, then kept by the agent as it writes states.
     """
 
     def __init__(self) -> None:
         self._due: dict[bytes, datetime] | None = None
+
+    def forget(self) -> None:
+        """Drop the index; the next `due` rebuilds it from the table."""
+        self._due = None
 
     def set(self, key: bytes, deadline: datetime | None) -> None:
         """Record a key's next deadline (None: nothing pending)."""
