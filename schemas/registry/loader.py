@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from schemas.errors import RegistryError, RegistryProblem, error_details, field_path
+from schemas.located_yaml import Key, YamlReadError, read_located_yaml
 from schemas.registry.models import EnterpriseKind, Ownership, Registry
 
 __all__ = ["REFERENCE_REGISTRY", "consistency_problems", "load_registry"]
 
 REFERENCE_REGISTRY = Path(__file__).resolve().parent / "data" / "quang-nam-2007"
-
-Key = tuple[str | int, ...]
 
 
 class _Source:
@@ -89,41 +86,10 @@ def _merge(file: Path, merged: dict[str, Any], source: _Source) -> list[Registry
 
 def _read_yaml(file: Path) -> tuple[Any, dict[Key, int], list[Key]]:
     try:
-        loader = yaml.SafeLoader(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError([RegistryProblem(file, None, "", f"cannot read: {exc}")]) from None
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        reason = f"YAML syntax: {exc.problem or exc.context}"
-        raise RegistryError([RegistryProblem(file, line, "", reason)]) from None
-    except yaml.YAMLError as exc:
-        raise RegistryError([RegistryProblem(file, None, "", f"YAML: {exc}")]) from None
-    finally:
-        loader.dispose()
-    lines: dict[Key, int] = {}
-    duplicates: list[Key] = []
-    if node is not None:
-        _walk(node, (), lines, duplicates)
-    return data, lines, duplicates
-
-
-def _walk(node: yaml.Node, key: Key, lines: dict[Key, int], duplicates: list[Key]) -> None:
-    # PyYAML keeps the last of two equal keys without a word; in hand-edited data that hides
-    # a mistake, so duplicates are collected and reported.
-    lines.setdefault(key, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen = Counter(k.value for k, _ in node.value)
-        duplicates.extend((*key, name) for name, count in seen.items() if count > 1)
-        for k, v in node.value:
-            lines[(*key, k.value)] = k.start_mark.line + 1
-            _walk(v, (*key, k.value), lines, duplicates)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*key, index), lines, duplicates)
+        found = read_located_yaml(file)
+    except YamlReadError as exc:
+        raise RegistryError([RegistryProblem(file, exc.line, "", exc.reason)]) from None
+    return found.data, found.lines, found.duplicates
 
 
 def _duplicates(registry: Registry) -> Iterator[tuple[Key, str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -29,6 +27,7 @@ from pydantic import (
 
 from schemas.envelope import Identifier
 from schemas.errors import SignalPostError, error_details, field_path
+from schemas.located_yaml import Key, YamlReadError, read_located_yaml
 from schemas.registry import Registry
 from schemas.reports import (
     AnyReport,
@@ -67,7 +66,6 @@ __all__ = [
 REFERENCE_RULES = Path(__file__).resolve().parent / "data" / "quang-nam-2007.yaml"
 
 Kinds = frozenset[ReportKind]
-Key = tuple[str | int, ...]
 ALL_KINDS: Kinds = frozenset(ReportKind)
 _LINE: Kinds = frozenset({ReportKind.LINE_FAULT})
 _CAPACITY: Kinds = frozenset({ReportKind.CAPACITY_ALARM})
@@ -560,43 +558,10 @@ def load_rule_set(path: Path, registry: Registry) -> RuleSet:
 
 def _read_yaml(file: Path) -> tuple[Any, dict[Key, int], list[Key]]:
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleSetError([RuleSetProblem(file, None, None, "", f"cannot read: {exc}")]) from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        reason = f"YAML syntax: {exc.problem or exc.context}"
-        if exc.problem and exc.context and exc.context_mark:
-            # The parser notices a missing bracket only on a later line; say where it began.
-            reason += f" ({exc.context} on line {exc.context_mark.line + 1})"
-        raise RuleSetError([RuleSetProblem(file, line, None, "", reason)]) from None
-    except yaml.YAMLError as exc:
-        raise RuleSetError([RuleSetProblem(file, None, None, "", f"YAML: {exc}")]) from None
-    finally:
-        loader.dispose()
-    lines: dict[Key, int] = {}
-    duplicates: list[Key] = []
-    if node is not None:
-        _walk(node, (), lines, duplicates)
-    return data, lines, duplicates
-
-
-def _walk(node: yaml.Node, key: Key, lines: dict[Key, int], duplicates: list[Key]) -> None:
-    lines.setdefault(key, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen = Counter(k.value for k, _ in node.value)
-        duplicates.extend((*key, name) for name, count in seen.items() if count > 1)
-        for k, v in node.value:
-            lines.setdefault((*key, k.value), k.start_mark.line + 1)
-            _walk(v, (*key, k.value), lines, duplicates)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*key, index), lines, duplicates)
+        found = read_located_yaml(file)
+    except YamlReadError as exc:
+        raise RuleSetError([RuleSetProblem(file, exc.line, None, "", exc.reason)]) from None
+    return found.data, found.lines, found.duplicates
 
 
 def _calendar(spec: _FileSpec, where: _Where) -> Calendar:
