@@ -10,12 +10,11 @@ import asyncio
 import json
 import os
 import signal
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from kafka_io import publish, read_until
+from service_process import SIGNALPOST, start_service
 
 from schemas.codec import decode, encode
 from schemas.commands import AcknowledgeIncident
@@ -29,29 +28,23 @@ from services.runtime.topics import (
 )
 
 pytestmark = pytest.mark.e2e
-SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
 HOTLINE = EXAMPLES / "report.line-fault-election-hotline.json"
 
 
 @pytest.fixture
 async def running_system(topics, database, test_id, tmp_path):
     """Router, incident manager and recorder as subprocesses; stopped with SIGTERM after."""
-    env = {
-        **os.environ,
-        "SIGNALPOST_KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
-        "SIGNALPOST_TOPIC_PREFIX": topics.topic_prefix,
-        "SIGNALPOST_DB_SCHEMA": topics.db_schema,
-        "SIGNALPOST_ROUTER_GROUP_ID": f"{test_id}-router",
-        "SIGNALPOST_INCIDENTS_APP_ID": f"{test_id}-incidents",
-        "SIGNALPOST_RECORDER_GROUP_ID": f"{test_id}-recorder",
-        "SIGNALPOST_LOG_FORMAT": "json",
+    groups = {
+        "router": {"SIGNALPOST_ROUTER_GROUP_ID": f"{test_id}-router"},
+        "incidents": {"SIGNALPOST_INCIDENTS_APP_ID": f"{test_id}-incidents"},
+        "recorder": {"SIGNALPOST_RECORDER_GROUP_ID": f"{test_id}-recorder"},
     }
-    processes = {}
-    for service in ("router", "incidents", "recorder"):
-        with (tmp_path / f"{service}.log").open("ab") as out:
-            processes[service] = await asyncio.create_subprocess_exec(
-                SIGNALPOST, "run", service, env=env, stdout=out, stderr=out, cwd=tmp_path
-            )
+    processes = {
+        service: await start_service(service, topics, tmp_path / f"{service}.log", **variables)
+        for service, variables in groups.items()
+    }
+    # The auditor's CLI reads the same schema.
+    env = {**os.environ, "SIGNALPOST_DB_SCHEMA": topics.db_schema}
     yield topics, database, env
     for service, process in processes.items():
         assert process.returncode is None, (tmp_path / f"{service}.log").read_text()[-3000:]

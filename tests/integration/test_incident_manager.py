@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from kafka_io import publish, read_until
+from service_process import start_service
 
 from schemas.codec import decode, encode
 from schemas.commands import AcknowledgeIncident
@@ -29,7 +27,6 @@ from services.runtime.topics import (
 )
 
 pytestmark = pytest.mark.integration
-SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
 REGISTRY = load_registry()
 RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
 
@@ -50,18 +47,14 @@ def routed(report_id: str, line: str, *, ack_within: timedelta | None = None):
 @pytest.fixture
 async def manager(topics, test_id, tmp_path):
     """`signalpost run incidents` on this test's topics, stopped (SIGTERM) afterwards."""
-    env = {
-        **os.environ,
-        "SIGNALPOST_KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
-        "SIGNALPOST_TOPIC_PREFIX": topics.topic_prefix,
-        "SIGNALPOST_INCIDENTS_APP_ID": f"{test_id}-incidents",
-        "SIGNALPOST_INCIDENTS_TICK_SECONDS": "0.5",
-    }
     log = tmp_path / "incidents.log"
-    with log.open("ab") as out:
-        worker = await asyncio.create_subprocess_exec(
-            SIGNALPOST, "run", "incidents", env=env, stdout=out, stderr=out, cwd=tmp_path
-        )
+    worker = await start_service(
+        "incidents",
+        topics,
+        log,
+        SIGNALPOST_INCIDENTS_APP_ID=f"{test_id}-incidents",
+        SIGNALPOST_INCIDENTS_TICK_SECONDS="0.5",
+    )
     yield topics, log
     assert worker.returncode is None, f"the worker died:\n{log.read_text()[-3000:]}"
     if worker.returncode is None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections import defaultdict
 from datetime import timedelta
 
 import pytest
 from kafka_io import publish, read_until
-from test_incident_manager import SIGNALPOST, events_of, routed
+from service_process import start_service
+from test_incident_manager import events_of, routed
 
 from schemas.codec import encode
 from services.runtime.topics import INCIDENT_EVENTS, ROUTED_REPORTS, topic_name
@@ -19,17 +19,13 @@ pytestmark = pytest.mark.integration
 
 
 async def start(settings, app_id: str, log) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "SIGNALPOST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "SIGNALPOST_TOPIC_PREFIX": settings.topic_prefix,
-        "SIGNALPOST_INCIDENTS_APP_ID": app_id,
-        "SIGNALPOST_INCIDENTS_TICK_SECONDS": "0.5",
-    }
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            SIGNALPOST, "run", "incidents", env=env, stdout=out, stderr=out, cwd=log.parent
-        )
+    return await start_service(
+        "incidents",
+        settings,
+        log,
+        SIGNALPOST_INCIDENTS_APP_ID=app_id,
+        SIGNALPOST_INCIDENTS_TICK_SECONDS="0.5",
+    )
 
 
 # Known defect, kept visible rather than deleted: in about one run in four, after the kill

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 from kafka_io import publish
+from service_process import start_service
 from test_recorder import OPENED, TIMELINE, wait_until
 
 from services.recorder.rows import verify_chain
@@ -17,27 +16,19 @@ from services.recorder.samples import encoded, incident_story
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 
 pytestmark = pytest.mark.integration
-SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
 INCIDENTS = 1500
 EVENTS = INCIDENTS * 7
 
 
 async def start_recorder(settings, group: str, log: Path) -> asyncio.subprocess.Process:
     """`signalpost run recorder` as an operator starts it, on this test's topics and schema."""
-    env = {
-        **os.environ,
-        "SIGNALPOST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "SIGNALPOST_TOPIC_PREFIX": settings.topic_prefix,
-        "SIGNALPOST_DB_SCHEMA": settings.db_schema,
-        "SIGNALPOST_DATABASE_URL": settings.database_url.get_secret_value(),
-        "SIGNALPOST_RECORDER_GROUP_ID": group,
-        "SIGNALPOST_RECORDER_BATCH_MAX": "300",
-        "SIGNALPOST_LOG_FORMAT": "json",
-    }
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            SIGNALPOST, "run", "recorder", env=env, stdout=out, stderr=out
-        )
+    return await start_service(
+        "recorder",
+        settings,
+        log,
+        SIGNALPOST_RECORDER_GROUP_ID=group,
+        SIGNALPOST_RECORDER_BATCH_MAX="300",
+    )
 
 
 async def test_no_event_is_lost_or_doubled_across_a_kill_9(topics, database, test_id, tmp_path):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 from kafka_io import publish, read_until
+from service_process import start_service
 
 from schemas.codec import decode
 from schemas.contracts import ROUTED_REPORT
@@ -17,23 +16,13 @@ from schemas.samples import encoded, report
 from services.runtime.topics import LINE_FAULT_REPORTS, ROUTED_REPORTS, topic_name
 
 pytestmark = pytest.mark.integration
-SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
 
 
 async def start_router(settings, group: str, log: Path) -> asyncio.subprocess.Process:
     """`signalpost run router` as an operator starts it, on this test's topics."""
-    env = {
-        **os.environ,
-        "SIGNALPOST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "SIGNALPOST_TOPIC_PREFIX": settings.topic_prefix,
-        "SIGNALPOST_ROUTER_GROUP_ID": group,
-        "SIGNALPOST_ROUTER_BATCH_MAX": "200",
-        "SIGNALPOST_LOG_FORMAT": "json",
-    }
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            SIGNALPOST, "run", "router", env=env, stdout=out, stderr=out
-        )
+    return await start_service(
+        "router", settings, log, SIGNALPOST_ROUTER_GROUP_ID=group, SIGNALPOST_ROUTER_BATCH_MAX="200"
+    )
 
 
 def accounted(records) -> list[str]:
