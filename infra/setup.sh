@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare this machine for SignalPost, idempotently: Java 17 and Maven (for Kafka's jars),
-# PostgreSQL's server binaries (Debian packages, installed when run as root), and the
+# PostgreSQL's server binaries and Chromium (Debian packages, installed when run as root), and the
 # project's virtual environment (.venv) with `pip install -e '.[dev]'`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 \
   || missing+=(postgresql)
+# The auditor's HTML report is checked in a real headless browser.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
     say "please install: ${missing[*]} (Debian: sudo apt-get install ${missing[*]})"

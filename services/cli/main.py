@@ -15,6 +15,10 @@ from services.runtime.errors import SignalPostError
 from services.runtime.logging import configure_logging
 from services.runtime.settings import load_settings
 
+# Each module registers its commands with `add_commands(subparsers)` and runs them with
+# `run(args, settings) -> exit code`; a new group of commands is one more entry here.
+COMMAND_MODULES = (stack_commands, recorder_commands)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
@@ -22,8 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="signalpost", description="SignalPost: incident response for postal and telecom"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    stack_commands.add_commands(commands)
-    recorder_commands.add_commands(commands)
+    for module in COMMAND_MODULES:
+        known = set(commands.choices)
+        module.add_commands(commands)
+        for name in set(commands.choices) - known:
+            commands.choices[name].set_defaults(handler=module.run)
     run = commands.add_parser("run", help="run one service in the foreground")
     run.add_argument("service", help="service name")
     route = commands.add_parser("route", help="dry-run the routing rules on one report")
@@ -47,9 +54,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "route":
         print(explain_file(args.explain, args.rules, as_json=args.json))
         return 0
-    if args.command in ("timeline", "incidents"):
-        return recorder_commands.run(args, settings)
-    return stack_commands.run(args, settings)
+    return args.handler(args, settings)
 
 
 def main(argv: list[str] | None = None) -> None:
