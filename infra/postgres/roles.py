@@ -79,6 +79,9 @@ async def _grant_privileges(
             GRANT USAGE, SELECT ON SEQUENCES TO "{service}";
         ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" GRANT SELECT ON TABLES TO "{auditor}";
         ALTER ROLE "{auditor}" SET default_transaction_read_only = on;
+        -- Replays rebuild the projections into a schema of the auditor's own; owning that
+        -- schema gives it no right at all on the owner's tables.
+        GRANT CREATE ON DATABASE "{database}" TO "{auditor}";
         """
     )
 

@@ -1,0 +1,129 @@
+"""A believable history for tests, benchmarks and demos, made by the real pure cores.
+
+Reports are routed by the router's engine with a real rule set and handled by the incident
+manager's state machine (acknowledged, resolved, some escalated on the way), so the log it
+produces verifies and replays like one the services wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schemas.codec import decode, encode
+from schemas.contracts import COMMAND, REPORT
+from schemas.lifecycle import IncidentEvent
+from schemas.registry import Registry
+from schemas.samples import TOPIC_OF_KIND, report
+from services.incidents import IncidentState, Policy, decide, decide_due, fold
+from services.router.engine import route
+from services.router.intake import routed_report
+from services.router.rules import RuleSet
+from services.router.storm import collapse
+
+START = datetime(2007, 5, 19, 22, 0, tzinfo=UTC)
+KINDS = ("line_fault", "capacity_alarm", "suspicious_parcel")
+LINE_DISTRICTS = ("tien-phuoc", "tam-ky", "hoi-an", "dai-loc", "nui-thanh")
+
+
+@dataclass
+class History:
+    """What a scenario wrote: report messages by topic, and the lifecycle events in log order."""
+
+    reports: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    events: list[IncidentEvent] = field(default_factory=list)
+
+    def event_messages(self) -> list[tuple[bytes, bytes]]:
+        """(key, value) of each event, as the incident manager publishes it."""
+        return [(e.incident_key.encode(), encode(e)) for e in self.events]
+
+
+def sample_report(number: int, at: datetime, *, tag: str = "") -> dict[str, Any]:
+    """Report `number` of a scenario: the kinds in turn, each about its own line, switch or item."""
+    kind = KINDS[number % len(KINDS)]
+    rid = f"audit{tag}-{number}"
+    times = {"occurred_at": at.isoformat(), "reported_at": (at + timedelta(seconds=20)).isoformat()}
+    if kind == "line_fault":
+        district = LINE_DISTRICTS[number % len(LINE_DISTRICTS)]
+        line = {"alarmed_object.id": f"L{tag}-{number}"}
+        return report(kind, rid, district=district, **line, **times)
+    if kind == "capacity_alarm":
+        return report(kind, rid, **{"alarmed_object.id": f"SW{tag}-{number}"}, **times)
+    return report(kind, rid, **{"item.id": f"EE{tag}{number:09d}VN"}, **times)
+
+
+def _command(kind: str, number: int, state: IncidentState, by: str, at: datetime, **extra: Any):
+    return _decoded(
+        COMMAND,
+        {
+            "type": kind,
+            "command_id": f"{state.incident_id}:{kind}:{number}",
+            "incident_id": state.incident_id,
+            "incident_key": state.incident_key,
+            "issued_by": by,
+            "issued_at": at,
+            **extra,
+        },
+    )
+
+
+def _steps(number: int) -> tuple[int, int]:
+    """Minutes to acknowledge and to resolve: most on time, every fifth one slow."""
+    if number % 5 == 4:
+        return 45 + number % 30, 300 + 7 * (number % 20)
+    return 2 + number % 9, 30 + 11 * (number % 13)
+
+
+def handle(state: IncidentState, message: Any, now: datetime, policy: Policy):
+    """Timers due before `now` fire first, then the message: the incident manager's order."""
+    events = decide_due(state, now, policy=policy) if state.incident_id else []
+    state = fold(events, state)
+    more = decide(state, message, now, policy=policy)
+    return fold(more, state), [*events, *more]
+
+
+def scenario(
+    count: int,
+    *,
+    rules: RuleSet,
+    registry: Registry,
+    start: datetime = START,
+    spacing: timedelta = timedelta(minutes=3),
+    tag: str = "",
+) -> History:
+    """`count` reports from `start`, each routed with `rules` and handled to resolution."""
+    policy = Policy.from_registry(registry)
+    history = History()
+    for number in range(count):
+        at = start + spacing * number
+        payload = sample_report(number, at, tag=tag)
+        value = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        topic = TOPIC_OF_KIND[payload["kind"]]
+        history.reports.append((topic, payload["report_id"].encode(), value))
+        parsed = decode(REPORT, value)
+        history.events.extend(_life(number, parsed, at, rules, registry, policy))
+    return history
+
+
+def _life(number, parsed, at, rules, registry, policy) -> Iterator[IncidentEvent]:
+    (group,) = collapse([parsed])
+    decision = route(parsed, rules, registry, rules.calendar)
+    state, events = handle(IncidentState(), routed_report(group, decision, now=at), at, policy)
+    yield from events
+    ack, fix = _steps(number)
+    primary = decision.primary
+    acked = at + timedelta(minutes=ack)
+    command = _command("acknowledge_incident", number, state, primary, acked)
+    state, events = handle(state, command, acked, policy)
+    yield from events
+    done = at + timedelta(minutes=fix)
+    command = _command("resolve_incident", number, state, primary, done, resolution="Fixed.")
+    state, events = handle(state, command, done, policy)
+    yield from events
+
+
+def _decoded(contract, payload: dict[str, Any]) -> Any:
+    return decode(contract, json.dumps(payload, default=str).encode("utf-8"))
