@@ -1,0 +1,100 @@
+"""`signalpost simulate`: play the election-2007 scenario against the running system."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from datetime import datetime
+from pathlib import Path
+
+from schemas.registry import Registry, load_registry
+from services.router.rules import REFERENCE_RULES
+from services.runtime.settings import Settings
+from services.simulator import election_2007
+from services.simulator.publishers import KafkaPublisher
+from services.simulator.rules import write_compressed_rules
+from services.simulator.runner import run_scenario
+from services.simulator.scenario import Scenario
+from services.simulator.tally import Tally, format_final
+
+DEFAULT_SPEED = 120.0
+DEFAULT_SEED = 2007
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register `simulate` on the top-level parser."""
+    simulate = commands.add_parser(
+        "simulate", help="play a seeded scenario (reports and dispatchers) against the system"
+    )
+    simulate.add_argument("scenario", choices=["election-2007"], help="the scenario to play")
+    simulate.add_argument(
+        "--speed", type=_positive, default=DEFAULT_SPEED,
+        help=f"simulated seconds per real second (default {DEFAULT_SPEED:g})",
+    )  # fmt: skip
+    simulate.add_argument(
+        "--duration", type=_positive, default=None, metavar="SECONDS",
+        help="stop after this many real seconds (default: the scenario's end, then a drain)",
+    )  # fmt: skip
+    simulate.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED,
+        help=f"same seed, same reports, byte for byte (default {DEFAULT_SEED})",
+    )  # fmt: skip
+    simulate.add_argument(
+        "--start", type=_local_time, default=election_2007.START,
+        help="simulated time to start from, e.g. 2007-05-20T18:30 (local time, default 8 May)",
+    )  # fmt: skip
+    simulate.add_argument(
+        "--write-rules", type=Path, default=None, metavar="FILE",
+        help="only write the reference rules with deadlines divided by --speed to FILE, for "
+        "the router of a simulated run (SIGNALPOST_ROUTER_RULES_FILE)",
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the compressed rules, or play the scenario until it ends or Ctrl-C; exit code."""
+    if args.write_rules is not None:
+        path = write_compressed_rules(REFERENCE_RULES, args.write_rules, args.speed)
+        print(f"rules with deadlines divided by {args.speed:g} written to {path}")
+        return 0
+    registry = load_registry()
+    scenario = election_2007.scenario(
+        args.seed, speed=args.speed, duration=args.duration, start=args.start, registry=registry
+    )
+    last = scenario.schedule[-1].offset if scenario.schedule else 0.0
+    print(
+        f"election-2007, seed {args.seed}, {args.speed:g}x from {args.start:%d %b %Y %H:%M}: "
+        f"{len(scenario.schedule)} reports over {last:.0f}s. Ctrl-C stops.\n"
+        f"Deadlines are the router's: for escalations at this speed, run it on the rules "
+        f"from `signalpost simulate election-2007 --speed {args.speed:g} --write-rules FILE`."
+    )
+    publisher = KafkaPublisher(settings)
+    tally = asyncio.run(_play(settings, scenario, registry, publisher))
+    print("final summary:\n" + format_final(tally, speed=args.speed, failures=publisher.failures))
+    return 1 if publisher.failures else 0
+
+
+async def _play(
+    settings: Settings, scenario: Scenario, registry: Registry, publisher: KafkaPublisher
+) -> Tally:
+    """Run until the scenario's end; Ctrl-C or SIGTERM stops it cleanly, summary included."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return await run_scenario(settings, scenario, registry=registry, publisher=publisher, stop=stop)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _local_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=election_2007.LOCAL)

@@ -1,0 +1,116 @@
+"""Simulated dispatchers' plans, the run's tally, and the rules compressed for a run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from schemas.codec import decode
+from schemas.contracts import COMMAND, INCIDENT_EVENT
+from schemas.registry import load_registry
+from schemas.tasks import Task, TaskRole, TaskStatus
+from services.recorder.samples import encoded, incident_story
+from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.simulator.dispatch import acknowledge, plan, resolve
+from services.simulator.rules import compress_rules
+from services.simulator.tally import Tally, format_final, format_summary
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
+
+
+def _task(number: int, role: TaskRole = TaskRole.PRIMARY) -> Task:
+    return Task(
+        task_id=f"task-{number}",
+        incident_id=f"inc-{number}",
+        incident_key=f"line_fault:vnpt-quang-nam:L-{number}",
+        enterprise="vnpt-quang-nam",
+        role=role,
+        kind="line_fault",
+        district="tien-phuoc",
+        summary="Đứt cáp",
+        priority="p1",
+        ack_due_at=NOW + timedelta(seconds=10) if role is TaskRole.PRIMARY else None,
+        resolve_due_at=NOW + timedelta(seconds=120) if role is TaskRole.PRIMARY else None,
+        status=TaskStatus.OPEN,
+        updated_at=NOW,
+    )
+
+
+PLANS = [plan(_task(n), seed=3) for n in range(400)]
+
+
+def test_a_plan_is_the_same_for_the_same_seed_and_task_and_differs_by_seed():
+    assert [plan(_task(n), seed=3) for n in range(400)] == PLANS
+    assert [plan(_task(n), seed=4) for n in range(400)] != PLANS
+
+
+def test_most_dispatchers_acknowledge_in_time_and_some_are_late():
+    late = [p for p in PLANS if p.late]
+    on_time = [p for p in PLANS if not p.late]
+    assert 0.05 < len(late) / len(PLANS) < 0.3
+    assert all(NOW < p.acknowledge_at < NOW + timedelta(seconds=10) for p in on_time)
+    # Late enough that even a 2-hour Department step after a 30-minute deadline has passed.
+    assert all(p.acknowledge_at > NOW + timedelta(seconds=50) for p in late)
+
+
+def test_resolution_comes_after_acknowledgement_mostly_within_the_deadline():
+    assert all(p.resolve_at > p.acknowledge_at for p in PLANS)
+    overrun = [p for p in PLANS if p.resolve_at > NOW + timedelta(seconds=120)]
+    assert len(overrun) < 0.2 * len(PLANS)
+
+
+def test_only_open_primary_tasks_get_a_plan():
+    assert plan(_task(1, TaskRole.NOTIFY), seed=3) is None
+    assert plan(_task(1, TaskRole.SUPPORT), seed=3) is None
+    done = _task(1).model_copy(update={"status": TaskStatus.ACKNOWLEDGED})
+    assert plan(done, seed=3) is None
+
+
+def test_commands_are_valid_contracts_with_ids_derived_from_the_task():
+    task = _task(7)
+    for make in (acknowledge, resolve):
+        command = make(task, seed=3, now=NOW, dispatcher="Trực ca")
+        assert decode(COMMAND, command.model_dump_json().encode()) == command
+        assert (command.issued_by, command.incident_key) == (task.enterprise, task.incident_key)
+        assert make(task, seed=3, now=NOW, dispatcher="x").command_id == command.command_id
+
+
+def test_the_tally_counts_incidents_responses_and_escalations():
+    tally = Tally(department="so-bcvt-quang-nam")
+    for number in (1, 2):
+        for event in incident_story(number, datetime(2026, 11, 29, 5, tzinfo=UTC), pace=0.01):
+            tally.add(decode(INCIDENT_EVENT, encoded(event)[1]))
+    assert len(tally.opened) == 2 and tally.open == 0 and len(tally.resolved) == 2
+    assert tally.mtta == pytest.approx(4 * 60 * 0.01)
+    assert tally.mttr == pytest.approx(95 * 60 * 0.01)
+    line = format_summary(tally, elapsed=3.0, simulated=datetime(2007, 5, 20, 19), speed=60)
+    assert "resolved 2" in line and "MTTA 2.4s (~2 min sim)" in line
+    assert "MTTR" in format_final(tally, speed=60)
+
+
+def test_compressed_rules_divide_every_deadline_and_still_load():
+    text = compress_rules(REFERENCE_RULES.read_text(encoding="utf-8"), 300)
+    assert "ack_within: PT1S" in text and "after: PT0S" in text and "after: PT2S" in text
+
+
+def test_compressed_rules_load_with_the_same_rules_and_shorter_deadlines(tmp_path: Path):
+    registry = load_registry()
+    reference = load_rule_set(REFERENCE_RULES, registry)
+    path = tmp_path / "rules.yaml"
+    path.write_text(compress_rules(REFERENCE_RULES.read_text(encoding="utf-8"), 7200))
+    fast = load_rule_set(path, registry)
+    assert [r.id for r in fast.rules] == [r.id for r in reference.rules]
+    assert fast.version != reference.version
+    for slow_rule, fast_rule in zip(reference.rules, fast.rules, strict=True):
+        if slow_rule.ack_within is not None:
+            error = fast_rule.ack_within - slow_rule.ack_within / 7200
+            assert abs(error) <= timedelta(milliseconds=1)
+
+
+def test_compressing_needs_a_positive_speed():
+    with pytest.raises(ValueError, match="positive"):
+        compress_rules("ack_within: PT5M", 0)
