@@ -19,6 +19,7 @@ SERVICES: dict[str, str] = {
     "router": "services.router.service",
     "incidents": "services.incidents.service",
     "recorder": "services.recorder.service",
+    "gateway": "services.gateway.service",
 }
 
 

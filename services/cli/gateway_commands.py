@@ -1,0 +1,310 @@
+"""Tokens, publishing and the dispatcher's work from the command line, through the gateway."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import Field, SecretStr
+
+from schemas.registry import load_registry
+from services.gateway import tokens
+from services.gateway.access import Role, token_problem
+from services.gateway.intake import KINDS
+from services.gateway.settings import GatewaySettings
+from services.gateway.sse import EventDecoder
+from services.runtime import db
+from services.runtime.errors import ConfigurationError
+from services.runtime.settings import Settings, load_settings
+
+TOKEN_COMMANDS = ("tokens",)
+# CLI verb -> the action in the gateway's URL
+ACTIONS = {
+    "ack": "acknowledge",
+    "start": "start",
+    "hold": "hold",
+    "resolve": "resolve",
+    "reject": "reject",
+    "note": "notes",
+    "reassign": "reassign",
+}
+RECONNECT_S = 1.0
+
+
+class ClientSettings(Settings):
+    """Where the gateway is and which token to show it (SIGNALPOST_GATEWAY_URL, ..._TOKEN)."""
+
+    gateway_url: str = Field(
+        default="http://127.0.0.1:28080", description="Base URL of the SignalPost gateway."
+    )
+    token: SecretStr | None = Field(
+        default=None, description="API token; when unset, read from token_file."
+    )
+    token_file: Path = Field(
+        default=Path.home() / ".config" / "signalpost" / "token",
+        description="File holding the API token (first line), used when no token is set.",
+    )
+
+    def secret(self) -> str:
+        """The token, from the variable or the file; a clear error when neither has one."""
+        if self.token is not None:
+            return self.token.get_secret_value()
+        try:
+            return self.token_file.read_text().strip().splitlines()[0]
+        except (OSError, IndexError):
+            raise ConfigurationError(
+                f"no token: set SIGNALPOST_TOKEN or write one to {self.token_file}"
+                " (`signalpost tokens create` makes one)"
+            ) from None
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register tokens, publish, tasks and the dispatcher verbs."""
+    tokens_cmd = commands.add_parser("tokens", help="API tokens: create, list, revoke")
+    actions = tokens_cmd.add_subparsers(dest="tokens_action", required=True)
+    create = actions.add_parser("create", help="make a token; its secret is printed once")
+    create.add_argument("--enterprise", required=True, help="registry id of the enterprise")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--label", default="", help="who or what the token is for")
+    listing = actions.add_parser("list", help="tokens, newest first (never their secrets)")
+    listing.add_argument("--enterprise", help="only this enterprise's tokens")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    revoke = actions.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("token_id", help="the token's id, as `tokens list` shows it")
+
+    publish = commands.add_parser("publish", help="publish a report over the gateway")
+    publish.add_argument("kind", help=f"one of {', '.join(KINDS)}")
+    publish.add_argument("--file", type=Path, help="report JSON ('-' for standard input)")
+    publish.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set a field (dotted for nested: alarmed_object.id=L1); VALUE is JSON or text",
+    )
+
+    tasks = commands.add_parser("tasks", help="your enterprise's current tasks")
+    tasks.add_argument("--follow", action="store_true", help="keep streaming new versions")
+    tasks.add_argument("--enterprise", help="one enterprise's feed (Department, auditors)")
+    for name in ("status", "kind", "role", "district", "priority"):
+        tasks.add_argument(f"--{name}", help=f"only tasks with this {name}")
+    tasks.add_argument("--json", action="store_true", help="one JSON task per line")
+
+    for verb, action in ACTIONS.items():
+        cmd = commands.add_parser(verb, help=f"{action} an incident")
+        cmd.add_argument("incident", help="incident id")
+        cmd.add_argument("--dispatcher", help="your name, for the timeline")
+        _verb_options(verb, cmd)
+
+
+def _verb_options(verb: str, cmd: argparse.ArgumentParser) -> None:
+    if verb in ("ack", "start"):
+        cmd.add_argument("--note", default="")
+    elif verb == "note":
+        cmd.add_argument("text")
+    elif verb == "resolve":
+        cmd.add_argument("--resolution", required=True, help="what was done")
+    else:
+        cmd.add_argument("--reason", required=True)
+    if verb == "hold":
+        cmd.add_argument("--until", help="ISO 8601 time work should resume")
+    if verb == "reassign":
+        cmd.add_argument("--to", required=True, dest="to_enterprise", help="enterprise id")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one of this module's commands; the exit code."""
+    if args.command in TOKEN_COMMANDS:
+        return asyncio.run(run_tokens(args, load_settings(GatewaySettings)))
+    client = load_settings(ClientSettings)
+    with httpx.Client(
+        base_url=client.gateway_url,
+        headers={"Authorization": f"Bearer {client.secret()}"},
+        timeout=httpx.Timeout(30, read=None if args.command == "tasks" else 30),
+    ) as http:
+        if args.command == "publish":
+            return publish(http, args)
+        if args.command == "tasks":
+            return follow_tasks(http, args) if args.follow else list_tasks(http, args)
+        return act(http, args)
+
+
+async def run_tokens(args: argparse.Namespace, settings: GatewaySettings) -> int:
+    """tokens create|list|revoke, straight against PostgreSQL with the service role."""
+    if args.tokens_action == "create":
+        problem = token_problem(
+            load_registry(settings.gateway_registry_dir), args.enterprise, Role(args.role)
+        )
+        if problem:
+            raise ConfigurationError(problem)
+    conn = await db.connect(settings)
+    try:
+        if args.tokens_action == "create":
+            made = await tokens.create_token(
+                conn=conn, enterprise=args.enterprise, role=Role(args.role), label=args.label
+            )
+            print(
+                f"token {made.token_id} for {made.enterprise} ({made.role}); secret (shown once):"
+            )
+            print(made.secret)
+            return 0
+        if args.tokens_action == "list":
+            rows = [
+                dict(r) for r in await tokens.list_tokens(conn=conn, enterprise=args.enterprise)
+            ]
+            print(json.dumps(rows, default=str, indent=2) if args.json else _token_table(rows))
+            return 0
+        if await tokens.revoke_token(conn=conn, token_id=args.token_id):
+            print(f"revoked {args.token_id}")
+            return 0
+        print(f"signalpost: no live token {args.token_id}", file=sys.stderr)
+        return 1
+    finally:
+        await conn.close()
+
+
+def _token_table(rows: list[dict[str, Any]]) -> str:
+    widths = (18, 28, 11, 20, 20, 0)
+    lines = [("token", "enterprise", "role", "created", "revoked", "label")]
+    for r in rows:
+        created, revoked = (
+            t.strftime("%Y-%m-%d %H:%M:%SZ") if t else "-"
+            for t in (r["created_at"], r["revoked_at"])
+        )
+        lines.append((r["token_id"], r["enterprise"], r["role"], created, revoked, r["label"]))
+    return "\n".join(
+        " ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def report_body(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
+    """The report from --file and --set; times default to now and the id to a fresh one."""
+    if args.file is None:
+        body: dict[str, Any] = {}
+    else:
+        text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
+        body = json.loads(text)
+    for assignment in args.set:
+        dotted, sep, value = assignment.partition("=")
+        if not sep:
+            raise ConfigurationError(f"--set {assignment!r}: expected FIELD=VALUE")
+        *parents, leaf = dotted.split(".")
+        target = body
+        for name in parents:
+            target = target.setdefault(name, {})
+        target[leaf] = _json_or_text(value)
+    body.setdefault("report_id", f"cli-{uuid.uuid4().hex[:16]}")
+    body.setdefault("schema_version", 1)
+    body.setdefault("occurred_at", now.isoformat())
+    body.setdefault("reported_at", now.isoformat())
+    return body
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def publish(http: httpx.Client, args: argparse.Namespace) -> int:
+    """POST the report; print its id and incident key."""
+    kind = args.kind.replace("-", "_")
+    body = report_body(args, datetime.now(UTC))
+    response = http.post(f"/v1/reports/{kind}", json=body)
+    if response.status_code != 202:
+        return _refused(response)
+    answer = response.json()
+    print(f"accepted report {answer['report_id']} incident_key {answer['incident_key']}")
+    return 0
+
+
+def _filters(args: argparse.Namespace) -> dict[str, str]:
+    names = ("enterprise", "status", "kind", "role", "district", "priority")
+    return {n: getattr(args, n) for n in names if getattr(args, n)}
+
+
+def list_tasks(http: httpx.Client, args: argparse.Namespace) -> int:
+    """Print the current tasks."""
+    response = http.get("/v1/tasks", params=_filters(args))
+    if response.status_code != 200:
+        return _refused(response)
+    for task in response.json()["tasks"]:
+        print(json.dumps(task, ensure_ascii=False) if args.json else task_line(task))
+    return 0
+
+
+def follow_tasks(http: httpx.Client, args: argparse.Namespace) -> int:
+    """Stream tasks until interrupted; a dropped connection resumes where it stopped."""
+    last_id: str | None = None
+    while True:
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        try:
+            with http.stream(
+                "GET", "/v1/tasks/stream", params=_filters(args), headers=headers
+            ) as response:
+                if response.status_code != 200:
+                    response.read()
+                    return _refused(response)
+                decoder = EventDecoder(last_id=last_id)
+                for line in response.iter_lines():
+                    event = decoder.feed(line)
+                    last_id = decoder.last_id
+                    if event is None:
+                        continue
+                    if event.event == "revoked":
+                        print("signalpost: the token was revoked", file=sys.stderr)
+                        return 1
+                    task = json.loads(event.data)
+                    print(event.data if args.json else task_line(task), flush=True)
+        except httpx.TransportError as exc:
+            print(f"signalpost: stream dropped ({exc}); resuming", file=sys.stderr)
+        time.sleep(RECONNECT_S)
+
+
+def task_line(task: dict[str, Any]) -> str:
+    """A task on one line."""
+    return (
+        f"{task['incident_id']}  {task['status']:<12} {task['priority']}  {task['role']:<8} "
+        f"{task['enterprise']}  {task['district']}  {task['summary']}"
+    )
+
+
+def act(http: httpx.Client, args: argparse.Namespace) -> int:
+    """Send one dispatcher command; print whether it was accepted, rejected (why) or pending."""
+    body = {
+        name: getattr(args, name)
+        for name in ("dispatcher", "note", "text", "reason", "resolution", "until", "to_enterprise")
+        if getattr(args, name, None)
+    }
+    response = http.post(f"/v1/incidents/{args.incident}/{ACTIONS[args.command]}", json=body)
+    if response.status_code not in (200, 202, 409):
+        return _refused(response)
+    answer = response.json()
+    if answer["outcome"] == "rejected":
+        return _refused(response, answer["error"])
+    detail = ", ".join(answer["events"]) or "waiting for the incident manager"
+    print(f"{answer['outcome']}: {args.command} {args.incident} ({detail})")
+    return 0 if answer["outcome"] == "accepted" else 2
+
+
+def _refused(response: httpx.Response, error: dict[str, Any] | None = None) -> int:
+    try:
+        error = error or response.json()
+        problems = "; ".join(
+            f"{p['field']}: {p['reason']}" if p["field"] else p["reason"] for p in error["problems"]
+        )
+        text = f"{error['error']}: {problems}"
+    except (ValueError, KeyError, TypeError):
+        text = response.text[:500]
+    print(f"signalpost: {response.status_code} {text}", file=sys.stderr)
+    return 1

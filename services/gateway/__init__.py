@@ -1,0 +1,1 @@
+"""The gateway: HTTP for publishers and dispatchers, live task streams, per-enterprise tokens."""

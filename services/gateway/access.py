@@ -1,0 +1,96 @@
+"""Who may do what: roles, the principal behind a token, and the scope of what it sees. No I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from schemas.registry import EnterpriseKind, Registry
+
+TOKEN_PREFIX = "sp_"
+
+
+class Role(StrEnum):
+    """What a token lets its holder do."""
+
+    PUBLISHER = "publisher"  # publish reports in its enterprise's name
+    DISPATCHER = "dispatcher"  # see and act on its enterprise's tasks
+    SUPERVISOR = "supervisor"  # the Department: see everything, act on anything, reassign
+    AUDITOR = "auditor"  # read everything, change nothing
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The enterprise and role a request acts as."""
+
+    token_id: str
+    enterprise: str
+    role: Role
+
+    @property
+    def sees_everything(self) -> bool:
+        """The Department and auditors read every enterprise's tasks and incidents."""
+        return self.role in (Role.SUPERVISOR, Role.AUDITOR)
+
+    @property
+    def may_publish(self) -> bool:
+        return self.role is Role.PUBLISHER
+
+    @property
+    def may_read_tasks(self) -> bool:
+        return self.role is not Role.PUBLISHER
+
+    @property
+    def may_command(self) -> bool:
+        return self.role in (Role.DISPATCHER, Role.SUPERVISOR)
+
+    @property
+    def may_reassign(self) -> bool:
+        return self.role is Role.SUPERVISOR
+
+
+def new_secret() -> str:
+    """A fresh token secret: 32 random bytes, URL-safe, with a recognisable prefix."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_token_id() -> str:
+    """A short public name for a token, for `tokens list` and `tokens revoke`."""
+    return "tok_" + secrets.token_hex(6)
+
+
+def secret_hash(secret: str) -> bytes:
+    """What is stored for a secret: its SHA-256 (the secret has 256 random bits, no salt needed)."""
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def bearer_secret(authorization: str | None) -> str | None:
+    """The secret of an `Authorization: Bearer ...` header, or None when there is none."""
+    scheme, _, secret = (authorization or "").partition(" ")
+    secret = secret.strip()
+    return secret if scheme.lower() == "bearer" and secret else None
+
+
+def token_problem(registry: Registry, enterprise: str, role: Role) -> str | None:
+    """Why a token for this enterprise and role must not be made, or None."""
+    found = registry.enterprise(enterprise)
+    if found is None:
+        return f"unknown enterprise {enterprise!r} in the registry"
+    if role is Role.SUPERVISOR and found.kind is not EnterpriseKind.SUPERVISOR:
+        return f"only the Department may hold a supervisor token; {enterprise} is {found.kind}"
+    return None
+
+
+def visible_enterprises(
+    principal: Principal, everyone: list[str], wanted: str | None = None
+) -> list[str] | None:
+    """Whose task feeds the principal reads (narrowed to `wanted`); None: not allowed."""
+    if principal.sees_everything:
+        if wanted is None:
+            return list(everyone)
+        return [wanted] if wanted in everyone else []
+    if wanted not in (None, principal.enterprise):
+        return None
+    return [principal.enterprise]

@@ -1,0 +1,161 @@
+"""The gateway's HTTP application: one place wires settings, PostgreSQL, Kafka and the routes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schemas.errors import ErrorBody, Problem, field_path
+from schemas.registry import Registry, load_registry
+from services.gateway.errors import ApiError
+from services.gateway.metrics import Metrics
+from services.gateway.outcomes import EventListener
+from services.gateway.settings import GatewaySettings
+from services.runtime import db
+from services.runtime.kafka import make_producer
+
+log = structlog.get_logger(component="gateway")
+
+
+@dataclass
+class Gateway:
+    """What the routes share: settings, registry, pool, producer, the events listener, metrics."""
+
+    settings: GatewaySettings
+    registry: Registry
+    metrics: Metrics
+    pool: asyncpg.Pool | None = None
+    producer: AIOKafkaProducer | None = None
+    listener: EventListener | None = None
+
+    async def start(self) -> None:
+        """Connect to PostgreSQL and Kafka and start following the events."""
+        self.pool = await db.create_pool(self.settings, max_size=self.settings.gateway_db_pool_size)
+        self.producer = make_producer(self.settings)
+        await self.producer.start()
+        self.listener = EventListener(self.settings)
+        await self.listener.start()
+        log.info("gateway_started", port=self.settings.gateway_port)
+
+    async def stop(self) -> None:
+        """Close what start opened."""
+        if self.listener is not None:
+            await self.listener.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    @property
+    def enterprises(self) -> list[str]:
+        """Every enterprise of the registry: each has a task feed."""
+        return [e.id for e in self.registry.enterprises]
+
+
+def gateway_of(request: Request) -> Gateway:
+    """The app's shared parts."""
+    return request.app.state.gateway
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    """The FastAPI application for these settings."""
+    from services.gateway import routes  # the routes need this module's Gateway
+
+    gateway = Gateway(settings, load_registry(settings.gateway_registry_dir), Metrics())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(
+        title="SignalPost gateway",
+        version="1",
+        description="Publish incident reports; receive and act on tasks. "
+        "Every call takes `Authorization: Bearer <token>` (see `signalpost tokens create`).",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.include_router(routes.router)
+    routes.document_bodies(app)
+    _install_error_handlers(app)
+    # A plain ASGI wrapper, not BaseHTTPMiddleware, so streams pass through untouched.
+    app.add_middleware(MeasureRequests, metrics=gateway.metrics)
+    return app
+
+
+def error_response(status: int, body: ErrorBody) -> JSONResponse:
+    """An error in the shared shape."""
+    return JSONResponse(body.model_dump(mode="json"), status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.body())
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = tuple(
+            Problem(field=field_path(e["loc"]), reason=str(e["msg"])[:300])
+            for e in exc.errors()[:50]
+        )
+        return error_response(422, ErrorBody(error="invalid_request", problems=problems))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        problem = Problem(field="path", reason=str(exc.detail))
+        return error_response(exc.status_code, ErrorBody(error=code, problems=(problem,)))
+
+    @app.exception_handler(KafkaError)
+    async def kafka_down(request: Request, exc: KafkaError) -> JSONResponse:
+        log.error("kafka_error", error=repr(exc))
+        problem = Problem(field="", reason="Kafka did not take the message; retry later")
+        return error_response(503, ErrorBody(error="unavailable", problems=(problem,)))
+
+    @app.exception_handler(asyncpg.PostgresError)
+    @app.exception_handler(OSError)
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.error("backend_error", error=repr(exc))
+        problem = Problem(field="", reason="the database cannot be reached; retry later")
+        return error_response(503, ErrorBody(error="unavailable", problems=(problem,)))
+
+
+class MeasureRequests:
+    """ASGI middleware: count each answer by route template and status, and time it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = getattr(scope.get("route"), "path", "unmatched")
+                method = scope["method"]
+                self.metrics.requests.labels(method, route, message["status"]).inc()
+                self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, counted)

@@ -1,0 +1,97 @@
+"""A report as an HTTP body in, a report ready for its topic out: parse, stamp, check. No I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.codec import decode, encode
+from schemas.contracts import REPORT
+from schemas.errors import ContractError
+from schemas.references import check_references
+from schemas.registry import Registry
+from schemas.reports import AnyReport
+from schemas.samples import TOPIC_OF_KIND
+from services.gateway.errors import ApiError
+from services.router.keys import incident_key
+
+KINDS = tuple(TOPIC_OF_KIND)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A valid report in the caller's name, its bytes for Kafka, its key and its digest."""
+
+    report: AnyReport
+    value: bytes
+    incident_key: str
+    digest: bytes
+    topic: str  # catalog name, before any prefix
+
+    def answer(self) -> dict[str, str]:
+        """The 202 body; a retry of the same report gets exactly this again."""
+        return {
+            "status": "accepted",
+            "report_id": self.report.report_id,
+            "reported_by": self.report.reported_by,
+            "kind": self.report.kind,
+            "incident_key": self.incident_key,
+        }
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object; bad UTF-8, bad JSON or another JSON type is a 400/422."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400, "bad_encoding", "", f"body is not UTF-8: {exc.reason} at byte {exc.start}"
+        ) from None
+    try:
+        raw = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400, "malformed_json", "", f"body is not JSON: {exc.msg} at line {exc.lineno}"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "malformed_json", "", f"body is not JSON: {exc}"[:300]) from None
+    if not isinstance(raw, dict):
+        raise ApiError(422, "invalid_report", "", f"expected a JSON object, not {_type(raw)}")
+    return raw
+
+
+def admit(body: bytes, *, kind: str, enterprise: str, registry: Registry) -> Admitted:
+    """The report in `body`, published as `enterprise` whatever the body claims."""
+    raw = parse_object(body)
+    if raw.setdefault("kind", kind) != kind:
+        reason = f"this endpoint takes {kind} reports, the body says {raw['kind']!r}"
+        raise ApiError(422, "invalid_report", "kind", reason)
+    # Never trusted from the body: the token says who publishes.
+    raw["reported_by"] = enterprise
+    try:
+        report = decode(REPORT, json.dumps(raw, ensure_ascii=False).encode("utf-8"))
+    except ContractError as error:
+        raise ApiError.from_problems(422, error.code, error.problems) from None
+    problems = check_references(report, registry)
+    if problems:
+        raise ApiError.from_problems(422, "unknown_reference", problems)
+    value = encode(report)
+    return Admitted(
+        report=report,
+        value=value,
+        incident_key=incident_key(report),
+        digest=hashlib.sha256(value).digest(),
+        topic=TOPIC_OF_KIND[kind],
+    )
+
+
+def _type(value: object) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
