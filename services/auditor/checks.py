@@ -1,0 +1,162 @@
+"""Pure: what verify finds wrong in a recorded history: incident, event and reason each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+from schemas.registry import Registry
+from schemas.reports import AnyReport
+from schemas.routing import RoutingDecision
+from services.auditor.reportlog import ReportSeen
+from services.auditor.rulebook import RuleBook
+from services.recorder.rows import verify_chain
+from services.router.decisions import DecisionCache
+from services.router.engine import NoRuleMatched
+
+NONE = "-"
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One thing wrong: which check found it, the incident, the event (or log position), why."""
+
+    check: str
+    incident: str
+    event: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"[{self.check}] incident {self.incident} event {self.event}: {self.reason}"
+
+
+def chain_findings(
+    rows: Iterable[Mapping[str, Any]], heads: Mapping[str, tuple[int, str]]
+) -> Iterator[Finding]:
+    """The first broken link of each incident's chain (rows by incident, then sequence)."""
+    seen = set()
+    for incident, group in groupby(rows, key=itemgetter("incident_id")):
+        timeline = list(group)
+        seen.add(incident)
+        head = heads.get(incident)
+        if head is None:
+            last = timeline[-1]["event_id"]
+            yield Finding("chain", incident, last, "the incidents projection has no row for it")
+        broken = verify_chain(timeline, {incident: head} if head else None)
+        if broken is not None:
+            yield Finding("chain", incident, broken.event_id or NONE, broken.reason)
+    for incident, (sequence, _) in heads.items():
+        if incident not in seen:
+            reason = f"its head is at sequence {sequence} but no event of it is recorded"
+            yield Finding("chain", incident, NONE, reason)
+
+
+def recorder_findings(rows: Iterable[Mapping[str, Any]]) -> Iterator[Finding]:
+    """Messages the recorder set aside: each is an event (or letter) missing from the history."""
+    for row in rows:
+        where = f"{row['topic']}:{row['partition']}:{row['offset']}"
+        key = row["key"].decode("utf-8", "replace") if row["key"] else NONE
+        yield Finding("recorder", key, where, f"not recorded: {row['reason']}")
+
+
+def report_findings(
+    reports: Iterable[ReportSeen],
+    outcomes: set[tuple[str, str]],
+    dead_letters: set[tuple[str, int, int]],
+    *,
+    now: datetime,
+    grace: timedelta,
+) -> tuple[list[Finding], int]:
+    """Reports with neither an incident event nor a dead letter; and how many are in flight."""
+    found, in_flight = [], 0
+    for report in reports:
+        if report.position in dead_letters or (report.reported_by, report.report_id) in outcomes:
+            continue
+        if now - report.appended_at < grace:
+            in_flight += 1
+            continue
+        where = f"{report.topic}:{report.partition}:{report.offset}"
+        name = f"report {report.report_id} by {report.reported_by}"
+        if report.report_id is None:
+            name = "an unreadable message"
+        found.append(
+            Finding("report", NONE, where, f"{name} has no incident event and no dead letter")
+        )
+    return found, in_flight
+
+
+@dataclass(frozen=True)
+class RoutingCase:
+    """An incident's routing as recorded: the decision, when, and the report it was made for."""
+
+    incident_id: str
+    event_id: str
+    occurred_at: datetime
+    decision: RoutingDecision
+    report: AnyReport | None
+
+
+def routing_findings(
+    cases: Iterable[RoutingCase],
+    *,
+    book: RuleBook,
+    registry: Registry,
+    activations: Iterable[tuple[datetime, str]],
+) -> Iterator[Finding]:
+    """Each decision routed again with the versions it recorded, and its rule set's activation."""
+    activated = sorted(activations)
+    cache = DecisionCache()
+    for case in cases:
+        yield from _activation_problems(case, activated)
+        problem = _reproduce(case, book, registry, cache)
+        if problem:
+            yield Finding("routing", case.incident_id, case.event_id, problem)
+
+
+def _activation_problems(
+    case: RoutingCase, activated: list[tuple[datetime, str]]
+) -> Iterator[Finding]:
+    version = case.decision.ruleset_version
+    if not any(v == version and at <= case.occurred_at for at, v in activated):
+        reason = f"rule set {version} was never activated before this decision"
+        yield Finding("ruleset", case.incident_id, case.event_id, reason)
+
+
+def _reproduce(
+    case: RoutingCase, book: RuleBook, registry: Registry, cache: DecisionCache
+) -> str | None:
+    """Why the decision cannot be reproduced, or None when routing again gives it exactly."""
+    recorded = case.decision
+    if case.report is None:
+        return "the incident has no opening report to route again"
+    if recorded.registry_version != registry.version:
+        return (
+            f"registry {recorded.registry_version} is not the auditor's ({registry.version});"
+            " point SIGNALPOST_AUDITOR_REGISTRY_DIR at it"
+        )
+    rules = book.get(recorded.ruleset_version)
+    if rules is None:
+        return (
+            f"rule set {recorded.ruleset_version} is not recorded in the log and no rule file"
+            " found has it; add it to SIGNALPOST_AUDITOR_RULES_ARCHIVE"
+        )
+    try:
+        again = cache.decide(case.report, rules, registry)
+    except NoRuleMatched as exc:
+        return f"routing again fails: {exc}"
+    if again == recorded:
+        return None
+    changed = [
+        name
+        for name in RoutingDecision.model_fields
+        if getattr(again, name) != getattr(recorded, name)
+    ]
+    shown = "; ".join(
+        f"{name}: recorded {getattr(recorded, name)!r}, again {getattr(again, name)!r}"
+        for name in changed[:3]
+    )
+    return f"routing again with the recorded versions differs: {shown}"[:1000]

@@ -1,0 +1,59 @@
+"""Every report ever written to a report topic: its identity and where it sits in the log."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.auditor import logrange
+from services.router.intake import KIND_OF_TOPIC
+from services.runtime.settings import Settings
+from services.runtime.topics import topic_name
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSeen:
+    """One message on a report topic; reported_by and report_id are None if unreadable."""
+
+    topic: str
+    partition: int
+    offset: int
+    appended_at: datetime
+    reported_by: str | None
+    report_id: str | None
+
+    @property
+    def position(self) -> tuple[str, int, int]:
+        return self.topic, self.partition, self.offset
+
+
+def identity(value: bytes | None) -> tuple[str | None, str | None]:
+    """(reported_by, report_id) of a message, as far as it can be read."""
+    try:
+        body = json.loads(value or b"")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    by, rid = body.get("reported_by"), body.get("report_id")
+    return (by if isinstance(by, str) else None), (rid if isinstance(rid, str) else None)
+
+
+async def read_reports(settings: Settings, *, batch_max: int = 5000) -> list[ReportSeen]:
+    """Every message of the three report topics, from the start of each partition to its end."""
+    consumer = logrange.reader(settings, batch_max=batch_max)
+    await consumer.start()
+    try:
+        topics = [topic_name(t, settings.topic_prefix) for t in KIND_OF_TOPIC]
+        spans = await logrange.spans(consumer, topics)
+        seen = []
+        async for polled in logrange.read(consumer, spans):
+            for records in polled.values():
+                for r in records:
+                    by, rid = identity(r.value)
+                    at = datetime.fromtimestamp(r.timestamp / 1000, tz=UTC)
+                    seen.append(ReportSeen(r.topic, r.partition, r.offset, at, by, rid))
+        return seen
+    finally:
+        await consumer.stop()

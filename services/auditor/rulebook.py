@@ -1,0 +1,43 @@
+"""Rule sets by version: every rule file the auditor can find, so old decisions can be redone.
+
+The log records only a rule set's version (a hash of its content) and the file it came
+from, not its rules; a decision can be reproduced only if a file with that content is still
+somewhere: the archive directory, the file the activation names, or the reference set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from schemas.registry import Registry
+from services.router.rules import REFERENCE_RULES, RuleSet, RuleSetError, load_rule_set
+
+
+class RuleBook:
+    """The rule sets found, by version, each loaded against the auditor's registry."""
+
+    def __init__(self, registry: Registry, files: Iterable[Path]) -> None:
+        self.registry = registry
+        self.by_version: dict[str, RuleSet] = {}
+        self.unreadable: dict[Path, str] = {}
+        for path in dict.fromkeys(Path(f) for f in files):
+            try:
+                rules = load_rule_set(path, registry)
+            except (RuleSetError, OSError) as exc:
+                self.unreadable[path] = str(exc).splitlines()[0]
+                continue
+            self.by_version.setdefault(rules.version, rules)
+
+    def get(self, version: str) -> RuleSet | None:
+        """The rule set with this version, if any file found has it."""
+        return self.by_version.get(version)
+
+
+def rule_files(
+    archive: Path | None, named: Iterable[str], extra: Iterable[Path] = ()
+) -> list[Path]:
+    """Candidate rule files: the archive's, those activations name (if present), the reference."""
+    found = sorted(archive.rglob("*.y*ml")) if archive and archive.is_dir() else []
+    found += [Path(n) for n in named if Path(n).is_file()]
+    return [*found, *extra, REFERENCE_RULES]
