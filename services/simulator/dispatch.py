@@ -38,7 +38,7 @@ def plan(task: Task, seed: int) -> Plan | None:
     ack_window = task.ack_due_at - task.updated_at
     resolve_window = task.resolve_due_at - task.updated_at
     late = rng.random() < LATE_ACK_SHARE
-    ack_after = ack_window * (rng.uniform(6, 10) if late else rng.uniform(0.15, 0.7))
+    ack_after = ack_window * (rng.uniform(6, 10) if late else rng.uniform(0.1, 0.5))
     if rng.random() < LATE_RESOLVE_SHARE:
         resolve_after = resolve_window * rng.uniform(1.1, 1.4)
     else:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Protocol
 
 import structlog
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas.codec import encode
@@ -44,12 +45,15 @@ class KafkaPublisher:
     """Reports onto their report topics, commands onto incidents.commands, as real publishers do."""
 
     def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._prefix = settings.topic_prefix
-        self._producer = make_producer(settings)
+        self._producer: AIOKafkaProducer | None = None
         self._pending: set[asyncio.Future] = set()
         self.failures = 0
 
     async def start(self) -> None:
+        # aiokafka binds a producer to the running loop, so it is made here, not in __init__.
+        self._producer = make_producer(self._settings)
         await self._producer.start()
 
     async def publish_report(self, message: ScenarioMessage) -> None:

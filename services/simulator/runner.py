@@ -31,7 +31,7 @@ from services.simulator.publishers import Publisher
 from services.simulator.scenario import Scenario
 from services.simulator.tally import Tally, format_summary
 
-__all__ = ["run_scenario"]
+__all__ = ["Dispatchers", "run_scenario"]
 
 log = structlog.get_logger(component="simulator")
 # Without a duration, the run goes on this long after its last report for dispatchers to finish.
@@ -79,6 +79,61 @@ class _Pending:
     acknowledged: bool = False
 
 
+class Dispatchers:
+    """The duty desks of every enterprise: plan each new primary task, then act on time."""
+
+    def __init__(
+        self, registry: Registry, *, seed: int, publisher: Publisher, tally: Tally
+    ) -> None:
+        self.seed = seed
+        self.publisher = publisher
+        self.tally = tally
+        self.names = {
+            e.id: e.duty_teams[0].contacts[0].name if e.duty_teams else e.name
+            for e in registry.enterprises
+        }
+        self.pending: dict[str, _Pending] = {}
+        self.seen_tasks: set[str] = set()
+
+    def take(self, value: bytes | None) -> None:
+        """Plan a new primary task; others, repeats and unreadable ones are left alone."""
+        try:
+            task = decode(TASK, value or b"")
+        except ContractError as exc:
+            log.warning("simulator_unreadable_task", error=str(exc))
+            return
+        if task.task_id in self.seen_tasks:
+            return
+        planned = plan(task, self.seed)
+        if planned is not None:
+            self.seen_tasks.add(task.task_id)
+            name = self.names.get(task.enterprise, task.enterprise)
+            self.pending[task.task_id] = _Pending(task, planned, name)
+
+    async def act(self, now: datetime) -> None:
+        """Send the commands that are due; forget tasks whose incident has ended."""
+        for task_id, pending in list(self.pending.items()):
+            incident = pending.task.incident_id
+            if not self.tally.is_open(incident):
+                del self.pending[task_id]
+                continue
+            command = None
+            if not pending.acknowledged:
+                told = pending.plan.late and incident in self.tally.to_department
+                if now >= pending.plan.acknowledge_at or told:
+                    pending.acknowledged = True
+                    command = acknowledge
+            elif now >= pending.plan.resolve_at:
+                del self.pending[task_id]
+                command = resolve
+            if command is not None:
+                await self.publisher.send_command(
+                    command(pending.task, seed=self.seed, now=now,
+                            dispatcher=pending.dispatcher)
+                )  # fmt: skip
+                self.tally.commands += 1
+
+
 class _Run:
     """The consumers, the publisher and the dispatchers' plans of one run."""
 
@@ -94,12 +149,9 @@ class _Run:
         self.scenario = scenario
         self.publisher = publisher
         self.tally = tally
-        self.dispatchers = {
-            e.id: e.duty_teams[0].contacts[0].name if e.duty_teams else e.name
-            for e in registry.enterprises
-        }
-        self.pending: dict[str, _Pending] = {}
-        self.seen_tasks: set[str] = set()
+        self.dispatchers = Dispatchers(
+            registry, seed=scenario.seed, publisher=publisher, tally=tally
+        )
         self.log_reader: AIOKafkaConsumer | None = None
         self.task_reader: AIOKafkaConsumer | None = None
 
@@ -117,7 +169,7 @@ class _Run:
             self.settings, [name(INCIDENT_EVENTS), name(DEAD_LETTERS)]
         )
         self.task_reader = await _reader_at_end(
-            self.settings, [name(task_feed(e)) for e in self.dispatchers]
+            self.settings, [name(task_feed(e)) for e in self.dispatchers.names]
         )
         await self.publisher.start()
 
@@ -161,45 +213,8 @@ class _Run:
             batches = await self.task_reader.getmany(timeout_ms=POLL_MS)
             for records in batches.values():
                 for record in records:
-                    self.take(record.value)
-            await self.act(datetime.now(UTC))
-
-    def take(self, value: bytes | None) -> None:
-        """Plan a new primary task; others, repeats and unreadable ones are left alone."""
-        try:
-            task = decode(TASK, value or b"")
-        except ContractError as exc:
-            log.warning("simulator_unreadable_task", error=str(exc))
-            return
-        if task.task_id in self.seen_tasks:
-            return
-        planned = plan(task, self.scenario.seed)
-        if planned is not None:
-            self.seen_tasks.add(task.task_id)
-            self.pending[task.task_id] = _Pending(task, planned, self.dispatchers[task.enterprise])
-
-    async def act(self, now: datetime) -> None:
-        """Send the commands that are due; forget tasks whose incident has ended."""
-        for task_id, pending in list(self.pending.items()):
-            incident = pending.task.incident_id
-            if not self.tally.is_open(incident):
-                del self.pending[task_id]
-                continue
-            command = None
-            if not pending.acknowledged:
-                told = pending.plan.late and incident in self.tally.to_department
-                if now >= pending.plan.acknowledge_at or told:
-                    pending.acknowledged = True
-                    command = acknowledge
-            elif now >= pending.plan.resolve_at:
-                del self.pending[task_id]
-                command = resolve
-            if command is not None:
-                await self.publisher.send_command(
-                    command(pending.task, seed=self.scenario.seed, now=now,
-                            dispatcher=pending.dispatcher)
-                )  # fmt: skip
-                self.tally.commands += 1
+                    self.dispatchers.take(record.value)
+            await self.dispatchers.act(datetime.now(UTC))
 
     def line(self, started: float) -> str:
         """The live summary line."""
