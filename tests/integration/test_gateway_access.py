@@ -1,0 +1,197 @@
+"""Every endpoint against every role: the wrong enterprise gets 403 or 404, never data.
+
+The log and the feeds are seeded as the incident manager writes them (its events on
+incidents.events, its tasks on each enterprise's feed); the recorder runs for real so the
+timeline endpoint reads recorded rows. No incident manager runs, so an allowed command is
+sent and then answered 202 (pending): the access decision is the gateway's, made before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+from kafka_io import publish
+from service_process import start_service
+from unit.gateway.gateway_stack import start_gateway, stop_gateway
+
+from schemas.samples import report
+from services.gateway.sse import EventDecoder
+from services.recorder.samples import encoded, incident_story
+from services.runtime.topics import INCIDENT_EVENTS, task_feed, topic_name
+
+pytestmark = pytest.mark.integration
+VNPT, VIETTEL, DEPARTMENT = "vnpt-quang-nam", "viettel-quang-nam", "so-bcvt-quang-nam"
+OPENED = datetime(2007, 5, 20, 6, 0, tzinfo=UTC)
+# Who calls: (enterprise, role); None is a call without a token.
+CALLERS = {
+    "publisher": (VNPT, "publisher"),
+    "owner": (VNPT, "dispatcher"),
+    "outsider": (VIETTEL, "dispatcher"),
+    "department": (DEPARTMENT, "supervisor"),
+    "auditor": (DEPARTMENT, "auditor"),
+    "anonymous": None,
+}
+
+
+def story_for(number: int, enterprise: str) -> list[dict]:
+    """Opened, routed, deadline set: an incident whose only task is `enterprise`'s."""
+    events = incident_story(number, OPENED, steps=3)
+    text = json.dumps(events).replace("vnpt-quang-nam", enterprise)
+    return json.loads(text)
+
+
+@pytest.fixture
+async def seeded(topics, database, test_id, tmp_path):
+    """Recorder and gateway running; incident inc-1 is VNPT's, inc-2 Viettel's."""
+    recorder = await start_service(
+        "recorder", topics, tmp_path / "recorder.log", SIGNALPOST_RECORDER_GROUP_ID=f"{test_id}-rec"
+    )
+    gateway = await start_gateway(
+        topics,
+        tmp_path / "gateway.log",
+        SIGNALPOST_GATEWAY_LOOKUP_WAIT_SECONDS="0.5",
+        SIGNALPOST_GATEWAY_COMMAND_WAIT_SECONDS="0.3",
+    )
+    prefix = topics.topic_prefix
+    for number, enterprise in ((1, VNPT), (2, VIETTEL)):
+        events = story_for(number, enterprise)
+        await publish(topics, topic_name(INCIDENT_EVENTS, prefix), [encoded(e) for e in events])
+        task = events[1]["tasks"][0]
+        await publish(
+            topics,
+            topic_name(task_feed(enterprise), prefix),
+            [(task["incident_key"].encode(), json.dumps(task).encode())],
+        )
+    async with asyncio.timeout(60):
+        while True:
+            if await database.fetchval("SELECT count(*) FROM incidents") == 2:
+                break
+            await asyncio.sleep(0.2)
+    tokens = {name: (await gateway.token(*who) if who else None) for name, who in CALLERS.items()}
+    yield gateway, tokens
+    await stop_gateway(gateway)
+    recorder.terminate()
+    await recorder.wait()
+
+
+async def call(gateway, secret, method, path, **options):
+    async with gateway.client(secret) as http:
+        return await http.request(method, path, **options)
+
+
+async def first_task_event(gateway, secret, params=None):
+    """The stream's status, and the first task it sends (None when refused)."""
+    async with (
+        gateway.client(secret) as http,
+        http.stream("GET", "/v1/tasks/stream", params=params) as response,
+    ):
+        if response.status_code != 200:
+            return response.status_code, None
+        decoder = EventDecoder()
+        async with asyncio.timeout(20):
+            async for line in response.aiter_lines():
+                event = decoder.feed(line)
+                if event is not None and event.event == "task":
+                    return 200, json.loads(event.data)
+    raise AssertionError("stream ended")
+
+
+async def test_publish_is_for_publishers_in_their_own_name(seeded, test_id):
+    gateway, tokens = seeded
+    expected = {"publisher": 202, "owner": 403, "outsider": 403, "department": 403,
+                "auditor": 403, "anonymous": 401}  # fmt: skip
+    for name, status in expected.items():
+        body = report("line_fault", f"{test_id}-{name}")
+        response = await call(gateway, tokens[name], "POST", "/v1/reports/line_fault", json=body)
+        assert response.status_code == status, (name, response.text)
+        if status != 202:
+            assert set(response.json()) == {"error", "problems"}
+
+
+async def test_task_lists_show_only_what_the_caller_may_see(seeded):
+    gateway, tokens = seeded
+    everyone = {VNPT, VIETTEL}
+    expected = {"publisher": None, "owner": {VNPT}, "outsider": {VIETTEL},
+                "department": everyone, "auditor": everyone, "anonymous": None}  # fmt: skip
+    for name, enterprises in expected.items():
+        response = await call(gateway, tokens[name], "GET", "/v1/tasks")
+        if enterprises is None:
+            assert response.status_code in (401, 403), name
+            assert "tasks" not in response.json()
+            continue
+        assert response.status_code == 200, (name, response.text)
+        assert {t["enterprise"] for t in response.json()["tasks"]} == enterprises, name
+    nosy = await call(gateway, tokens["outsider"], "GET", "/v1/tasks", params={"enterprise": VNPT})
+    assert nosy.status_code == 403
+    narrowed = await call(
+        gateway, tokens["department"], "GET", "/v1/tasks", params={"enterprise": VNPT}
+    )
+    assert {t["enterprise"] for t in narrowed.json()["tasks"]} == {VNPT}
+
+
+async def test_task_streams_carry_only_the_callers_feed(seeded):
+    gateway, tokens = seeded
+    cases = [("owner", 200, VNPT), ("outsider", 200, VIETTEL),
+             ("publisher", 403, None), ("anonymous", 401, None)]  # fmt: skip
+    for name, status, enterprise in cases:
+        got, task = await first_task_event(gateway, tokens[name])
+        assert got == status, name
+        assert (task["enterprise"] if task else None) == enterprise, name
+    got, task = await first_task_event(gateway, tokens["department"], {"enterprise": VIETTEL})
+    assert (got, task["enterprise"]) == (200, VIETTEL)
+    got, _ = await first_task_event(gateway, tokens["outsider"], {"enterprise": VNPT})
+    assert got == 403
+    forged = await call(gateway, tokens["outsider"], "GET", "/v1/tasks/stream",
+                        headers={"Last-Event-ID": f"{VNPT}/0:0"})  # fmt: skip
+    assert forged.status_code == 400
+
+
+async def test_timelines_are_shown_to_participants_the_department_and_auditors(seeded):
+    gateway, tokens = seeded
+    expected = {"publisher": 403, "owner": 200, "outsider": 404, "department": 200,
+                "auditor": 200, "anonymous": 401}  # fmt: skip
+    for name, status in expected.items():
+        response = await call(gateway, tokens[name], "GET", "/v1/incidents/inc-1")
+        assert response.status_code == status, (name, response.text)
+        if status == 200:
+            types = [e["type"] for e in response.json()["events"]]
+            assert types == ["incident_opened", "incident_routed", "deadline_set"]
+            assert response.json()["chain"] == "intact"
+        else:
+            assert "events" not in response.json()
+
+
+ACTION_BODIES = {
+    "acknowledge": {},
+    "start": {"note": "on the way"},
+    "hold": {"reason": "waiting for the power company"},
+    "resolve": {"resolution": "spliced"},
+    "reject": {"reason": "not our line"},
+    "notes": {"text": "called the committee"},
+    "reassign": {"to_enterprise": VIETTEL, "reason": "their cable"},
+}
+
+
+async def test_commands_are_for_the_incidents_dispatchers_and_the_department(seeded):
+    gateway, tokens = seeded
+    for action in ACTION_BODIES:
+        await check_command_access(gateway, tokens, action)
+
+
+async def check_command_access(gateway, tokens, action):
+    """One action by every caller: sent (202, pending) only when the caller may act."""
+    owner = 403 if action == "reassign" else 202
+    expected = {"publisher": 403, "owner": owner, "outsider": 404 if owner == 202 else 403,
+                "department": 202, "auditor": 403, "anonymous": 401}  # fmt: skip
+    for name, status in expected.items():
+        path = f"/v1/incidents/inc-1/{action}"
+        response = await call(gateway, tokens[name], "POST", path, json=ACTION_BODIES[action])
+        assert response.status_code == status, (name, response.text)
+        if status == 202:
+            assert response.json()["outcome"] == "pending"
+    unknown = await call(gateway, tokens["department"], "POST", f"/v1/incidents/nope/{action}",
+                         json=ACTION_BODIES[action])  # fmt: skip
+    assert unknown.status_code == 404

@@ -1,0 +1,82 @@
+"""The gateway as a subprocess on one test's stack, and tokens for it (integration and e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from service_process import start_service
+
+from services.gateway.access import Role
+from services.gateway.tokens import create_token
+from services.runtime import db
+from services.runtime.settings import Settings
+
+
+@dataclass
+class RunningGateway:
+    """A gateway process, where it listens, and its log."""
+
+    url: str
+    process: asyncio.subprocess.Process
+    log: Path
+    settings: Settings
+
+    async def token(self, enterprise: str, role: Role | str) -> str:
+        """A fresh token's secret for `enterprise` in `role`."""
+        conn = await db.connect(self.settings)
+        try:
+            made = await create_token(conn=conn, enterprise=enterprise, role=Role(role))
+        finally:
+            await conn.close()
+        return made.secret
+
+    def client(self, secret: str | None = None, **options: object) -> httpx.AsyncClient:
+        """An HTTP client for the gateway, with the token if given."""
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, **options)
+
+
+def free_port() -> int:
+    """A port free now, below the ephemeral range (the house keeps test ports under 32768)."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below 32000")
+
+
+async def start_gateway(settings: Settings, log: Path, **variables: str) -> RunningGateway:
+    """`signalpost run gateway` on the test's prefix and schema, once /healthz says ok."""
+    port = free_port()
+    process = await start_service(
+        "gateway", settings, log, SIGNALPOST_GATEWAY_PORT=str(port), **variables
+    )
+    running = RunningGateway(f"http://127.0.0.1:{port}", process, log, settings)
+    async with httpx.AsyncClient(base_url=running.url, timeout=5) as http:
+        async with asyncio.timeout(60):
+            while True:
+                if process.returncode is not None:
+                    raise AssertionError(f"gateway exited; see {log}")
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        return running
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+
+
+async def stop_gateway(running: RunningGateway) -> None:
+    """SIGTERM, and wait for a clean exit."""
+    assert running.process.returncode is None, running.log.read_text()[-3000:]
+    running.process.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(running.process.wait(), timeout=30)
