@@ -49,26 +49,26 @@ def plan(task: Task, seed: int) -> Plan | None:
 
 
 def acknowledge(task: Task, *, seed: int, now: datetime, dispatcher: str) -> AcknowledgeIncident:
-    """The acknowledgement of `task`; its id is derived, so a resend is a retry."""
-    return AcknowledgeIncident(
-        command_id=f"sim{seed}-ack-{task.task_id}"[:128],
-        incident_id=task.incident_id,
-        incident_key=task.incident_key,
-        issued_by=task.enterprise,
-        issued_at=now,
-        dispatcher=dispatcher,
-        note="Đã nhận, cử tổ ứng cứu.",
+    """The acknowledgement of `task`."""
+    return _command(
+        AcknowledgeIncident, "ack", task, seed, now, dispatcher, note="Đã nhận, cử tổ ứng cứu."
     )
 
 
 def resolve(task: Task, *, seed: int, now: datetime, dispatcher: str) -> ResolveIncident:
     """The resolution of `task`."""
-    return ResolveIncident(
-        command_id=f"sim{seed}-resolve-{task.task_id}"[:128],
+    resolution = "Đã khắc phục, thông tin liên lạc bình thường."
+    return _command(ResolveIncident, "resolve", task, seed, now, dispatcher, resolution=resolution)
+
+
+def _command(type_, verb, task, seed, now, dispatcher, **fields):
+    # The id is derived from the task, so a resend is a retry, not a second command.
+    return type_(
+        command_id=f"sim{seed}-{verb}-{task.task_id}"[:128],
         incident_id=task.incident_id,
         incident_key=task.incident_key,
         issued_by=task.enterprise,
         issued_at=now,
         dispatcher=dispatcher,
-        resolution="Đã khắc phục, thông tin liên lạc bình thường.",
+        **fields,
     )
