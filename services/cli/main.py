@@ -8,7 +8,12 @@ from pathlib import Path
 
 from infra.settings import StackSettings
 from schemas.__main__ import main as schemas_main
-from services.cli import recorder_commands, simulate_commands, stack_commands
+from services.cli import (
+    gateway_commands,
+    recorder_commands,
+    simulate_commands,
+    stack_commands,
+)
 from services.cli.runnable import run_service
 from services.router.explain import explain_file
 from services.runtime.errors import SignalPostError
@@ -17,7 +22,7 @@ from services.runtime.settings import load_settings
 
 # Each module registers its commands with `add_commands(subparsers)` and runs them with
 # `run(args, settings) -> exit code`; a new group of commands is one more entry here.
-COMMAND_MODULES = (stack_commands, recorder_commands, simulate_commands)
+COMMAND_MODULES = (stack_commands, recorder_commands, simulate_commands, gateway_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
