@@ -7,6 +7,7 @@ produces verifies and replays like one the services wrote.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,14 +16,19 @@ from typing import Any
 
 from schemas.codec import decode, encode
 from schemas.contracts import COMMAND, REPORT
+from schemas.envelope import Actor, ActorKind
 from schemas.lifecycle import IncidentEvent
 from schemas.registry import Registry
+from schemas.rulesets import RuleSetActivated
 from schemas.samples import TOPIC_OF_KIND, report
-from services.incidents import IncidentState, Policy, decide, decide_due, fold
+from services.incidents import IncidentState, Policy, decide, decide_due, fold, next_due
 from services.router.engine import route
 from services.router.intake import routed_report
 from services.router.rules import RuleSet
 from services.router.storm import collapse
+from services.runtime.kafka import make_producer
+from services.runtime.settings import Settings
+from services.runtime.topics import INCIDENT_EVENTS, RULESET_ACTIVATIONS, topic_name
 
 START = datetime(2007, 5, 19, 22, 0, tzinfo=UTC)
 KINDS = ("line_fault", "capacity_alarm", "suspicious_parcel")
@@ -78,9 +84,14 @@ def _steps(number: int) -> tuple[int, int]:
 
 
 def handle(state: IncidentState, message: Any, now: datetime, policy: Policy):
-    """Timers due before `now` fire first, then the message: the incident manager's order."""
-    events = decide_due(state, now, policy=policy) if state.incident_id else []
-    state = fold(events, state)
+    """Each timer fires at its due time before `now`, then the message: the manager's order."""
+    events: list[IncidentEvent] = []
+    while state.incident_id and (due := next_due(state, policy)) is not None and due <= now:
+        fired = decide_due(state, due, policy=policy)
+        if not fired:
+            break
+        state = fold(fired, state)
+        events += fired
     more = decide(state, message, now, policy=policy)
     return fold(more, state), [*events, *more]
 
@@ -127,3 +138,43 @@ def _life(number, parsed, at, rules, registry, policy) -> Iterator[IncidentEvent
 
 def _decoded(contract, payload: dict[str, Any]) -> Any:
     return decode(contract, json.dumps(payload, default=str).encode("utf-8"))
+
+
+def activation(rules: RuleSet, registry: Registry, at: datetime, source: str) -> RuleSetActivated:
+    """The router's announcement that `rules` came into force at `at`."""
+    return RuleSetActivated(
+        event_id=f"ruleset-activated:{rules.version[-12:]}:{int(at.timestamp())}",
+        ruleset_version=rules.version,
+        registry_version=registry.version,
+        activated_at=at,
+        source_file=source[-200:],
+        actor=Actor(kind=ActorKind.SERVICE, id="router-sample"),
+    )
+
+
+async def publish_history(
+    settings: Settings, histories: list[History], activations: list[RuleSetActivated]
+) -> int:
+    """Reports, then activations, then events on the settings' topics; the number of events."""
+    prefix = settings.topic_prefix
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        sends = [
+            await producer.send(topic_name(topic, prefix), value, key=key)
+            for h in histories
+            for topic, key, value in h.reports
+        ]
+        sends += [
+            await producer.send(topic_name(RULESET_ACTIVATIONS, prefix), encode(a), key=b"router")
+            for a in activations
+        ]
+        events = [m for h in histories for m in h.event_messages()]
+        sends += [
+            await producer.send(topic_name(INCIDENT_EVENTS, prefix), value, key=key)
+            for key, value in events
+        ]
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+    return len(events)

@@ -9,6 +9,7 @@ from pathlib import Path
 from infra.settings import StackSettings
 from schemas.__main__ import main as schemas_main
 from services.cli import (
+    auditor_commands,
     gateway_commands,
     recorder_commands,
     simulate_commands,
@@ -22,7 +23,13 @@ from services.runtime.settings import load_settings
 
 # Each module registers its commands with `add_commands(subparsers)` and runs them with
 # `run(args, settings) -> exit code`; a new group of commands is one more entry here.
-COMMAND_MODULES = (stack_commands, recorder_commands, simulate_commands, gateway_commands)
+COMMAND_MODULES = (
+    stack_commands,
+    recorder_commands,
+    simulate_commands,
+    gateway_commands,
+    auditor_commands,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

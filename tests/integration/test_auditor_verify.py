@@ -10,19 +10,18 @@ import asyncpg
 import pytest
 from kafka_io import publish
 
-from schemas.codec import encode
-from schemas.envelope import Actor, ActorKind
 from schemas.registry import load_registry
 from schemas.rulesets import RuleSetActivated
 from schemas.samples import TOPIC_OF_KIND, encoded, report
-from services.auditor.samples import START, scenario
+from services.auditor.samples import START, publish_history, scenario
+from services.auditor.samples import activation as sample_activation
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import verify
 from services.recorder.service import Recorder
 from services.recorder.settings import RecorderSettings
 from services.router.rules import REFERENCE_RULES, load_rule_set
 from services.runtime import db
-from services.runtime.topics import INCIDENT_EVENTS, RULESET_ACTIVATIONS, topic_name
+from services.runtime.topics import topic_name
 
 pytestmark = pytest.mark.integration
 REGISTRY = load_registry()
@@ -30,28 +29,13 @@ RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
 NOW = datetime.now(UTC) + timedelta(hours=1)
 
 
-def activation(rules, at: datetime, source: str) -> tuple[bytes, bytes]:
-    """The router's announcement that `rules` came into force at `at`."""
-    event = RuleSetActivated(
-        event_id=f"ruleset-activated:{rules.version[-12:]}",
-        ruleset_version=rules.version,
-        registry_version=REGISTRY.version,
-        activated_at=at,
-        source_file=source,
-        actor=Actor(kind=ActorKind.SERVICE, id="router-test"),
-    )
-    return b"router", encode(event)
+def activation(rules, at: datetime, source: str) -> RuleSetActivated:
+    return sample_activation(rules, REGISTRY, at, source)
 
 
 async def record(settings, pool: asyncpg.Pool, histories, activations) -> None:
     """Publish reports, activations and events as the services would, and record them all."""
-    prefix = settings.topic_prefix
-    for history in histories:
-        for topic, key, value in history.reports:
-            await publish(settings, topic_name(topic, prefix), [(key, value)])
-    await publish(settings, topic_name(RULESET_ACTIVATIONS, prefix), activations)
-    events = [m for h in histories for m in h.event_messages()]
-    await publish(settings, topic_name(INCIDENT_EVENTS, prefix), events)
+    count = await publish_history(settings, histories, activations)
     recorder = RecorderSettings.model_validate(
         settings.model_dump() | {"recorder_group_id": f"{settings.db_schema}-recorder"}
     )
@@ -59,9 +43,9 @@ async def record(settings, pool: asyncpg.Pool, histories, activations) -> None:
     task = asyncio.create_task(Recorder(recorder).run(stop))
     end = time.monotonic() + 60
     try:
-        while await pool.fetchval("SELECT count(*) FROM incident_events") < len(
-            events
-        ) or await pool.fetchval("SELECT count(*) FROM rule_sets") < len(activations):
+        while await pool.fetchval(
+            "SELECT count(*) FROM incident_events"
+        ) < count or await pool.fetchval("SELECT count(*) FROM rule_sets") < len(activations):
             assert time.monotonic() < end, "the recorder did not record the history in 60 s"
             await asyncio.sleep(0.2)
     finally:

@@ -1,0 +1,119 @@
+"""The SLA report as one self-contained HTML file: tables, timelines and MTTR distributions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from html import escape
+
+from services.auditor import charts
+from services.auditor.figures import DIMENSIONS, Figures, IncidentFigures
+from services.auditor.render import HEADER, cells, span
+
+MAX_TIMELINES = 60
+STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2733;max-width:1200px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccd}
+table{border-collapse:collapse;margin:8px 0;font-size:12px}
+td,th{padding:3px 6px;white-space:nowrap;border-bottom:1px solid #e4e6ea;
+text-align:right}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}th{background:#f1f3f6}
+.note{color:#5a6572}.bad{color:#b3261e;font-weight:600}
+svg .label{font-size:11px;text-anchor:end;fill:#333}svg .tick{font-size:10px;text-anchor:middle;
+fill:#555}svg .axis{stroke:#888}svg .life{stroke:#9aa5b1;stroke-width:3}
+svg .open{stroke-dasharray:4 3}svg .ack{fill:#1f6fd1}svg .resolved{fill:#2e7d32}
+svg .due-ack{stroke:#f29900;stroke-width:2}svg .due-resolve{stroke:#b3261e;stroke-width:2}
+svg .escalation{fill:#b3261e}svg .whisker{stroke:#777}svg .box{fill:#cfe0f5;stroke:#1f6fd1}
+svg .median{stroke:#0b3d91;stroke-width:2}svg .p90{fill:#b3261e}svg .dot{fill:#333;opacity:.45}
+.legend span{margin-right:14px}
+"""
+LEGEND = (
+    '<p class="legend note"><span>● acknowledged (blue)</span><span>■ resolved (green)</span>'
+    "<span>| acknowledge deadline (orange)</span><span>| resolve deadline (red)</span>"
+    "<span>◆ escalation (red)</span><span>dashed: still open</span></p>"
+)
+
+
+def html(f: Figures) -> str:
+    """The whole report as one HTML document."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>SignalPost SLA report</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>SignalPost SLA report</h1>",
+        f'<p class="note">{escape(span(f))}. Times are event time (SignalPost\'s clock); '
+        "a deadline is met when the step happened, or the incident ended, before it.</p>",
+        "<h2>SLA compliance, MTTA and MTTR</h2>",
+        _sla_tables(f),
+        "<h2>MTTR distribution by enterprise</h2>",
+        _distributions(f.incidents, "mttr_s", "Time to resolve"),
+        "<h2>MTTA distribution by enterprise</h2>",
+        _distributions(f.incidents, "mtta_s", "Time to acknowledge"),
+        "<h2>Incident timelines</h2>",
+        _timelines(f),
+        "<h2>Escalations</h2>",
+        _simple(("level", "deadline", "count"), f.escalations),
+        "<h2>Dead letters</h2>",
+        _simple(("stage", "topic", "error", "count"), f.dead_letters),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _sla_tables(f: Figures) -> str:
+    out = []
+    for dimension in ("all", *DIMENSIONS):
+        rows = [r for r in f.rows if r.dimension == dimension]
+        head = "".join(f"<th>{escape(h)}</th>" for h in HEADER)
+        body = ""
+        for r in rows:
+            tds = "".join(f"<td>{escape(c)}</td>" for c in cells(r))
+            if r.compliance is not None and r.compliance < 0.9:
+                tds = tds.replace(
+                    f"<td>{escape(cells(r)[11])}</td>",
+                    f'<td class="bad">{escape(cells(r)[11])}</td>',
+                )
+            body += f"<tr>{tds}</tr>"
+        out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return "\n".join(out)
+
+
+def _distributions(incidents: list[IncidentFigures], field: str, what: str) -> str:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for i in incidents:
+        value = getattr(i, field)
+        if value is not None:
+            groups[i.value("enterprise")].append(value)
+            groups["all enterprises"].append(value)
+    if not groups:
+        return '<p class="note">No incident has this time yet.</p>'
+    order = ["all enterprises", *sorted(g for g in groups if g != "all enterprises")]
+    legend = (
+        '<p class="note">Whiskers: fastest to slowest; box: p25 to p75; dark line: p50; '
+        "red mark: p90; dots: incidents.</p>"
+    )
+    return legend + charts.distribution([(g, groups[g]) for g in order], what=what)
+
+
+def _timelines(f: Figures) -> str:
+    if not f.incidents:
+        return '<p class="note">No incidents in this period.</p>'
+    # Those that missed a deadline or escalated first: they are what an auditor looks at.
+    ranked = sorted(f.incidents, key=lambda i: (-len(i.breaches), -len(i.escalations), i.opened_at))
+    shown = sorted(ranked[:MAX_TIMELINES], key=lambda i: i.opened_at)
+    note = (
+        f'<p class="note">{len(shown)} of {len(f.incidents)} incidents, those that missed a '
+        "deadline or escalated first.</p>"
+        if len(shown) < len(f.incidents)
+        else ""
+    )
+    return note + LEGEND + charts.timelines(shown, at=f.until or f.at)
+
+
+def _simple(header: tuple[str, ...], rows: list[tuple]) -> str:
+    if not rows:
+        return '<p class="note">None.</p>'
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
