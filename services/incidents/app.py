@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.incidents.handler import Step, due_index, handle
 from services.incidents.policy import Policy
+from services.incidents.recovery import IncidentTableManager
 from services.incidents.settings import IncidentSettings
 from services.runtime.kafka import make_producer
 from services.runtime.topics import (
@@ -61,6 +62,9 @@ def build_app(
         # The table holds the state as our own JSON bytes; faust must not re-encode them.
         table_key_serializer="raw",
         table_value_serializer="raw",
+        # faust 0.15.3 resumes the inputs before seeking them after recovery and can drop
+        # what it fetched in between (see recovery.py); this manager seeks first.
+        TableManager=IncidentTableManager,
     )
     names = {
         name: topic_name(name, prefix)
