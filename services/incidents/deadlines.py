@@ -20,7 +20,7 @@ from services.incidents.emit import Emitter, issue_task, service_actor
 from services.incidents.policy import Policy
 from services.incidents.state import IncidentState, IncidentStatus, PendingDeadline, fold
 
-__all__ = ["Timer", "decide_due", "escalation_chain", "next_due", "promise", "timers"]
+__all__ = ["Timer", "decide_due", "escalation_chain", "next_due", "promise", "resumed", "timers"]
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,29 @@ def promise(em: Emitter, task: Task) -> None:
         )
 
 
+def resumed(em: Emitter, held: IncidentState) -> None:
+    """Write into the log where the deadlines of an incident that was `held` now stand."""
+    if held.status is not IncidentStatus.HELD:
+        return
+    for deadline in em.state.deadlines:
+        em.emit(
+            DeadlineSet,
+            task_id=deadline.task_id,
+            enterprise=em.state.primary,
+            deadline=deadline.kind,
+            due_at=deadline.due_at,
+        )
+
+
 def timers(state: IncidentState, policy: Policy) -> list[Timer]:
     """Every timer of the incident, earliest first."""
     chain = escalation_chain(state, policy)
+    # A held incident's deadlines wait; restarting work moves them on by the hold's length.
+    waiting = state.status is IncidentStatus.HELD
     found = [
         Timer(at=d.promised_at + chain[d.level].after, deadline=d)
         for d in state.deadlines
-        if d.level < len(chain)
+        if d.level < len(chain) and not waiting
     ]
     if state.status is IncidentStatus.RESOLVED and state.resolved_at is not None:
         found.append(Timer(at=state.resolved_at + policy.close_after, deadline=None))

@@ -40,7 +40,7 @@ from schemas.lifecycle import (
 from schemas.reports import AnyReport, CapacityAlarm, LineFault
 from schemas.routing import RoutedReport, RoutingDecision
 from schemas.tasks import Task, TaskRole, TaskStatus
-from services.incidents.deadlines import promise
+from services.incidents.deadlines import promise, resumed
 from services.incidents.emit import Emitter, issue_task, service_actor
 from services.incidents.ids import incident_id
 from services.incidents.policy import ClearAction, Policy, RejectAction
@@ -273,7 +273,9 @@ def _acknowledge(em: Emitter, command: AcknowledgeIncident, policy: Policy) -> N
 
 
 def _start(em: Emitter, command: StartWork, policy: Policy) -> None:
-    em.emit(WorkStarted, **_on_primary(em.state), note=command.note)
+    before = em.state
+    em.emit(WorkStarted, **_on_primary(before), note=command.note)
+    resumed(em, before)
 
 
 def _hold(em: Emitter, command: HoldIncident, policy: Policy) -> None:

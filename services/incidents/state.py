@@ -128,6 +128,9 @@ class IncidentState(LogModel):
     deadlines: tuple[PendingDeadline, ...] = ()
     escalation_level: int = Field(default=0, ge=0, description="Highest level told so far.")
     source_cleared: bool = False
+    held_since: Instant | None = Field(
+        default=None, description="When the current hold began; its deadlines wait meanwhile."
+    )
     resolved_at: Instant | None = None
     resolved_by: Identifier | None = Field(default=None, description="The resolving event.")
     seen_reports: tuple[str, ...] = Field(default=(), description="Digests of recent reports.")
@@ -257,6 +260,27 @@ def _task_step(status: IncidentStatus, task_status: TaskStatus, stops_ack: bool)
     return step
 
 
+def _held(state: IncidentState, event: IncidentHeld) -> dict[str, Any]:
+    changes = _task_step(IncidentStatus.HELD, TaskStatus.HELD, stops_ack=False)(state, event)
+    return {**changes, "held_since": event.occurred_at}
+
+
+def _started(state: IncidentState, event: WorkStarted) -> dict[str, Any]:
+    changes = _task_step(IncidentStatus.IN_PROGRESS, TaskStatus.IN_PROGRESS, stops_ack=True)(
+        state, event
+    )
+    if state.status is IncidentStatus.HELD and state.held_since is not None:
+        # The deadlines waited while the incident was held: they move on by the hold's length.
+        paused = event.occurred_at - state.held_since
+        changes["deadlines"] = tuple(
+            d.model_copy(
+                update={"promised_at": d.promised_at + paused, "due_at": d.due_at + paused}
+            )
+            for d in changes["deadlines"]
+        )
+    return {**changes, "held_since": None}
+
+
 def _escalated(state: IncidentState, event: IncidentEscalated) -> dict[str, Any]:
     deadlines = tuple(
         d.model_copy(update={"level": event.level}) if d.kind is event.deadline else d
@@ -308,8 +332,8 @@ _STEPS: dict[type, Callable[[IncidentState, Any], dict[str, Any]]] = {
     IncidentAcknowledged: _task_step(
         IncidentStatus.ACKNOWLEDGED, TaskStatus.ACKNOWLEDGED, stops_ack=True
     ),
-    WorkStarted: _task_step(IncidentStatus.IN_PROGRESS, TaskStatus.IN_PROGRESS, stops_ack=True),
-    IncidentHeld: _task_step(IncidentStatus.HELD, TaskStatus.HELD, stops_ack=False),
+    WorkStarted: _started,
+    IncidentHeld: _held,
     IncidentEscalated: _escalated,
     IncidentReassigned: _handed_away(TaskStatus.REASSIGNED, None),
     IncidentRejected: _handed_away(TaskStatus.REJECTED, IncidentStatus.REJECTED),

@@ -31,6 +31,7 @@ from services.incidents import (
     decide,
     decide_due,
     fold,
+    next_due,
 )
 
 pytestmark = pytest.mark.unit
@@ -80,6 +81,8 @@ ACCEPTED = {
     "reassign_incident": (OPEN, ["incident_reassigned", *HANDOVER]),
 }
 SENDER = {"reassign_incident": DEPARTMENT}
+# Restarting held work also writes where the waiting resolution deadline now stands.
+ACCEPTED_IN = {("start_work", S.HELD): ["work_started", "deadline_set"]}
 
 
 @pytest.mark.parametrize("status", RESTS)
@@ -89,7 +92,7 @@ def test_each_command_in_each_status(kind: str, status: IncidentStatus) -> None:
     after, events = send(before, kind, SENDER.get(kind, PRIMARY))
     statuses, accepted = ACCEPTED[kind]
     if status in statuses:
-        assert [e.type for e in events] == accepted
+        assert [e.type for e in events] == ACCEPTED_IN.get((kind, status), accepted)
         assert after.sequence == before.sequence + len(events)
     else:
         [rejected] = events
@@ -234,6 +237,27 @@ def test_hold_records_the_reason_and_start_resumes() -> None:
     )
     state, _ = send(state, "start_work")
     assert state.status is S.IN_PROGRESS
+
+
+def test_a_hold_pauses_the_resolution_deadline_until_work_restarts() -> None:
+    def at(state: IncidentState, kind: str, minutes: float):
+        message = command(kind, next(_n), PRIMARY, state.incident_id, **COMMAND_FIELDS[kind])
+        return run(state, message, T0 + timedelta(minutes=minutes))
+
+    state, _ = at(opened(), "acknowledge_incident", 5)
+    [resolve], due = state.deadlines, next_due(state, POLICY)
+    state, _ = at(state, "hold_incident", 30)
+    # Long past the resolution deadline and every level after it: nothing fires while held.
+    assert next_due(state, POLICY) is None
+    assert decide_due(state, T0 + timedelta(days=2), policy=POLICY) == []
+    hold = timedelta(hours=3)
+    state, events = at(state, "start_work", 30 + hold / timedelta(minutes=1))
+    assert [e.type for e in events] == ["work_started", "deadline_set"]
+    assert events[-1].due_at == resolve.due_at + hold  # written into the log, as set
+    assert next_due(state, POLICY) == due + hold
+    assert decide_due(state, due + hold - timedelta(seconds=1), policy=POLICY) == []
+    fired = decide_due(state, due + hold, policy=POLICY)
+    assert fired and fired[0].type == "incident_escalated"
 
 
 def test_commands_name_the_incident_key_they_were_sent_with() -> None:
