@@ -8,8 +8,11 @@ import signal
 from datetime import datetime
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from schemas.registry import Registry, load_registry
 from services.router.rules import REFERENCE_RULES
+from services.runtime.errors import StackError
 from services.runtime.settings import Settings
 from services.simulator import election_2007
 from services.simulator.publishers import KafkaPublisher
@@ -69,7 +72,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"from `signalpost simulate election-2007 --speed {args.speed:g} --write-rules FILE`."
     )
     publisher = KafkaPublisher(settings)
-    tally = asyncio.run(_play(settings, scenario, registry, publisher))
+    try:
+        tally = asyncio.run(_play(settings, scenario, registry, publisher))
+    except KafkaError as exc:
+        raise StackError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from None
     print("final summary:\n" + format_final(tally, speed=args.speed, failures=publisher.failures))
     return 1 if publisher.failures else 0
 

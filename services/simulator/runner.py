@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from schemas.contracts import INCIDENT_EVENT, TASK
 from schemas.errors import ContractError
 from schemas.registry import EnterpriseKind, Registry
 from schemas.tasks import Task
+from services.runtime.errors import StackError
 from services.runtime.kafka import admin_client, make_consumer
 from services.runtime.settings import Settings
 from services.runtime.topics import (
@@ -61,14 +61,34 @@ async def run_scenario(
         asyncio.create_task(run.dispatch()),
         asyncio.create_task(_every(every, lambda: show(run.line(started)))),
     ]
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=run.length())
+    failure = await _until_done(stop, loops, deadline=started + run.length())
     for loop in loops:
         loop.cancel()
     await asyncio.gather(*loops, return_exceptions=True)
     await run.close()
     show(run.line(started))
+    if failure is not None:
+        raise failure
     return tally
+
+
+async def _until_done(
+    stop: asyncio.Event, loops: list[asyncio.Task], *, deadline: float
+) -> BaseException | None:
+    """Wait for the deadline or `stop`; a loop that fails ends the run early with its error."""
+    stopped = asyncio.create_task(stop.wait())
+    waiting = {stopped, *loops}
+    try:
+        while (left := deadline - time.monotonic()) > 0 and not stop.is_set():
+            done, waiting = await asyncio.wait(
+                waiting, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done - {stopped}:
+                if not task.cancelled() and task.exception() is not None:
+                    return task.exception()
+    finally:
+        stopped.cancel()
+    return None
 
 
 @dataclass
@@ -231,6 +251,11 @@ async def _reader_at_end(settings: Settings, topics: list[str]) -> AIOKafkaConsu
     """A consumer of every partition of `topics`, positioned at their current ends."""
     async with admin_client(settings) as admin:
         found = await partitions_of(admin, topics)
+    missing = [topic for topic in topics if not found.get(topic)]
+    if missing:
+        raise StackError(
+            f"{len(missing)} topics missing, e.g. {missing[0]}: run `signalpost init` first"
+        )
     partitions = [
         TopicPartition(topic, p["partition"]) for topic in topics for p in found.get(topic, [])
     ]

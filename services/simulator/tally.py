@@ -32,6 +32,7 @@ class Tally:
     dead_letters: int = 0
     commands_rejected: int = 0
     escalations: int = 0
+    escalated_to_department: int = 0
     to_department: set[str] = field(default_factory=set)
     opened: dict[str, datetime] = field(default_factory=dict)
     ended: set[str] = field(default_factory=set)
@@ -42,23 +43,29 @@ class Tally:
     def add(self, event: IncidentEvent) -> None:
         """Fold one lifecycle event in."""
         incident = event.incident_id
-        if isinstance(event, IncidentOpened):
-            self.opened[incident] = event.occurred_at
-        elif isinstance(event, IncidentEscalated):
-            self.escalations += 1
-            if self.department in event.notified:
-                self.to_department.add(incident)
-        elif event.type == "command_rejected":
-            self.commands_rejected += 1
-        opened = self.opened.get(incident)
-        if isinstance(event, IncidentAcknowledged) and opened:
-            self.ack_seconds.append((event.occurred_at - opened).total_seconds())
-        if isinstance(event, IncidentResolved):
-            self.resolved.add(incident)
-            if opened:
-                self.resolve_seconds.append((event.occurred_at - opened).total_seconds())
+        # What dispatchers need to know, whenever the incident was opened.
+        told = isinstance(event, IncidentEscalated) and self.department in event.notified
+        if told:
+            self.to_department.add(incident)
         if isinstance(event, _ENDED):
             self.ended.add(incident)
+        if isinstance(event, IncidentOpened):
+            self.opened[incident] = event.occurred_at
+        # The figures count only incidents opened during the run, not older ones that a
+        # replayed report or another run touches.
+        if incident not in self.opened:
+            return
+        since_opened = (event.occurred_at - self.opened[incident]).total_seconds()
+        if isinstance(event, IncidentEscalated):
+            self.escalations += 1
+            self.escalated_to_department += told
+        elif isinstance(event, IncidentAcknowledged):
+            self.ack_seconds.append(since_opened)
+        elif isinstance(event, IncidentResolved):
+            self.resolved.add(incident)
+            self.resolve_seconds.append(since_opened)
+        elif event.type == "command_rejected":
+            self.commands_rejected += 1
 
     def is_open(self, incident_id: str) -> bool:
         """Whether the incident is known and still open (a dispatcher may act on it)."""
@@ -86,7 +93,7 @@ def format_summary(tally: Tally, *, elapsed: float, simulated: datetime, speed: 
         f"[{elapsed:6.1f}s | {simulated:%d %b %H:%M}] "
         f"reports {tally.sent} ({tally.sent_invalid} invalid) | "
         f"incidents {len(tally.opened)}: open {tally.open}, resolved {len(tally.resolved)} | "
-        f"escalations {tally.escalations} ({len(tally.to_department)} to the Department) | "
+        f"escalations {tally.escalations} ({tally.escalated_to_department} to the Department) | "
         f"MTTA {_duration(tally.mtta, speed)} MTTR {_duration(tally.mttr, speed)} | "
         f"dead letters {tally.dead_letters} | commands {tally.commands}"
         f" ({tally.commands_rejected} rejected)"
@@ -109,7 +116,10 @@ def format_final(tally: Tally, *, speed: float, failures: int = 0) -> str:
         ("not accepted by the path", str(failures)),
         ("incidents opened", str(len(tally.opened))),
         ("resolved / still open", f"{len(tally.resolved)} / {tally.open}"),
-        ("escalations", f"{tally.escalations} ({len(tally.to_department)} to the Department)"),
+        (
+            "escalations",
+            f"{tally.escalations} ({tally.escalated_to_department} to the Department)",
+        ),
         ("MTTA", _duration(tally.mtta, speed)),
         ("MTTR", _duration(tally.mttr, speed)),
         ("dead letters", str(tally.dead_letters)),

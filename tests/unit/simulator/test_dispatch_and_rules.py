@@ -92,6 +92,14 @@ def test_the_tally_counts_incidents_responses_and_escalations():
     assert "MTTR" in format_final(tally, speed=60)
 
 
+def test_the_tally_leaves_out_incidents_opened_before_the_run():
+    tally = Tally(department="so-bcvt-quang-nam")
+    story = incident_story(1, datetime(2026, 11, 29, 5, tzinfo=UTC), pace=0.01)
+    for event in story[1:]:  # its opening happened before the run started watching
+        tally.add(decode(INCIDENT_EVENT, encoded(event)[1]))
+    assert (tally.opened, tally.resolved, tally.ack_seconds) == ({}, set(), [])
+
+
 def test_compressed_rules_divide_every_deadline_and_still_load():
     text = compress_rules(REFERENCE_RULES.read_text(encoding="utf-8"), 300)
     assert "ack_within: PT1S" in text and "after: PT0S" in text and "after: PT2S" in text
