@@ -9,6 +9,7 @@ hash chain `verify` checks on its own.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +27,8 @@ from services.auditor.replay_schema import REPLAY_GROUP, ReplayRun
 from services.auditor.settings import AuditorSettings
 from services.recorder import store
 from services.recorder.projection import COLUMNS
-from services.recorder.rows import CONTRACT_OF_TOPIC, Batch, sort_out
+from services.recorder.rows import CONTRACT_OF_TOPIC, Batch
+from services.recorder.service import decode_polled
 from services.recorder.store import UPSERT_INCIDENTS, Outcome
 from services.runtime.topics import topic_name
 
@@ -98,22 +100,33 @@ async def _replay(
         result = ReplayResult(schema, resumed_from=total - sum(s.size for s in todo))
         bar = Progress("replay", total, already=result.resumed_from, out=progress_out)
         started = time.monotonic()
+        writing: asyncio.Task[Outcome] | None = None
         async for polled in logrange.read(consumer, todo):
-            records = [r for rs in polled.values() for r in rs]
-            batch = sort_out(records, catalog_names)
-            result.seeded += await seed(live=live, target=target, batch=batch)
-            next_offsets = {(tp.topic, tp.partition): r[-1].offset + 1 for tp, r in polled.items()}
-            result.outcome += await store.record(
-                conn=target, group=REPLAY_GROUP, batch=batch, next_offsets=next_offsets
-            )
-            result.messages += len(records)
-            bar.advance(len(records))
+            # As in the recorder: the next batch is decoded while the last one is written.
+            batch = await decode_polled(polled, catalog_names)
+            if writing is not None:
+                result.outcome += await writing
+            writing = asyncio.create_task(_write(live, target, batch, polled, result))
+            count = sum(len(rs) for rs in polled.values())
+            result.messages += count
+            bar.advance(count)
+        if writing is not None:
+            result.outcome += await writing
         bar.finish()
         await replay_schema.mark_finished(target)
         result.seconds = time.monotonic() - started
         return result
     finally:
         await consumer.stop()
+
+
+async def _write(live, target, batch: Batch, polled, result: ReplayResult) -> Outcome:
+    """Seed what the batch continues, then record it with its position, as the recorder does."""
+    result.seeded += await seed(live=live, target=target, batch=batch)
+    next_offsets = {(tp.topic, tp.partition): rs[-1].offset + 1 for tp, rs in polled.items()}
+    return await store.record(
+        conn=target, group=REPLAY_GROUP, batch=batch, next_offsets=next_offsets
+    )
 
 
 async def _spans_of_run(target, consumer, settings, schema, catalog_names, since, until):

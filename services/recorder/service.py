@@ -110,12 +110,7 @@ class Recorder:
 
     async def decode(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> Batch:
         """The polled records sorted out, yielding to the event loop between slices."""
-        records = [r for rs in polled.values() for r in rs]
-        batch = Batch()
-        for at in range(0, len(records), DECODE_SLICE):
-            batch.extend(sort_out(records[at : at + DECODE_SLICE], self.catalog_names))
-            await asyncio.sleep(0)
-        return batch
+        return await decode_polled(polled, self.catalog_names)
 
     async def write(
         self, batch: Batch, polled: dict[TopicPartition, list[ConsumerRecord]]
@@ -186,6 +181,19 @@ class Recorder:
                 continue
             # Nothing of the batch was committed, so the next start reads it again.
             raise Stopped
+
+
+async def decode_polled(
+    polled: dict[TopicPartition, list[ConsumerRecord]], catalog_names: dict[str, str]
+) -> Batch:
+    """Polled records sorted out, yielding to the event loop between slices (so that the
+    previous batch's database work goes on meanwhile); the auditor's replay uses it too."""
+    records = [r for rs in polled.values() for r in rs]
+    batch = Batch()
+    for at in range(0, len(records), DECODE_SLICE):
+        batch.extend(sort_out(records[at : at + DECODE_SLICE], catalog_names))
+        await asyncio.sleep(0)
+    return batch
 
 
 class SeekToStoredOffsets(ConsumerRebalanceListener):
