@@ -1,5 +1,7 @@
 """A short election-night run of `signalpost simulate` against the real running system.
 
+It ends with the auditor's `verify` finding nothing wrong in the recorded history.
+
 Router (on the reference rules with deadlines compressed like the run's time), incident
 manager and recorder run as `signalpost run` subprocesses on this test's topics and schema;
 the simulator publishes its reports and its dispatchers act on the task feeds.
@@ -8,6 +10,7 @@ the simulator publishes its reports and its dispatchers act on the task feeds.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from datetime import datetime
@@ -26,7 +29,7 @@ pytestmark = pytest.mark.e2e
 
 SPEED = 300  # five simulated minutes a second: a 5-minute deadline is one real second
 SEED = 4
-DURATION = 25
+DURATION = 20
 START = datetime(2007, 5, 20, 18, 55, tzinfo=LOCAL)
 DEPARTMENT = "so-bcvt-quang-nam"
 
@@ -65,7 +68,7 @@ async def running_system(topics, database, test_id, tmp_path):
                      group=f"{test_id}-rules", deadline_s=90)  # fmt: skip
     await _stable(topics, f"{prefix}{test_id}-incidents")
     await _stable(topics, f"{test_id}-recorder")
-    yield topics, database
+    yield topics, database, rules
     for service, process in processes.items():
         assert process.returncode is None, (tmp_path / f"{service}.log").read_text()[-3000:]
         process.send_signal(signal.SIGTERM)
@@ -76,7 +79,7 @@ async def running_system(topics, database, test_id, tmp_path):
 async def test_an_election_night_run_records_incidents_escalations_and_resolutions(
     running_system,
 ):
-    settings, pool = running_system
+    settings, pool, rules = running_system
     planned = scenario(SEED, speed=SPEED, duration=DURATION, start=START).schedule
     invalid = sum(not item.message.valid for item in planned)
     assert len(planned) > 50 and invalid >= 1  # the window this test relies on
@@ -118,3 +121,15 @@ async def test_an_election_night_run_records_incidents_escalations_and_resolutio
     assert counts["to_department"] >= 1, output[-3000:]
     assert counts["resolved_by_dispatchers"] >= 1, output[-3000:]
     assert counts["dead_letters"] >= 1, output[-3000:]
+
+    # The auditor's verify over the same history, with the rules that were in force: clean.
+    verify = await asyncio.create_subprocess_exec(
+        SIGNALPOST, "verify", "--rules", str(rules), "--json",
+        env={**env, "SIGNALPOST_DB_SCHEMA": settings.db_schema},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(verify.communicate(), timeout=60)
+    assert verify.returncode == 0, out.decode()[-3000:] + err.decode()[-2000:]
+    checked = json.loads(out)
+    assert checked["findings"] == []
+    assert checked["incidents"] == counts["incidents"] and checked["decisions"] >= 20
