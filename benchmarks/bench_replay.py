@@ -23,34 +23,13 @@ from infra.settings import StackSettings
 from schemas.registry import load_registry
 from services.auditor import access, logrange
 from services.auditor.replay import replay
-from services.auditor.samples import publish_history, scenario
+from services.auditor.samples import publish_history, record_all, scenario
 from services.auditor.settings import AuditorSettings
-from services.recorder.service import Recorder
-from services.recorder.settings import RecorderSettings
 from services.router.rules import REFERENCE_RULES, load_rule_set
 from services.runtime import db
 from services.runtime.logging import configure_logging
 from services.runtime.settings import load_settings
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
-
-
-async def record(settings: StackSettings, total: int) -> None:
-    """Run the recorder until every event is in the live schema."""
-    recorder = RecorderSettings.model_validate(
-        settings.model_dump() | {"recorder_group_id": f"{settings.db_schema}-recorder"}
-    )
-    stop = asyncio.Event()
-    watcher = await db.connect(settings)
-    task = asyncio.create_task(Recorder(recorder).run(stop))
-    try:
-        while True:
-            if await watcher.fetchval("SELECT count(*) FROM incident_events") >= total:
-                break
-            await asyncio.sleep(0.2)
-    finally:
-        stop.set()
-        await task
-        await watcher.close()
 
 
 async def raw_consume(settings: StackSettings, batch: int) -> tuple[int, float]:
@@ -82,7 +61,7 @@ async def main(incidents: int, batch: int) -> None:
     print(f"history: {incidents:,} incidents, {len(history.events):,} events "
           f"(made in {time.perf_counter() - made:.1f} s)")  # fmt: skip
     total = await publish_history(settings, [history], [])
-    await record(settings, total)
+    await record_all(settings, events=total, deadline_s=1800)
     auditor = AuditorSettings.model_validate(
         settings.model_dump()
         | {"auditor_replay_schema": f"{tag}_replay", "auditor_batch_max": batch}

@@ -101,17 +101,23 @@ async def _replay(
         bar = Progress("replay", total, already=result.resumed_from, out=progress_out)
         started = time.monotonic()
         writing: asyncio.Task[Outcome] | None = None
-        async for polled in logrange.read(consumer, todo):
-            # As in the recorder: the next batch is decoded while the last one is written.
-            batch = await decode_polled(polled, catalog_names)
+        try:
+            async for polled in logrange.read(consumer, todo):
+                # As in the recorder: the next batch is decoded while the last one is written.
+                batch = await decode_polled(polled, catalog_names)
+                if writing is not None:
+                    result.outcome += await writing
+                writing = asyncio.create_task(_write(live, target, batch, polled, result))
+                count = sum(len(rs) for rs in polled.values())
+                result.messages += count
+                bar.advance(count)
             if writing is not None:
                 result.outcome += await writing
-            writing = asyncio.create_task(_write(live, target, batch, polled, result))
-            count = sum(len(rs) for rs in polled.values())
-            result.messages += count
-            bar.advance(count)
-        if writing is not None:
-            result.outcome += await writing
+        finally:
+            # Stopped (Ctrl-C): the batch being written commits with its position or not at all.
+            if writing is not None and not writing.done():
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
         bar.finish()
         await replay_schema.mark_finished(target)
         result.seconds = time.monotonic() - started

@@ -22,10 +22,13 @@ from schemas.registry import Registry
 from schemas.rulesets import RuleSetActivated
 from schemas.samples import TOPIC_OF_KIND, report
 from services.incidents import IncidentState, Policy, decide, decide_due, fold, next_due
+from services.recorder.service import Recorder
+from services.recorder.settings import RecorderSettings
 from services.router.engine import route
 from services.router.intake import routed_report
 from services.router.rules import RuleSet
 from services.router.storm import collapse
+from services.runtime import db
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings
 from services.runtime.topics import INCIDENT_EVENTS, RULESET_ACTIVATIONS, topic_name
@@ -178,3 +181,29 @@ async def publish_history(
     finally:
         await producer.stop()
     return len(events)
+
+
+async def record_all(
+    settings: Settings, *, events: int, rule_sets: int = 0, deadline_s: float = 120
+) -> None:
+    """Run the recorder (in this process, its own group) until the history is in PostgreSQL."""
+    recorder = RecorderSettings.model_validate(
+        settings.model_dump() | {"recorder_group_id": f"{settings.db_schema}-recorder"}
+    )
+    stop = asyncio.Event()
+    watcher = await db.connect(settings)
+    task = asyncio.create_task(Recorder(recorder).run(stop))
+    try:
+        async with asyncio.timeout(deadline_s):
+            while True:
+                found = await watcher.fetchrow(
+                    "SELECT (SELECT count(*) FROM incident_events) AS events,"
+                    " (SELECT count(*) FROM rule_sets) AS rule_sets"
+                )
+                if found["events"] >= events and found["rule_sets"] >= rule_sets:
+                    return
+                await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        await watcher.close()

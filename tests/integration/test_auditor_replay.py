@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -14,11 +13,10 @@ from kafka_io import publish
 from schemas.registry import load_registry
 from services.auditor import access
 from services.auditor.replay import replay
-from services.auditor.samples import scenario
+from services.auditor.samples import record_all, scenario
 from services.auditor.settings import AuditorSettings
-from services.recorder.service import Recorder
-from services.recorder.settings import RecorderSettings
 from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.runtime.kafka import admin_client
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 
 pytestmark = pytest.mark.integration
@@ -45,20 +43,14 @@ async def record_history(settings, history, pool: asyncpg.Pool, *, split: int = 
     between = datetime.now(UTC)
     await asyncio.sleep(0.05)
     await publish(settings, topic, messages[split:])
-    recorder_settings = RecorderSettings.model_validate(
-        settings.model_dump() | {"recorder_group_id": f"{settings.db_schema}-recorder"}
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(Recorder(recorder_settings).run(stop))
-    end = time.monotonic() + 60
-    try:
-        while await pool.fetchval("SELECT count(*) FROM incident_events") < len(history.events):
-            assert time.monotonic() < end, "the recorder did not record the history in 60 s"
-            await asyncio.sleep(0.2)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
+    await record_all(settings, events=len(history.events))
     return between
+
+
+async def consumer_groups(settings) -> set[str]:
+    """Every consumer group the broker knows."""
+    async with admin_client(settings) as admin:
+        return {group[0] for group in await admin.list_consumer_groups()}
 
 
 @pytest.fixture
@@ -78,11 +70,13 @@ async def test_replay_equals_live_and_resumes(topics, database, test_id, replay_
     await record_history(topics, history, database)
     settings = auditor_settings(topics, test_id)
     out = io.StringIO()
+    groups_before = await consumer_groups(topics)
 
     result = await replay(settings, progress_out=out)
 
     assert result.messages == len(history.events)
     assert result.outcome.recorded == len(history.events)
+    assert await consumer_groups(topics) == groups_before, "a replay joined a consumer group"
     assert result.differences == []
     assert "replay" in out.getvalue() and "/s" in out.getvalue() and "ETA" in out.getvalue()
     again = await replay(settings, progress_out=io.StringIO())
@@ -127,3 +121,40 @@ async def test_the_live_schema_is_never_a_replay_target(topics, database):
     settings = AuditorSettings.model_validate(topics.model_dump())
     with pytest.raises(access.AuditSetupError, match="live schema"):
         await replay(settings, into=settings.db_schema)
+
+
+async def test_a_replay_stopped_midway_resumes_where_it_stopped(
+    topics, database, test_id, replay_cleanup
+):
+    history = scenario(20, rules=RULES, registry=REGISTRY)
+    await record_history(topics, history, database)
+    settings = auditor_settings(topics, test_id).model_copy(update={"auditor_batch_max": 10})
+    task = asyncio.create_task(replay(settings, progress_out=io.StringIO()))
+    watcher = await access.connect(settings)
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                if await replayed_so_far(watcher, settings.auditor_replay_schema) >= 30:
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        await watcher.close()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    resumed = await replay(settings, progress_out=io.StringIO())
+
+    total = len(history.events)
+    assert 30 <= resumed.resumed_from < total, resumed
+    assert resumed.resumed_from + resumed.messages == total
+    assert resumed.differences == []
+
+
+async def replayed_so_far(conn, schema: str) -> int:
+    """Messages the replay has committed its position past (0 before it has begun)."""
+    try:
+        return await conn.fetchval(
+            f'SELECT coalesce(sum(next_offset), 0) FROM "{schema}".consumer_offsets'
+        )
+    except asyncpg.UndefinedTableError:
+        return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -13,12 +11,10 @@ from kafka_io import publish
 from schemas.registry import load_registry
 from schemas.rulesets import RuleSetActivated
 from schemas.samples import TOPIC_OF_KIND, encoded, report
-from services.auditor.samples import START, publish_history, scenario
+from services.auditor.samples import START, publish_history, record_all, scenario
 from services.auditor.samples import activation as sample_activation
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import verify
-from services.recorder.service import Recorder
-from services.recorder.settings import RecorderSettings
 from services.router.rules import REFERENCE_RULES, load_rule_set
 from services.runtime import db
 from services.runtime.topics import topic_name
@@ -36,21 +32,7 @@ def activation(rules, at: datetime, source: str) -> RuleSetActivated:
 async def record(settings, pool: asyncpg.Pool, histories, activations) -> None:
     """Publish reports, activations and events as the services would, and record them all."""
     count = await publish_history(settings, histories, activations)
-    recorder = RecorderSettings.model_validate(
-        settings.model_dump() | {"recorder_group_id": f"{settings.db_schema}-recorder"}
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(Recorder(recorder).run(stop))
-    end = time.monotonic() + 60
-    try:
-        while await pool.fetchval(
-            "SELECT count(*) FROM incident_events"
-        ) < count or await pool.fetchval("SELECT count(*) FROM rule_sets") < len(activations):
-            assert time.monotonic() < end, "the recorder did not record the history in 60 s"
-            await asyncio.sleep(0.2)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
+    await record_all(settings, events=count, rule_sets=len(activations))
 
 
 def auditor(settings, **more) -> AuditorSettings:
