@@ -70,6 +70,8 @@ class KafkaPublisher:
         )
 
     async def stop(self) -> None:
+        if self._producer is None:
+            return
         if self._pending:
             await asyncio.wait(self._pending)
         await self._producer.stop()

@@ -53,7 +53,11 @@ async def run_scenario(
     department = registry.of_kind(EnterpriseKind.SUPERVISOR)[0].id
     tally = Tally(department=department)
     run = _Run(settings, scenario, registry, publisher, tally)
-    await run.open()
+    try:
+        await run.open()
+    except BaseException:
+        await run.close()  # whatever did open, so no consumer is left behind
+        raise
     started = time.monotonic()
     loops = [
         asyncio.create_task(run.publish(started)),
