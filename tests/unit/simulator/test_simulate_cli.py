@@ -1,0 +1,45 @@
+"""`signalpost simulate`: its options, and writing the compressed rules for a run's router."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from schemas.registry import load_registry
+from services.cli.main import build_parser, main
+from services.router.rules import load_rule_set
+from services.simulator.election_2007 import LOCAL, START
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_defaults_play_the_whole_period():
+    args = build_parser().parse_args(["simulate", "election-2007"])
+    assert (args.speed, args.duration, args.seed, args.start) == (120.0, None, 2007, START)
+
+
+def test_a_start_without_an_offset_is_local_time_in_quang_nam():
+    args = build_parser().parse_args(
+        ["simulate", "election-2007", "--start", "2007-05-20T18:30", "--speed", "300"]
+    )
+    assert args.start == datetime(2007, 5, 20, 18, 30, tzinfo=LOCAL)
+
+
+@pytest.mark.parametrize("option", [["--speed", "0"], ["--duration", "-5"], ["--start", "May"]])
+def test_bad_options_are_refused_with_the_reason(option, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["simulate", "election-2007", *option])
+    assert "simulate: error: argument" in capsys.readouterr().err
+
+
+def test_write_rules_writes_a_rule_set_the_router_loads(tmp_path, capsys):
+    target = tmp_path / "rules.yaml"
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate", "election-2007", "--speed", "600", "--write-rules", str(target)])
+    assert exit_.value.code == 0
+    assert str(target) in capsys.readouterr().out
+    rules = load_rule_set(target, load_registry())
+    assert {rule.ack_within.total_seconds() for rule in rules.rules if rule.ack_within} == {
+        0.5, 1.0, 1.5, 3.0, 12.0,
+    }  # fmt: skip
