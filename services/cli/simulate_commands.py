@@ -77,6 +77,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except KafkaError as exc:
         raise StackError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from None
     print("final summary:\n" + format_final(tally, speed=args.speed, failures=publisher.failures))
+    if tally.sent > tally.sent_invalid and not tally.opened:
+        # Report ids come from the seed: replaying a seed on the same stack is a retry.
+        print(
+            "no incident was opened: are router and incident manager running (signalpost up)? "
+            "A seed already played on this stack only repeats its reports; try another --seed."
+        )
     return 1 if publisher.failures else 0
 
 
