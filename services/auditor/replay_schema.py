@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.auditor.access import AuditSetupError
 from services.auditor.logrange import Span
 from services.runtime.migrate import migrate
 
@@ -50,7 +51,13 @@ class ReplayRun:
 
 async def prepare(conn: asyncpg.Connection, *, schema: str) -> None:
     """Create the replay schema's tables (idempotent); `conn` writes only there."""
-    await migrate(conn=conn, schema=schema)
+    try:
+        await migrate(conn=conn, schema=schema)
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise AuditSetupError(
+            f"the auditor role may not build replay schema {schema}: {exc}; grant it with "
+            "`signalpost postgres start` (local server) or `signalpost init`"
+        ) from None
     async with conn.transaction():
         await conn.execute(f"SET LOCAL search_path TO {await _quoted(conn, schema)}")
         await conn.execute(REPLAY_TABLES)

@@ -51,7 +51,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="a rule file that was once in force (repeatable; adds to the archive)",
     )
     ver.add_argument("--json", action="store_true", help="machine-readable output")
-    sla = commands.add_parser("report", help="SLA compliance, MTTA and MTTR, escalations")
+    sla = commands.add_parser(
+        "report",
+        help="SLA compliance, MTTA and MTTR, escalations and dead letters of the incidents "
+        "opened in [--from, --to)",
+    )
     _range(sla)
     sla.add_argument("--format", choices=("table", "csv", "html"), default="table")
     sla.add_argument("--output", type=Path, metavar="PATH", help="write here, not to stdout")
