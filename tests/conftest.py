@@ -12,7 +12,7 @@ import pytest
 
 from infra import stack
 from infra.settings import StackSettings
-from services.runtime import db
+from services.runtime import db, kafka
 from services.runtime.settings import load_settings
 
 KEEP_STACK = os.environ.get("SIGNALPOST_KEEP_STACK") == "1"
@@ -48,10 +48,18 @@ def settings(local_stack: StackSettings, test_id: str) -> StackSettings:
 
 
 @pytest.fixture
-async def topics(settings: StackSettings) -> StackSettings:
-    """The catalog's topics and task feeds created under this test's prefix."""
+async def topics(settings: StackSettings) -> AsyncIterator[StackSettings]:
+    """The catalog's topics and task feeds created under this test's prefix; deleted after.
+
+    Deleting matters: each test makes some 100 partitions, and a broker that keeps every
+    run's partitions soon needs more open files than the machine allows.
+    """
     await stack.apply_topics(settings, _progress)
-    return settings
+    yield settings
+    async with kafka.admin_client(settings) as admin:
+        mine = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+        if mine:
+            await admin.delete_topics(mine)
 
 
 @pytest.fixture
