@@ -1,0 +1,56 @@
+"""One service as a child process (`signalpost run NAME`) on given settings, as an operator runs it.
+
+Tests and benchmarks use it to run services on their own topic prefix and schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import IO
+
+from services.runtime.settings import Settings
+
+SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
+
+
+def service_environment(settings: Settings, **variables: str) -> dict[str, str]:
+    """This process's environment, pointed at `settings`' broker, prefix and schema."""
+    return {
+        **os.environ,
+        "SIGNALPOST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "SIGNALPOST_TOPIC_PREFIX": settings.topic_prefix,
+        "SIGNALPOST_DB_SCHEMA": settings.db_schema,
+        "SIGNALPOST_DATABASE_URL": settings.database_url.get_secret_value(),
+        "SIGNALPOST_LOG_FORMAT": "json",
+        **variables,
+    }
+
+
+async def spawn_service(
+    name: str,
+    settings: Settings,
+    output: IO[bytes] | int = asyncio.subprocess.DEVNULL,
+    cwd: Path | None = None,
+    **variables: str,
+) -> asyncio.subprocess.Process:
+    """Start `signalpost run NAME`; its stdout and stderr go to `output`."""
+    return await asyncio.create_subprocess_exec(
+        SIGNALPOST,
+        "run",
+        name,
+        env=service_environment(settings, **variables),
+        stdout=output,
+        stderr=output,
+        cwd=cwd,
+    )
+
+
+def peak_rss_mib(pid: int) -> float:
+    """A live process's peak resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"process {pid}: no VmHWM in /proc/{pid}/status")
