@@ -6,7 +6,7 @@ from its first committed batch, which leaves out joining the group). Then the sa
 rows, read back, are written by bare COPY into a table shaped like incident_events (same
 indexes), in batches of the same size: the floor any recorder pays for the writes alone.
 
-    .venv/bin/python -m benchmarks.bench_recorder [--events 50000] [--batch 5000]
+    .venv/bin/python -m benchmarks.bench_recorder [--events 50000] [--batch 5000] [--quick]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from benchmarks.results import Figure, add_arguments, report
 from infra import stack
 from infra.settings import StackSettings
 from services.recorder.rows import EVENT_COLUMNS
@@ -65,7 +66,8 @@ async def drain(settings: RecorderSettings, total: int) -> tuple[float, float]:
         stop.set()
         await task
         await watcher.close()
-    assert first is not None
+    if first is None:
+        raise RuntimeError("every event landed in one batch: use more events or smaller batches")
     return total / (done - started), (total - first[1]) / (done - first[0])
 
 
@@ -91,8 +93,8 @@ async def raw_copy(settings: StackSettings, batch: int) -> float:
         await conn.close()
 
 
-async def main(events: int, batch: int) -> None:
-    """Set up a private prefix and schema on the local stack, measure, print, clean up."""
+async def main(events: int, batch: int) -> list[Figure]:
+    """Set up a private prefix and schema on the local stack, measure, clean up."""
     base = load_settings(StackSettings)
     await stack.start_components(base, lambda m: print(f"# {m}", file=sys.stderr))
     configure_logging(base.model_copy(update={"log_level": "WARNING"}))
@@ -120,22 +122,24 @@ async def main(events: int, batch: int) -> None:
         await owner.close()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"recorder benchmark: {len(payloads):,} lifecycle events of ~{size:.0f} B "
-        f"({len(payloads) // 7:,} incidents), batches of up to {batch:,}"
+        f"# {len(payloads):,} lifecycle events of ~{size:.0f} B ({len(payloads) // 7:,} "
+        f"incidents), batches of up to {batch:,}; published at {produce_rate:,.0f}/s"
     )
-    print(f"{'measure':<46}{'value':>12}")
-    print(f"{'publish (aiokafka producer), events/s':<46}{produce_rate:>12,.0f}")
-    print(f"{'recorder, Kafka -> PostgreSQL, events/s':<46}{recorder_rate:>12,.0f}")
-    print(f"{'  (from its start: connect, join, first fetch)':<46}{'':>12}")
-    print(f"{'  the same, after its first commit, events/s':<46}{steady_rate:>12,.0f}")
-    print(f"{'raw asyncpg COPY of the same rows, rows/s':<46}{copy_rate:>12,.0f}")
-    print(f"{'recorder / raw COPY':<46}{recorder_rate / copy_rate:>12.2f}")
-    print(f"{'peak RSS of this process, MiB':<46}{peak_mib:>12,.0f}")
+    copy = {"baseline": "asyncpg COPY of the rows", "baseline_rate": copy_rate}
+    return [
+        Figure("recorder", f"{len(payloads):,} events, Kafka→PostgreSQL", recorder_rate,
+               "events/s", peak_rss_mib=peak_mib, **copy),
+        Figure("recorder", "the same, after its first commit", steady_rate, "events/s",
+               peak_rss_mib=peak_mib, **copy),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--events", type=int, default=None, help="default 50,000 (quick 3,500)")
+    parser.add_argument("--batch", type=int, default=None, help="default 5,000 (quick 500)")
+    add_arguments(parser)
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.batch))
+    events = args.events or (3_500 if args.quick else 50_000)
+    batch = args.batch or (500 if args.quick else 5_000)
+    report(asyncio.run(main(events, batch)), args)

@@ -4,7 +4,7 @@ Both drain the same messages from the same topic in the same run, with the same 
 size; the raw loop only copies bytes, the router validates, collapses, routes and encodes.
 Then a storm: many reports over few lines, drained and collapsed.
 
-    .venv/bin/python -m benchmarks.bench_router [--reports 50000] [--storm 100000]
+    .venv/bin/python -m benchmarks.bench_router [--reports 50000] [--storm 100000] [--quick]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import uuid
 
 from aiokafka.admin import NewTopic
 
+from benchmarks.results import Figure, add_arguments
+from benchmarks.results import report as report_figures
 from infra import stack
 from infra.settings import StackSettings
 from schemas.samples import encoded, report
@@ -93,8 +95,8 @@ async def drain_with_router(settings: RouterSettings, total: int) -> tuple[float
     return total / (time.perf_counter() - started), routed
 
 
-async def main(reports: int, storm: int) -> None:
-    """Set up a private prefix on the local stack, then run and print every measurement."""
+async def main(reports: int, storm: int) -> list[Figure]:
+    """Set up a private prefix on the local stack, then run every measurement."""
     # Both loops run under the collector settings services.router.service.run() uses.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
@@ -128,22 +130,23 @@ async def main(reports: int, storm: int) -> None:
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size = len(encoded(report("line_fault", "x")))
-    print(f"router benchmark: {reports:,} line-fault reports of ~{size} B, batches of {BATCH}")
-    print(f"{'measure':<44}{'value':>14}")
-    print(f"{'publish (aiokafka producer), msgs/s':<44}{produce_rate:>14,.0f}")
-    print(f"{'raw consume->produce loop, msgs/s':<44}{raw_rate:>14,.0f}")
-    print(f"{'router, reports/s':<44}{router_rate:>14,.0f}")
-    print(f"{'router / raw':<44}{router_rate / raw_rate:>14.2f}")
-    print(f"{'routed messages for those reports':<44}{routed:>14,}")
-    print(f"{f'storm: {storm:,} reports over 500 lines, drain s':<44}{storm_s:>14.1f}")
-    print(f"{'storm: reports/s':<44}{storm / storm_s:>14,.0f}")
-    print(f"{'storm: routed messages out':<44}{storm_routed:>14,}")
-    print(f"{'peak RSS of this process, MiB':<44}{peak_mib:>14,.0f}")
+    print(f"# {reports:,} line faults of ~{size} B, batches of {BATCH}, published at "
+          f"{produce_rate:,.0f}/s; {routed:,} routed; storm: {storm_routed:,} out")  # fmt: skip
+    raw = {"baseline": "aiokafka consume→produce", "baseline_rate": raw_rate}
+    return [
+        Figure("router", f"{reports:,} line faults", router_rate, "reports/s",
+               peak_rss_mib=peak_mib, **raw),
+        Figure("router", f"storm: {storm:,} reports, 500 lines", storm / storm_s, "reports/s",
+               peak_rss_mib=peak_mib, **raw),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reports", type=int, default=50_000)
-    parser.add_argument("--storm", type=int, default=100_000)
+    parser.add_argument("--reports", type=int, default=None, help="default 50,000 (quick 2,000)")
+    parser.add_argument("--storm", type=int, default=None, help="default 100,000 (quick 5,000)")
+    add_arguments(parser)
     args = parser.parse_args()
-    asyncio.run(main(args.reports, args.storm))
+    reports = args.reports or (2_000 if args.quick else 50_000)
+    storm = args.storm or (5_000 if args.quick else 100_000)
+    report_figures(asyncio.run(main(reports, storm)), args)
