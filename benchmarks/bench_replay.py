@@ -4,7 +4,7 @@ A history of N incidents (about ten lifecycle events each, made by the real rout
 and incident state machine) is published and recorded into a private live schema. Then, in
 the same run: a plain aiokafka consumer reads the same events (assigned partitions, no group)
 as the floor any replay pays for reading alone; and `replay` rebuilds them into a replay
-schema, timed apart from its comparison with live.
+schema, timed apart from its comparison with live; and `verify` checks the whole history.
 
     .venv/bin/python -m benchmarks.bench_replay [--incidents 3000] [--batch 5000]
 """
@@ -17,14 +17,16 @@ import io
 import resource
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from infra import stack
 from infra.settings import StackSettings
 from schemas.registry import load_registry
 from services.auditor import access, logrange
 from services.auditor.replay import replay
-from services.auditor.samples import publish_history, record_all, scenario
+from services.auditor.samples import START, activation, publish_history, record_all, scenario
 from services.auditor.settings import AuditorSettings
+from services.auditor.verify import verify
 from services.router.rules import REFERENCE_RULES, load_rule_set
 from services.runtime import db
 from services.runtime.logging import configure_logging
@@ -60,8 +62,9 @@ async def main(incidents: int, batch: int) -> None:
     history = scenario(incidents, rules=rules, registry=registry, tag=tag)
     print(f"history: {incidents:,} incidents, {len(history.events):,} events "
           f"(made in {time.perf_counter() - made:.1f} s)")  # fmt: skip
-    total = await publish_history(settings, [history], [])
-    await record_all(settings, events=total, deadline_s=1800)
+    start = activation(rules, registry, START - timedelta(hours=1), str(REFERENCE_RULES))
+    total = await publish_history(settings, [history], [start])
+    await record_all(settings, events=total, rule_sets=1, deadline_s=1800)
     auditor = AuditorSettings.model_validate(
         settings.model_dump()
         | {"auditor_replay_schema": f"{tag}_replay", "auditor_batch_max": batch}
@@ -76,11 +79,18 @@ async def main(incidents: int, batch: int) -> None:
             f"raw aiokafka consume (assigned, no group): {raw_count:,} events, "
             f"{raw_rate:,.0f} events/s"
         )
-        print(f"replay (decode, chain, project, write, save position): {result.messages:,} events "
-              f"in {result.seconds:.2f} s = {rate:,.0f} events/s")  # fmt: skip
+        print(f"replay (decode, chain, project, write, position): {result.messages:,} messages "
+              f"in {result.seconds:.2f} s = {rate:,.0f} messages/s")  # fmt: skip
         print(f"replay / raw consume: {rate / raw_rate:.2f}")
         print(f"comparison with live: {whole - result.seconds:.2f} s, "
               f"{len(result.differences)} difference(s)")  # fmt: skip
+        started = time.perf_counter()
+        checked = await verify(auditor, now=datetime.now(UTC))
+        print(
+            f"verify: {checked.events:,} events, {checked.reports:,} reports, "
+            f"{checked.decisions:,} decisions in {time.perf_counter() - started:.2f} s, "
+            f"{len(checked.findings)} finding(s)"
+        )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS of the benchmark process: {peak:.0f} MiB")
     finally:
