@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from schemas.envelope import Actor, ContentHash, Identifier, Instant, LogModel, ShortText
 
 __all__ = ["RuleSetActivated"]
@@ -19,3 +21,9 @@ class RuleSetActivated(LogModel):
     activated_at: Instant
     source_file: ShortText
     actor: Actor
+    rules_text: str | None = Field(
+        default=None,
+        max_length=131_072,
+        description="The rule file's text as it was put in force, so that the log alone gives "
+        "back the rules of any recorded decision (absent from events of older routers).",
+    )

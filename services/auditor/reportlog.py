@@ -1,4 +1,4 @@
-"""Every report ever written to a report topic: its identity and where it sits in the log."""
+"""What verify reads from the log itself: every report ever written, every rule set activated."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from schemas.contracts import RULESET_ACTIVATED
 from services.auditor import logrange
+from services.recorder.rows import Decoded, decode_message
 from services.router.intake import KIND_OF_TOPIC
 from services.runtime.settings import Settings
-from services.runtime.topics import topic_name
+from services.runtime.topics import RULESET_ACTIVATIONS, topic_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,26 @@ def identity(value: bytes | None) -> tuple[str | None, str | None]:
         return None, None
     by, rid = body.get("reported_by"), body.get("report_id")
     return (by if isinstance(by, str) else None), (rid if isinstance(rid, str) else None)
+
+
+async def read_rule_texts(settings: Settings) -> list[str]:
+    """The rule files' texts that activations on rulesets.activations carry, in log order."""
+    consumer = logrange.reader(settings)
+    await consumer.start()
+    try:
+        spans = await logrange.spans(
+            consumer, [topic_name(RULESET_ACTIVATIONS, settings.topic_prefix)]
+        )
+        texts = []
+        async for polled in logrange.read(consumer, spans):
+            for records in polled.values():
+                for record in records:
+                    item = decode_message(RULESET_ACTIVATED, record)
+                    if isinstance(item, Decoded) and item.model.rules_text:
+                        texts.append(item.model.rules_text)
+        return texts
+    finally:
+        await consumer.stop()
 
 
 async def read_reports(settings: Settings, *, batch_max: int = 5000) -> list[ReportSeen]:

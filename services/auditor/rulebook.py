@@ -1,12 +1,13 @@
-"""Rule sets by version: every rule file the auditor can find, so old decisions can be redone.
+"""Rule sets by version: every rule set the auditor can find, so old decisions can be redone.
 
-The log records only a rule set's version (a hash of its content) and the file it came
-from, not its rules; a decision can be reproduced only if a file with that content is still
-somewhere: the archive directory, the file the activation names, or the reference set.
+Activations record a rule set's version (a hash of its content) and, from routers that
+write it, the rule file's text; for older activations a file with that content must still
+be somewhere: the archive directory, the file the activation names, or the reference set.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,13 +18,25 @@ from services.router.rules import REFERENCE_RULES, RuleSet, RuleSetError, load_r
 class RuleBook:
     """The rule sets found, by version, each loaded against the auditor's registry."""
 
-    def __init__(self, registry: Registry, files: Iterable[Path]) -> None:
+    def __init__(
+        self, registry: Registry, files: Iterable[Path], texts: Iterable[str] = ()
+    ) -> None:
         self.registry = registry
         self.by_version: dict[str, RuleSet] = {}
         self.unreadable: dict[Path, str] = {}
+        with tempfile.TemporaryDirectory(prefix="signalpost-rules-") as scratch:
+            logged = []
+            for n, text in enumerate(dict.fromkeys(texts)):
+                # The loader reads files; the text from the log is checked like any other file.
+                path = Path(scratch) / f"from-the-log-{n}.yaml"
+                path.write_text(text, encoding="utf-8")
+                logged.append(path)
+            self._load([*logged, *files])
+
+    def _load(self, files: Iterable[Path]) -> None:
         for path in dict.fromkeys(Path(f) for f in files):
             try:
-                rules = load_rule_set(path, registry)
+                rules = load_rule_set(path, self.registry)
             except (RuleSetError, OSError) as exc:
                 self.unreadable[path] = str(exc).splitlines()[0]
                 continue
@@ -32,6 +45,10 @@ class RuleBook:
     def get(self, version: str) -> RuleSet | None:
         """The rule set with this version, if any file found has it."""
         return self.by_version.get(version)
+
+    @property
+    def versions(self) -> frozenset[str]:
+        return frozenset(self.by_version)
 
 
 def rule_files(

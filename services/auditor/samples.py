@@ -143,8 +143,10 @@ def _decoded(contract, payload: dict[str, Any]) -> Any:
     return decode(contract, json.dumps(payload, default=str).encode("utf-8"))
 
 
-def activation(rules: RuleSet, registry: Registry, at: datetime, source: str) -> RuleSetActivated:
-    """The router's announcement that `rules` came into force at `at`."""
+def activation(
+    rules: RuleSet, registry: Registry, at: datetime, source: str, *, text: str | None = None
+) -> RuleSetActivated:
+    """The router's announcement that `rules` came into force at `at` (with its file's text)."""
     return RuleSetActivated(
         event_id=f"ruleset-activated:{rules.version[-12:]}:{int(at.timestamp())}",
         ruleset_version=rules.version,
@@ -152,6 +154,7 @@ def activation(rules: RuleSet, registry: Registry, at: datetime, source: str) ->
         activated_at=at,
         source_file=source[-200:],
         actor=Actor(kind=ActorKind.SERVICE, id="router-sample"),
+        rules_text=text,
     )
 
 

@@ -22,7 +22,7 @@ from services.auditor.checks import (
     report_findings,
     routing_findings,
 )
-from services.auditor.reportlog import read_reports
+from services.auditor.reportlog import read_reports, read_rule_texts
 from services.auditor.rulebook import RuleBook, rule_files
 from services.auditor.settings import AuditorSettings
 
@@ -72,6 +72,7 @@ async def verify(
     conn = await open_audit(settings)
     try:
         result = VerifyResult()
+        texts = await read_rule_texts(settings)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await _chains(conn, result)
             result.findings += recorder_findings(
@@ -79,7 +80,7 @@ async def verify(
                     'SELECT * FROM recorder_dead_letters ORDER BY topic, partition, "offset"'
                 )
             )
-            await _routing(conn, settings, extra_rules, result)
+            await _routing(conn, settings, extra_rules, texts, result)
             outcomes = {(r["by"], r["id"]) for r in await conn.fetch(OUTCOMES)}
             dead = {
                 tuple(r)
@@ -119,6 +120,7 @@ async def _routing(
     conn: asyncpg.Connection,
     settings: AuditorSettings,
     extra_rules: Iterable[Path],
+    texts: list[str],
     result: VerifyResult,
 ) -> None:
     activations = await conn.fetch(
@@ -128,7 +130,7 @@ async def _routing(
     files = rule_files(
         settings.auditor_rules_archive, [a["source_file"] for a in activations], extra_rules
     )
-    book = RuleBook(registry, files)
+    book = RuleBook(registry, files, texts)
     result.rule_sets = len(book.by_version)
     cases = [_case(r) for r in await conn.fetch(ROUTINGS)]
     # Every routed event of an incident repeats its decision: reproduce each distinct one once.

@@ -10,6 +10,8 @@ from schemas.registry import Registry
 from services.router.rules import RuleSet, RuleSetError, load_rule_set
 
 log = structlog.get_logger(component="router")
+# Well inside the codec's message limit, whatever else the activation event carries.
+RULES_TEXT_MAX_BYTES = 128 * 1024
 
 
 def _fingerprint(path: Path) -> tuple[int, int] | None:
@@ -29,6 +31,7 @@ class RuleFile:
         self._fingerprint = _fingerprint(path)
         # At start there is no last good rule set: a bad file stops the router with its reason.
         self.current: RuleSet = load_rule_set(path, registry)
+        self.current_text: str | None = _text(path)
 
     def reload_if_changed(self) -> bool:
         """Load the file again if it changed; True when a new, valid rule set is now in force."""
@@ -44,4 +47,17 @@ class RuleFile:
         if candidate.version == self.current.version:
             return False
         self.current = candidate
+        self.current_text = _text(self.path)
         return True
+
+
+def _text(path: Path) -> str | None:
+    """The file's text for the activation event (the auditor checks it against the version).
+
+    None when unreadable or too big for the event; auditors then need their archive.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if len(text.encode("utf-8")) <= RULES_TEXT_MAX_BYTES else None

@@ -156,6 +156,7 @@ class Router:
             activated_at=self.clock(),
             source_file=str(rules.source)[-200:],
             actor=Actor(kind=ActorKind.SERVICE, id=f"router-{self.instance}"),
+            rules_text=self.rule_file.current_text,
         )
         await self.producer.send_and_wait(
             self.topic(RULESET_ACTIVATIONS), encode(event), key=b"router"

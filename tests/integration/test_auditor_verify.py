@@ -25,8 +25,8 @@ RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
 NOW = datetime.now(UTC) + timedelta(hours=1)
 
 
-def activation(rules, at: datetime, source: str) -> RuleSetActivated:
-    return sample_activation(rules, REGISTRY, at, source)
+def activation(rules, at: datetime, source: str, text: str | None = None) -> RuleSetActivated:
+    return sample_activation(rules, REGISTRY, at, source, text=text)
 
 
 async def record(settings, pool: asyncpg.Pool, histories, activations) -> None:
@@ -153,3 +153,18 @@ async def test_a_decision_made_with_rules_never_activated_is_found(topics, datab
 
     assert {f.check for f in result.findings} == {"ruleset"}
     assert len(result.findings) == 3
+
+
+async def test_rules_whose_text_the_activation_carries_need_no_archive(topics, database, tmp_path):
+    text = REFERENCE_RULES.read_text().replace("ack_within: PT5M", "ack_within: PT4M", 1)
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(text)
+    rules = load_rule_set(edited, REGISTRY)
+    history = scenario(3, rules=rules, registry=REGISTRY)
+    gone = str(tmp_path / "since-deleted.yaml")
+    await record(topics, database, [history], [activation(rules, START, gone, text)])
+    edited.unlink()
+
+    result = await verify(auditor(topics), now=NOW)
+
+    assert result.findings == [] and result.decisions == 3

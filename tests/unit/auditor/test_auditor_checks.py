@@ -147,3 +147,10 @@ def test_unknown_rules_and_unactivated_rules_are_found(tmp_path):
     assert {f.check for f in found} == {"ruleset", "routing"}
     assert any("not recorded in the log" in f.reason for f in found)
     assert broken in book.unreadable
+
+
+def test_rules_given_as_text_from_the_log_are_found_by_version():
+    text = REFERENCE_RULES.read_text().replace("ack_within: PT5M", "ack_within: PT2M", 1)
+    book = RuleBook(REGISTRY, [], [text, text, "rules: ["])
+    assert len(book.versions) == 1 and RULES.version not in book.versions
+    assert len(book.unreadable) == 1
