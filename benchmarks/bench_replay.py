@@ -1,12 +1,12 @@
 """Replay throughput (Kafka -> replay schema through the recorder's code), beside a raw consume.
 
-A history of N incidents (about ten lifecycle events each, made by the real routing engine
+A history of N incidents (about eight lifecycle events each, made by the real routing engine
 and incident state machine) is published and recorded into a private live schema. Then, in
-the same run: a plain aiokafka consumer reads the same events (assigned partitions, no group)
-as the floor any replay pays for reading alone; and `replay` rebuilds them into a replay
-schema, timed apart from its comparison with live; and `verify` checks the whole history.
+the same run: a plain aiokafka consumer reads the same events (assigned partitions, no group),
+the floor any replay pays for reading alone; `replay` rebuilds them into a replay schema,
+timed apart from its comparison with live; and `verify` checks the whole history.
 
-    .venv/bin/python -m benchmarks.bench_replay [--incidents 3000] [--batch 5000]
+    .venv/bin/python -m benchmarks.bench_replay [--incidents 3000] [--batch 5000] [--quick]
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import argparse
 import asyncio
 import io
 import resource
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from benchmarks.results import Figure, add_arguments, report
 from infra import stack
 from infra.settings import StackSettings
 from schemas.registry import load_registry
@@ -32,6 +34,10 @@ from services.runtime import db
 from services.runtime.logging import configure_logging
 from services.runtime.settings import load_settings
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
+
+
+def note(message: str) -> None:
+    print(f"# {message}", file=sys.stderr, flush=True)
 
 
 async def raw_consume(settings: StackSettings, batch: int) -> tuple[int, float]:
@@ -49,19 +55,18 @@ async def raw_consume(settings: StackSettings, batch: int) -> tuple[int, float]:
         await consumer.stop()
 
 
-async def main(incidents: int, batch: int) -> None:
-    tag = f"bench{uuid.uuid4().hex[:8]}"
+async def main(incidents: int, batch: int) -> list[Figure]:
+    """Set up a private prefix and schemas on the local stack, measure, clean up."""
     base = load_settings(StackSettings)
+    await stack.start_components(base, note)
+    tag = f"bench{uuid.uuid4().hex[:8]}"
     settings = base.model_copy(update={"topic_prefix": f"{tag}.", "db_schema": tag})
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
-    await stack.apply_topics(settings, lambda _: None)
-    await stack.apply_migrations(settings, lambda _: None)
+    await stack.apply_topics(settings, note)
+    await stack.apply_migrations(settings, note)
     registry = load_registry()
     rules = load_rule_set(REFERENCE_RULES, registry)
-    made = time.perf_counter()
     history = scenario(incidents, rules=rules, registry=registry, tag=tag)
-    print(f"history: {incidents:,} incidents, {len(history.events):,} events "
-          f"(made in {time.perf_counter() - made:.1f} s)")  # fmt: skip
     start = activation(rules, registry, START - timedelta(hours=1), str(REFERENCE_RULES))
     total = await publish_history(settings, [history], [start])
     await record_all(settings, events=total, rule_sets=1, deadline_s=1800)
@@ -73,28 +78,29 @@ async def main(incidents: int, batch: int) -> None:
         raw_count, raw_rate = await raw_consume(settings, batch)
         started = time.perf_counter()
         result = await replay(auditor, progress_out=io.StringIO())
-        whole = time.perf_counter() - started
-        rate = result.messages / result.seconds
-        print(
-            f"raw aiokafka consume (assigned, no group): {raw_count:,} events, "
-            f"{raw_rate:,.0f} events/s"
-        )
-        print(f"replay (decode, chain, project, write, position): {result.messages:,} messages "
-              f"in {result.seconds:.2f} s = {rate:,.0f} messages/s")  # fmt: skip
-        print(f"replay / raw consume: {rate / raw_rate:.2f}")
-        print(f"comparison with live: {whole - result.seconds:.2f} s, "
-              f"{len(result.differences)} difference(s)")  # fmt: skip
+        compared = time.perf_counter() - started - result.seconds
         started = time.perf_counter()
         checked = await verify(auditor, now=datetime.now(UTC))
-        print(
-            f"verify: {checked.events:,} events, {checked.reports:,} reports, "
-            f"{checked.decisions:,} decisions in {time.perf_counter() - started:.2f} s, "
-            f"{len(checked.findings)} finding(s)"
-        )
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"peak RSS of the benchmark process: {peak:.0f} MiB")
+        verified = time.perf_counter() - started
     finally:
         await _drop(settings, auditor)
+    note(
+        f"{incidents:,} incidents, {raw_count:,} events; replay {result.messages:,} messages "
+        f"in {result.seconds:.2f} s, compared with live in {compared:.2f} s "
+        f"({len(result.differences)} differences); verify {checked.events:,} events, "
+        f"{checked.reports:,} reports, {checked.decisions:,} decisions in {verified:.2f} s "
+        f"({len(checked.findings)} findings)"
+    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    raw = {"baseline": "aiokafka consume, no group", "baseline_rate": raw_rate}
+    return [
+        Figure("auditor", f"replay {result.messages:,} msgs into a schema",
+               result.messages / result.seconds, "msgs/s", peak_rss_mib=peak, **raw),
+        Figure("auditor", "replay incl. comparison with live",
+               result.messages / (result.seconds + compared), "msgs/s", peak_rss_mib=peak, **raw),
+        Figure("auditor", f"verify {checked.events:,} events, {checked.reports:,} reports",
+               checked.events / verified, "events/s", peak_rss_mib=peak),
+    ]  # fmt: skip
 
 
 async def _drop(settings: StackSettings, auditor: AuditorSettings) -> None:
@@ -112,7 +118,10 @@ async def _drop(settings: StackSettings, auditor: AuditorSettings) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--incidents", type=int, default=None, help="default 3,000 (quick 300)")
+    parser.add_argument("--batch", type=int, default=None, help="default 5,000 (quick 500)")
+    add_arguments(parser)
     args = parser.parse_args()
-    asyncio.run(main(args.incidents, args.batch))
+    incidents = args.incidents or (300 if args.quick else 3_000)
+    batch = args.batch or (500 if args.quick else 5_000)
+    report(asyncio.run(main(incidents, batch)), args)
