@@ -10,6 +10,7 @@ from infra.settings import StackSettings
 from schemas.__main__ import main as schemas_main
 from services.cli import (
     auditor_commands,
+    bench_commands,
     gateway_commands,
     recorder_commands,
     simulate_commands,
@@ -29,6 +30,7 @@ COMMAND_MODULES = (
     simulate_commands,
     gateway_commands,
     auditor_commands,
+    bench_commands,
 )
 
 

@@ -1,0 +1,262 @@
+"""The whole pipeline end to end: router, incident manager and recorder as `signalpost run`.
+
+1. Steady: new line faults at a steady rate (200/s); for each, report → first task on an
+   enterprise's feed (the task record's timestamp) and report → its incident's first row in
+   PostgreSQL (the recorder's transaction time), p50/p95/p99.
+2. Storm: 100,000 line faults over 500 lines published at once; the time until every
+   service has caught up with the log (router and incident manager: committed offsets;
+   recorder: its offsets in PostgreSQL).
+The raw baseline is an aiokafka consume→produce loop over the storm's messages, in the
+same run; each service's peak memory is read from /proc.
+
+    .venv/bin/python -m benchmarks.bench_end_to_end [--rate 200] [--seconds 20] [--storm 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import TopicPartition
+
+from benchmarks.bench_router import line_faults, publish, raw_copy
+from benchmarks.results import Figure, add_arguments, percentiles, report
+from infra import stack
+from infra.settings import StackSettings
+from infra.spawn import peak_rss_mib, spawn_service
+from schemas.codec import decode
+from schemas.contracts import REPORT, TASK
+from schemas.samples import encoded
+from schemas.samples import report as sample_report
+from services.router.keys import incident_key
+from services.runtime import db
+from services.runtime.kafka import admin_client, make_consumer, make_producer
+from services.runtime.settings import load_settings
+from services.runtime.topics import (
+    INCIDENT_EVENTS,
+    LINE_FAULT_REPORTS,
+    ROUTED_REPORTS,
+    TASK_FEED_PREFIX,
+    partitions_of,
+    topic_name,
+)
+
+SERVICES = ("router", "incidents", "recorder")
+
+
+def _progress(message: str) -> None:
+    print(f"# {message}", file=sys.stderr, flush=True)
+
+
+class Pipeline:
+    """The three services on a private prefix and schema, with their group names."""
+
+    def __init__(self, settings: StackSettings, tag: str) -> None:
+        self.settings = settings
+        self.groups = {
+            "router": f"{tag}-router",
+            "incidents": f"{tag}-incidents",
+            "recorder": f"{tag}-recorder",
+        }
+        # The incident manager's faust app, and so its consumer group, carries the prefix.
+        self.incidents_group = f"{settings.topic_prefix}{self.groups['incidents']}"
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+
+    async def start(self, logs: Path) -> None:
+        """Start every service; each one's output goes to `logs`/NAME.log."""
+        logs.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before the clock runs
+        variables = {
+            "router": {"SIGNALPOST_ROUTER_GROUP_ID": self.groups["router"]},
+            "incidents": {"SIGNALPOST_INCIDENTS_APP_ID": self.groups["incidents"]},
+            "recorder": {"SIGNALPOST_RECORDER_GROUP_ID": self.groups["recorder"]},
+        }
+        for name in SERVICES:
+            with (logs / f"{name}.log").open("ab") as log:
+                self.processes[name] = await spawn_service(
+                    name, self.settings, log, SIGNALPOST_LOG_LEVEL="WARNING", **variables[name]
+                )
+
+    def peak_memory(self) -> dict[str, float]:
+        """Each running service's peak resident memory, MiB."""
+        return {name: peak_rss_mib(p.pid) for name, p in self.processes.items()}
+
+    async def stop(self) -> None:
+        """SIGTERM every service and wait for it."""
+        for process in self.processes.values():
+            if process.returncode is None:
+                process.terminate()
+        await asyncio.gather(*(p.wait() for p in self.processes.values()))
+
+    async def lag(self) -> int:
+        """Messages some service has not yet finished with, summed over the services."""
+        prefix = self.settings.topic_prefix
+        reports = topic_name(LINE_FAULT_REPORTS, prefix)
+        routed = topic_name(ROUTED_REPORTS, prefix)
+        events = topic_name(INCIDENT_EVENTS, prefix)
+        async with admin_client(self.settings) as admin:
+            ends = await _end_offsets(self.settings, admin, [reports, routed, events])
+            router = await admin.list_consumer_group_offsets(self.groups["router"])
+            incidents = await admin.list_consumer_group_offsets(self.incidents_group)
+        conn = await db.connect(self.settings)
+        try:
+            rows = await conn.fetch(
+                "SELECT topic, partition, next_offset FROM consumer_offsets"
+                " WHERE consumer_group = $1",
+                self.groups["recorder"],
+            )
+        finally:
+            await conn.close()
+        recorder = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        committed = {tp: meta.offset for tp, meta in (router | incidents).items()} | recorder
+        return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
+
+
+async def _end_offsets(
+    settings: StackSettings, admin: AIOKafkaAdminClient, topics: list[str]
+) -> dict[TopicPartition, int]:
+    found = await partitions_of(admin, topics)
+    partitions = [TopicPartition(t, p["partition"]) for t in topics for p in found.get(t, ())]
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        return await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+
+
+async def first_tasks(settings: StackSettings, keys: set[str], deadline_s: float) -> dict:
+    """incident key → timestamp (s) of its first task on any enterprise's feed."""
+    pattern = f"^{topic_name(TASK_FEED_PREFIX, settings.topic_prefix)}.*".replace(".", r"\.")
+    consumer = make_consumer(settings, group_id=f"bench-{uuid.uuid4().hex[:8]}")
+    consumer.subscribe(pattern=pattern)
+    await consumer.start()
+    seen: dict[str, float] = {}
+    try:
+        async with asyncio.timeout(deadline_s):
+            while not keys <= seen.keys():
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in batch:
+                        task = decode(TASK, record.value)
+                        seen.setdefault(task.incident_key, record.timestamp / 1000)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def first_rows(settings: StackSettings, keys: set[str], deadline_s: float) -> dict:
+    """incident key → time (s) its first event was recorded in PostgreSQL."""
+    conn = await db.connect(settings)
+    try:
+        async with asyncio.timeout(deadline_s):
+            while True:
+                rows = await conn.fetch(
+                    "SELECT incident_key, extract(epoch FROM min(recorded_at)) AS at"
+                    " FROM incident_events WHERE incident_key = ANY($1) GROUP BY incident_key",
+                    list(keys),
+                )
+                if len(rows) == len(keys):
+                    return {r["incident_key"]: float(r["at"]) for r in rows}
+                await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+
+
+async def steady(settings: StackSettings, rate: int, seconds: int) -> tuple[list, list, float]:
+    """(report→task ms, report→recorded ms, achieved rate) for new line faults at `rate`/s."""
+    payloads = [
+        encoded(sample_report("line_fault", f"steady-{n}", **{"alarmed_object.id": f"L-st-{n}"}))
+        for n in range(rate * seconds + 1)
+    ]
+    keyed = [(incident_key(decode(REPORT, p)), p) for p in payloads]
+    (warm_up_key, warm_up), *timed = keyed
+    topic = topic_name(LINE_FAULT_REPORTS, settings.topic_prefix)
+    producer = make_producer(settings, linger_ms=0)
+    await producer.start()
+    try:
+        # The clock starts once every service has joined and handled a first report.
+        await producer.send_and_wait(topic, warm_up)
+        await first_rows(settings, {warm_up_key}, 300)
+        sent_at: dict[str, float] = {}
+        started = time.perf_counter()
+        for n, (key, payload) in enumerate(timed):
+            await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+            sent_at[key] = time.time()
+            await producer.send(topic, payload)
+        await producer.flush()
+        achieved = len(timed) / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+    tasks = await first_tasks(settings, set(sent_at), 300)
+    rows = await first_rows(settings, set(sent_at), 300)
+    to_task = [1000 * (tasks[k] - t) for k, t in sent_at.items()]
+    to_row = [1000 * (rows[k] - t) for k, t in sent_at.items()]
+    return to_task, to_row, achieved
+
+
+async def storm(pipeline: Pipeline, count: int) -> float:
+    """Seconds from the storm's first publication until no service lags behind the log."""
+    topic = topic_name(LINE_FAULT_REPORTS, pipeline.settings.topic_prefix)
+    started = time.perf_counter()
+    await publish(pipeline.settings, topic, line_faults(count, 500, "storm"))
+    async with asyncio.timeout(900):
+        while await pipeline.lag():  # noqa: ASYNC110 - the lag is polled from the brokers
+            await asyncio.sleep(0.5)
+    return time.perf_counter() - started
+
+
+async def main(rate: int, seconds: int, storm_size: int) -> list[Figure]:
+    """Run the pipeline on a private prefix and schema; measure; clean up."""
+    base = load_settings(StackSettings)
+    await stack.start_components(base, _progress)
+    tag = f"bench{uuid.uuid4().hex[:8]}"
+    settings = base.model_copy(update={"topic_prefix": f"{tag}.", "db_schema": tag})
+    await stack.apply_topics(settings, _progress)
+    await stack.apply_migrations(settings, _progress)
+    async with admin_client(settings) as admin:
+        await admin.create_topics([NewTopic(f"{tag}.raw-sink", 6, 1)])
+    pipeline = Pipeline(settings, tag)
+    logs = settings.home / "bench" / tag
+    _progress(f"services' logs in {logs}")
+    await pipeline.start(logs)
+    try:
+        to_task, to_row, achieved = await steady(settings, rate, seconds)
+        storm_s = await storm(pipeline, storm_size)
+        memory = pipeline.peak_memory()
+    finally:
+        await pipeline.stop()
+    source = topic_name(LINE_FAULT_REPORTS, settings.topic_prefix)
+    # Everything on the topic (warm-up, steady and storm reports) goes through the raw loop.
+    raw_rate = await raw_copy(settings, source, f"{tag}.raw-sink", rate * seconds + 1 + storm_size)
+    owner = await db.connect(settings, url=settings.owner_database_url)
+    try:
+        await owner.execute(f'DROP SCHEMA "{tag}" CASCADE')
+    finally:
+        await owner.close()
+    raw = {"baseline": "aiokafka consume→produce", "baseline_rate": raw_rate}
+    return [
+        Figure("end to end", f"steady {rate}/s: report → task", achieved, "reports/s",
+               **percentiles(to_task)),
+        Figure("end to end", f"steady {rate}/s: report → recorded", achieved, "reports/s",
+               **percentiles(to_row)),
+        Figure("end to end", f"storm: {storm_size:,} reports, 500 lines", storm_size / storm_s,
+               "reports/s", **raw),
+        *(Figure(name, "peak memory in the end-to-end run", peak_rss_mib=mib)
+          for name, mib in memory.items()),
+    ]  # fmt: skip
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=200, help="steady reports per second")
+    parser.add_argument("--seconds", type=int, default=None, help="default 20 (quick 3)")
+    parser.add_argument("--storm", type=int, default=None, help="default 100,000 (quick 3,000)")
+    add_arguments(parser)
+    args = parser.parse_args()
+    seconds = args.seconds or (3 if args.quick else 20)
+    storm_size = args.storm or (3_000 if args.quick else 100_000)
+    report(asyncio.run(main(args.rate, seconds, storm_size)), args)
