@@ -46,9 +46,17 @@ def system_clock() -> datetime:
 
 
 def build_app(
-    settings: IncidentSettings, *, policy: Policy, clock: Clock = system_clock
+    settings: IncidentSettings,
+    *,
+    policy: Policy,
+    clock: Clock = system_clock,
+    output_producer: Callable[[], AIOKafkaProducer] | None = None,
 ) -> faust.App:
-    """The faust app with its table, agent and timer, wired to `settings`' topics."""
+    """The faust app with its table, agent and timer, wired to `settings`' topics.
+
+    `output_producer` makes the producer of the agent's outputs (by default an aiokafka
+    producer on `settings`); agent tests in faust's test context pass one that records.
+    """
     prefix = settings.topic_prefix
     app = faust.App(
         f"{prefix}{settings.incidents_app_id}",
@@ -108,7 +116,8 @@ def build_app(
         Waiting for the brokers once per batch rather than once per input is what lets one
         agent keep up; the states of a batch are written only after all its sends are acked.
         """
-        producer = make_producer(settings)  # made here: aiokafka wants the running loop
+        # Made here: aiokafka wants the running loop.
+        producer = output_producer() if output_producer else make_producer(settings)
         await producer.start()
         try:
             await _handle_batches(stream, producer)

@@ -1,0 +1,183 @@
+"""The faust agent in faust's test context: inputs in, events and tasks out, then the state."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import pytest
+from faust.types import TP, Message
+
+from schemas.codec import decode, encode
+from schemas.commands import AcknowledgeIncident
+from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, TASK
+from schemas.registry import load_registry
+from schemas.samples import encoded, report
+from services.incidents.app import build_app
+from services.incidents.handler import load_state
+from services.incidents.policy import Policy
+from services.incidents.settings import IncidentSettings
+from services.router.intake import process_batch
+from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.runtime.deadletters import RawMessage
+from services.runtime.topics import (
+    DEAD_LETTERS,
+    INCIDENT_COMMANDS,
+    INCIDENT_EVENTS,
+    ROUTED_REPORTS,
+    task_feed,
+    topic_name,
+)
+
+pytestmark = pytest.mark.unit
+REGISTRY = load_registry()
+POLICY = Policy.from_registry(REGISTRY)
+PREFIX = "agent."
+
+
+class Journal(list):
+    """What both producers were asked to send, in order; waits for what a test expects."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._grew = asyncio.Event()
+
+    def append(self, entry: tuple) -> None:
+        super().append(entry)
+        self._grew.set()
+
+    async def until(self, condition, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._grew.clear()
+                await self._grew.wait()
+
+
+class OutputRecorder:
+    """Stands in for the agent's aiokafka producer: journals each send, acknowledged at once."""
+
+    def __init__(self, journal: list) -> None:
+        self.journal = journal
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future:
+        self.journal.append(("output", topic, key, value))
+        acked = asyncio.get_running_loop().create_future()
+        acked.set_result(None)
+        return acked
+
+
+class ChangelogRecorder:
+    """Stands in for faust's own producer, which writes the table's changelog."""
+
+    def __init__(self, journal: list) -> None:
+        self.journal = journal
+
+    def key_partition(self, topic: str, key: bytes | None) -> TP:
+        return TP(topic, 0)
+
+    def send_soon(self, fut) -> None:
+        self.journal.append(("changelog", fut.message.channel, fut.message.key, None))
+
+
+def outputs(journal: list, name: str) -> list[bytes]:
+    return [v for kind, topic, _, v in journal if kind == "output" and topic == _topic(name)]
+
+
+def states_written(journal: list) -> int:
+    return sum(1 for kind, *_ in journal if kind == "changelog")
+
+
+def _topic(name: str) -> str:
+    return topic_name(name, PREFIX)
+
+
+def routed_report():
+    raw = RawMessage("reports.line-fault", 0, 0, 0, None, encoded(report("line_fault", "a")))
+    rules = load_rule_set(REFERENCE_RULES, REGISTRY)
+    now = datetime.now(UTC)
+    return process_batch([raw], rules=rules, registry=REGISTRY, now=now).routed[0]
+
+
+@pytest.fixture
+async def running():
+    """The app's agent in faust's test context, with both producers journalling."""
+    journal = Journal()
+    settings = IncidentSettings(topic_prefix=PREFIX)
+    app = build_app(settings, policy=POLICY, output_producer=lambda: OutputRecorder(journal))
+    app.producer = ChangelogRecorder(journal)
+    [manage] = app.agents.values()
+    async with manage.test_context() as agent:
+        yield agent, app.tables["incident-state"], journal
+
+
+async def deliver(agent, name: str, key: bytes, value: bytes, offset: int) -> None:
+    """Put one input on the agent's stream as if read from topic `name` at `offset`."""
+    # agent.put would name the agent's three-topic channel "<internal>"; the agent needs the
+    # real topic to know a report from a command.
+    message = Message(
+        topic=_topic(name),
+        partition=0,
+        offset=offset,
+        timestamp=time.time(),
+        timestamp_type=0,
+        headers=None,
+        key=key,
+        value=value,
+        checksum=b"",
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        generation_id=agent.app.consumer_generation_id,  # else the stream skips it as stale
+    )
+    channel = agent.stream().channel
+    await channel.put(await channel.decode(message))
+
+
+async def test_a_routed_report_gives_events_and_tasks_and_only_then_the_state(running):
+    agent, table, journal = running
+    routed = routed_report()
+    key = routed.incident_key.encode()
+    await deliver(agent, ROUTED_REPORTS, key, encode(routed), offset=0)
+    await journal.until(lambda: states_written(journal) == 1)
+
+    events = [decode(INCIDENT_EVENT, v) for v in outputs(journal, INCIDENT_EVENTS)]
+    assert events[0].type == "incident_opened"
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    primary = routed.decision.primary
+    [task] = [decode(TASK, v) for v in outputs(journal, task_feed(primary))]
+    assert (task.enterprise, task.incident_id) == (primary, events[0].incident_id)
+    assert load_state(table[key]).sequence == events[-1].sequence
+    # Every output is keyed by the incident, and the state is written after all of them.
+    assert {k for _, _, k, _ in journal} == {key}
+    assert [kind for kind, *_ in journal][-1] == "changelog"
+
+
+async def test_a_command_acts_on_the_stored_state_and_bad_input_is_a_dead_letter(running):
+    agent, table, journal = running
+    routed = routed_report()
+    key = routed.incident_key.encode()
+    await deliver(agent, ROUTED_REPORTS, key, encode(routed), offset=0)
+    await journal.until(lambda: states_written(journal) == 1)
+    ack = AcknowledgeIncident(
+        command_id="c-agent-1",
+        incident_id=load_state(table[key]).incident_id,
+        incident_key=routed.incident_key,
+        issued_by=routed.decision.primary,
+        issued_at=datetime.now(UTC),
+    )
+    await deliver(agent, INCIDENT_COMMANDS, key, encode(ack), offset=1)
+    await deliver(agent, INCIDENT_COMMANDS, key, b"{not json", offset=2)
+    await journal.until(lambda: states_written(journal) == 2)
+
+    assert load_state(table[key]).status == "acknowledged"
+    events = [decode(INCIDENT_EVENT, v) for v in outputs(journal, INCIDENT_EVENTS)]
+    [acknowledged] = [e for e in events if e.type == "incident_acknowledged"]
+    assert acknowledged.caused_by.command_id == "c-agent-1"
+    [dead] = [decode(DEAD_LETTER, v) for v in outputs(journal, DEAD_LETTERS)]
+    assert (dead.source.topic, dead.source.offset) == (_topic(INCIDENT_COMMANDS), 2)
