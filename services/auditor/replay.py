@@ -12,19 +12,21 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TextIO
 
 import asyncpg
 
 from services.auditor import logrange, replay_schema
 from services.auditor.access import AuditSetupError, connect, open_audit
+from services.auditor.checks import Finding
 from services.auditor.compare import Difference, compare
 from services.auditor.logrange import Span
 from services.auditor.progress import Progress
 from services.auditor.rebuild import project
 from services.auditor.replay_schema import REPLAY_GROUP, ReplayRun
 from services.auditor.settings import AuditorSettings
+from services.auditor.verify import unaccounted_reports
 from services.recorder import store
 from services.recorder.projection import COLUMNS
 from services.recorder.rows import CONTRACT_OF_TOPIC, Batch
@@ -44,6 +46,14 @@ class ReplayResult:
     seeded: int = 0
     seconds: float = 0.0
     differences: list[Difference] = field(default_factory=list)
+    reports: int = 0
+    reports_in_flight: int = 0
+    unaccounted: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Replay equals live, and every report of the range has an outcome."""
+        return not self.differences and not self.unaccounted
 
 
 async def replay(
@@ -54,8 +64,13 @@ async def replay(
     into: str | None = None,
     restart: bool = False,
     progress_out: TextIO | None = None,
+    now: datetime | None = None,
 ) -> ReplayResult:
-    """Replay [since, until) of the log into schema `into`, then compare it with the live one."""
+    """Replay [since, until) of the log into schema `into`, then compare it with the live one.
+
+    The report topics' messages of the same range are matched with their outcomes (a report
+    younger than the grace period at `now` is in flight, not lost).
+    """
     schema = into or settings.auditor_replay_schema
     if schema == settings.db_schema:
         raise AuditSetupError(f"replay into {schema!r} would overwrite the live schema")
@@ -68,6 +83,9 @@ async def replay(
         result = await _replay(settings, live, target, schema, since, until, progress_out)
         result.differences = await compare(
             live, live_schema=settings.db_schema, replay_schema=schema
+        )
+        result.unaccounted, result.reports_in_flight, result.reports = await unaccounted_reports(
+            live, settings, now=now or datetime.now(UTC), since=since, until=until
         )
         return result
     finally:

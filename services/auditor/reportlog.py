@@ -62,13 +62,19 @@ async def read_rule_texts(settings: Settings) -> list[str]:
         await consumer.stop()
 
 
-async def read_reports(settings: Settings, *, batch_max: int = 5000) -> list[ReportSeen]:
-    """Every message of the three report topics, from the start of each partition to its end."""
+async def read_reports(
+    settings: Settings,
+    *,
+    batch_max: int = 5000,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[ReportSeen]:
+    """Every message of the three report topics appended in [since, until) (default: all)."""
     consumer = logrange.reader(settings, batch_max=batch_max)
     await consumer.start()
     try:
         topics = [topic_name(t, settings.topic_prefix) for t in KIND_OF_TOPIC]
-        spans = await logrange.spans(consumer, topics)
+        spans = await logrange.spans(consumer, topics, since=since, until=until)
         seen = []
         async for polled in logrange.read(consumer, spans):
             for records in polled.values():

@@ -81,27 +81,37 @@ async def verify(
                 )
             )
             await _routing(conn, settings, extra_rules, texts, result)
-            outcomes = {(r["by"], r["id"]) for r in await conn.fetch(OUTCOMES)}
-            dead = {
-                tuple(r)
-                for r in await conn.fetch(
-                    "SELECT source_topic, source_partition, source_offset FROM dead_letters"
-                )
-            }
-        reports = await read_reports(settings, batch_max=settings.auditor_batch_max)
-        found, result.in_flight = report_findings(
-            reports,
-            outcomes,
-            dead,
-            now=now,
-            grace=timedelta(seconds=settings.auditor_grace_seconds),
-        )
-        result.reports = len(reports)
+        found, result.in_flight, result.reports = await unaccounted_reports(conn, settings, now=now)
         result.findings += found
         result.findings.sort()
         return result
     finally:
         await conn.close()
+
+
+async def unaccounted_reports(
+    conn: asyncpg.Connection,
+    settings: AuditorSettings,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[list[Finding], int, int]:
+    """Reports of [since, until) with no incident event and no dead letter in the live tables;
+    how many are still in flight; how many were read."""
+    outcomes = {(r["by"], r["id"]) for r in await conn.fetch(OUTCOMES)}
+    dead = {
+        tuple(r)
+        for r in await conn.fetch(
+            "SELECT source_topic, source_partition, source_offset FROM dead_letters"
+        )
+    }
+    reports = await read_reports(
+        settings, batch_max=settings.auditor_batch_max, since=since, until=until
+    )
+    grace = timedelta(seconds=settings.auditor_grace_seconds)
+    found, in_flight = report_findings(reports, outcomes, dead, now=now, grace=grace)
+    return found, in_flight, len(reports)
 
 
 async def _chains(conn: asyncpg.Connection, result: VerifyResult) -> None:

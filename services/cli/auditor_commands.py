@@ -96,6 +96,11 @@ def _replay_text(result: ReplayResult) -> str:
         f"sets; {o.poison:,} set aside; {result.seeded:,} incidents continued from before the "
         "range",
     ]
+    lines.append(
+        f"{result.reports:,} reports in the range, {result.reports_in_flight:,} still in flight, "
+        f"{len(result.unaccounted):,} with no outcome"
+    )
+    lines += [f"  {f}" for f in result.unaccounted]
     if not result.differences:
         return "\n".join([*lines, "replay equals live: no differences"])
     lines.append(f"{len(result.differences)} difference(s) from live:")

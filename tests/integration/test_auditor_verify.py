@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -11,6 +12,8 @@ from kafka_io import publish
 from schemas.registry import load_registry
 from schemas.rulesets import RuleSetActivated
 from schemas.samples import TOPIC_OF_KIND, encoded, report
+from services.auditor import access
+from services.auditor.replay import replay
 from services.auditor.samples import START, publish_history, record_all, scenario
 from services.auditor.samples import activation as sample_activation
 from services.auditor.settings import AuditorSettings
@@ -97,18 +100,27 @@ async def test_edited_deleted_and_reordered_rows_are_each_found(topics, recorded
     assert all(f.event != "-" for f in result.findings)
 
 
-async def test_a_report_with_no_outcome_is_found(topics, recorded):
+async def test_a_report_with_no_outcome_is_found_by_verify_and_replay(topics, recorded, test_id):
     stray = report("line_fault", "never-routed", **{"alarmed_object.id": "L-STRAY"})
     topic = topic_name(TOPIC_OF_KIND["line_fault"], topics.topic_prefix)
     await publish(topics, topic, [(b"never-routed", encoded(stray))])
+    late = auditor(topics, auditor_grace_seconds=0, auditor_replay_schema=f"{test_id}_replay")
 
     in_flight = await verify(auditor(topics), now=datetime.now(UTC))
-    late = await verify(auditor(topics, auditor_grace_seconds=0), now=datetime.now(UTC))
+    found = await verify(late, now=datetime.now(UTC))
+    try:
+        replayed = await replay(late, progress_out=io.StringIO(), now=datetime.now(UTC))
+    finally:
+        conn = await access.connect(late, writable=True)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{test_id}_replay" CASCADE')
+        await conn.close()
 
     assert in_flight.findings == [] and in_flight.in_flight == 1
-    (finding,) = late.findings
+    (finding,) = found.findings
     assert finding.check == "report" and "never-routed" in finding.reason
     assert finding.event.startswith(topic + ":")
+    assert replayed.differences == [] and replayed.unaccounted == [finding]
+    assert replayed.reports == 13 and not replayed.ok
 
 
 async def test_a_rule_set_change_replays_with_the_rules_in_force_at_each_time(
