@@ -21,8 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.structs import TopicPartition
+from aiokafka.admin import NewTopic
 
 from benchmarks.bench_router import line_faults, publish, raw_copy
 from benchmarks.results import Figure, add_arguments, percentiles, report
@@ -34,7 +33,7 @@ from schemas.contracts import REPORT, TASK
 from schemas.samples import encoded
 from schemas.samples import report as sample_report
 from services.router.keys import incident_key
-from services.runtime import db
+from services.runtime import db, lag
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings
 from services.runtime.topics import (
@@ -42,7 +41,6 @@ from services.runtime.topics import (
     LINE_FAULT_REPORTS,
     ROUTED_REPORTS,
     TASK_FEED_PREFIX,
-    partitions_of,
     topic_name,
 )
 
@@ -92,41 +90,21 @@ class Pipeline:
                 process.terminate()
         await asyncio.gather(*(p.wait() for p in self.processes.values()))
 
-    async def lag(self) -> int:
+    async def backlog(self) -> int:
         """Messages some service has not yet finished with, summed over the services."""
         prefix = self.settings.topic_prefix
         reports = topic_name(LINE_FAULT_REPORTS, prefix)
         routed = topic_name(ROUTED_REPORTS, prefix)
         events = topic_name(INCIDENT_EVENTS, prefix)
-        async with admin_client(self.settings) as admin:
-            ends = await _end_offsets(self.settings, admin, [reports, routed, events])
-            router = await admin.list_consumer_group_offsets(self.groups["router"])
-            incidents = await admin.list_consumer_group_offsets(self.incidents_group)
-        conn = await db.connect(self.settings)
-        try:
-            rows = await conn.fetch(
-                "SELECT topic, partition, next_offset FROM consumer_offsets"
-                " WHERE consumer_group = $1",
-                self.groups["recorder"],
-            )
-        finally:
-            await conn.close()
-        recorder = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-        committed = {tp: meta.offset for tp, meta in (router | incidents).items()} | recorder
-        return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
-
-
-async def _end_offsets(
-    settings: StackSettings, admin: AIOKafkaAdminClient, topics: list[str]
-) -> dict[TopicPartition, int]:
-    found = await partitions_of(admin, topics)
-    partitions = [TopicPartition(t, p["partition"]) for t in topics for p in found.get(t, ())]
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        return await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
+        ends = await lag.end_offsets(self.settings, [reports, routed, events])
+        router = await lag.kafka_committed(self.settings, self.groups["router"])
+        incidents = await lag.kafka_committed(self.settings, self.incidents_group)
+        recorder = await lag.postgres_committed(self.settings, self.groups["recorder"])
+        return (
+            lag.behind(ends, router, [reports])
+            + lag.behind(ends, incidents, [routed])
+            + lag.behind(ends, recorder, [events])
+        )
 
 
 async def first_tasks(settings: StackSettings, keys: set[str], deadline_s: float) -> dict:
@@ -204,7 +182,7 @@ async def storm(pipeline: Pipeline, count: int) -> float:
     started = time.perf_counter()
     await publish(pipeline.settings, topic, line_faults(count, 500, "storm"))
     async with asyncio.timeout(900):
-        while await pipeline.lag():  # noqa: ASYNC110 - the lag is polled from the brokers
+        while await pipeline.backlog():  # noqa: ASYNC110 - the lag is polled from the brokers
             await asyncio.sleep(0.5)
     return time.perf_counter() - started
 
