@@ -64,8 +64,8 @@ class Gateway:
         return [e.id for e in self.registry.enterprises]
 
 
-def gateway_of(request: Request) -> Gateway:
-    """The app's shared parts."""
+async def gateway_of(request: Request) -> Gateway:
+    """The app's shared parts (async: FastAPI would run a plain function in a thread)."""
     return request.app.state.gateway
 
 

@@ -67,20 +67,22 @@ def json_body(component: str, *, required: bool) -> dict[str, Any]:
 # --- who is calling ---------------------------------------------------------------------
 
 
+Gw = Annotated[Gateway, Depends(gateway_of)]
+
+
 async def caller(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+    gw: Gw, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 ) -> Principal:
     """The token's principal, read from PostgreSQL on every request: a revoke acts at once."""
     if credentials is None:
         raise unauthorized("missing `Authorization: Bearer <token>` header")
-    found = await principal_of(conn=gateway_of(request).pool, secret=credentials.credentials)
+    found = await principal_of(conn=gw.pool, secret=credentials.credentials)
     if found is None:
         raise unauthorized()
     return found
 
 
 Caller = Annotated[Principal, Depends(caller)]
-Gw = Annotated[Gateway, Depends(gateway_of)]
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -1,0 +1,345 @@
+"""Gateway figures on the real stack, each beside a plain aiokafka baseline in the same run.
+
+1. Publish: reports POSTed over HTTP by `--concurrency` clients (token check, validation,
+   idempotency row, Kafka ack per request) against the same reports produced with plain
+   aiokafka by as many concurrent senders, each waiting for its ack.
+2. Publish -> SSE: a report published over HTTP until its task arrives on the dispatcher's
+   stream (router and incident manager running), against a report produced with aiokafka
+   until its task is read straight from the feed with aiokafka.
+
+    .venv/bin/python -m benchmarks.bench_gateway [--reports 2000] [--concurrency 32] [--latency 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from aiokafka import TopicPartition
+
+from infra import stack
+from infra.settings import StackSettings
+from schemas.samples import encoded, report
+from services.gateway.access import Role
+from services.gateway.sse import EventDecoder
+from services.gateway.tokens import create_token
+from services.runtime import db
+from services.runtime.kafka import admin_client, make_consumer, make_producer
+from services.runtime.settings import load_settings
+from services.runtime.topics import LINE_FAULT_REPORTS, task_feed, topic_name
+
+SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
+VNPT = "vnpt-quang-nam"
+PORT = 28180
+URL = f"http://127.0.0.1:{PORT}"
+PACE_S = 0.02  # between reports of the latency runs: one at a time, not a burst
+
+
+def line_fault(tag: str, n: int) -> dict:
+    """A VNPT line fault on a line of its own (each one opens its own incident)."""
+    return report(
+        "line_fault",
+        f"{tag}-{n}",
+        **{
+            "alarmed_object.id": f"VNPT-B-{tag}-{n}",
+            "alarmed_object.service_class": "subscriber",
+            "election_critical": False,
+        },
+    )
+
+
+async def spawn(name: str, settings: StackSettings, log: Path, **variables: str):
+    """`signalpost run NAME` on the benchmark's prefix and schema."""
+    env = {
+        **os.environ,
+        "SIGNALPOST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "SIGNALPOST_TOPIC_PREFIX": settings.topic_prefix,
+        "SIGNALPOST_DB_SCHEMA": settings.db_schema,
+        "SIGNALPOST_LOG_FORMAT": "json",
+        "SIGNALPOST_LOG_LEVEL": "WARNING",
+        **variables,
+    }
+    out = log.open("ab")
+    return await asyncio.create_subprocess_exec(
+        SIGNALPOST, "run", name, env=env, stdout=out, stderr=out
+    )
+
+
+async def wait_healthy(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url) as http, asyncio.timeout(60):
+        while True:
+            try:
+                if (await http.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+async def post_on(
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    path: str,
+    secret: str,
+    body: bytes,
+) -> int:
+    """One keep-alive HTTP/1.1 POST on an open connection; the status.
+
+    httpx costs the client more CPU per request than the gateway spends answering it, so on
+    two shared cores it, not the gateway, would set the pace; this costs next to nothing.
+    """
+    reader, writer = connection
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {secret}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    await reader.readexactly(length)
+    return int(head.split(b" ", 2)[1])
+
+
+async def publish_http(url: str, secret: str, bodies: list[dict], concurrency: int) -> float:
+    """POST every report over `concurrency` keep-alive connections; requests per second."""
+    host, port = url.removeprefix("http://").split(":")
+    queue = [json.dumps(b).encode() for b in reversed(bodies)]
+
+    async def worker() -> None:
+        connection = await asyncio.open_connection(host, int(port))
+        try:
+            while queue:
+                status = await post_on(connection, "/v1/reports/line_fault", secret, queue.pop())
+                assert status == 202, status
+        finally:
+            connection[1].close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(bodies) / (time.perf_counter() - started)
+
+
+async def publish_raw(settings: StackSettings, values: list[bytes], concurrency: int) -> float:
+    """The baseline: the same reports, `concurrency` senders each awaiting its ack."""
+    producer = make_producer(settings)
+    await producer.start()
+    queue = list(values)
+    topic = topic_name(LINE_FAULT_REPORTS, settings.topic_prefix)
+
+    async def worker() -> None:
+        while queue:
+            await producer.send_and_wait(topic, queue.pop())
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        await producer.stop()
+    return len(values) / (time.perf_counter() - started)
+
+
+async def latency_http(url: str, publisher: str, dispatcher: str, count: int) -> list[float]:
+    """Seconds from each POST to its task on the dispatcher's stream."""
+    sent: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    auth = {"Authorization": f"Bearer {dispatcher}"}
+    async with httpx.AsyncClient(base_url=url, timeout=None, headers=auth) as sse:
+
+        async def listen() -> None:
+            async with sse.stream("GET", "/v1/tasks/stream", params={"start": "end"}) as stream:
+                decoder = EventDecoder()
+                async for line in stream.aiter_lines():
+                    event = decoder.feed(line)
+                    if event is not None and event.event == "task":
+                        key = json.loads(event.data)["incident_key"]
+                        arrived.setdefault(key, time.perf_counter())
+
+        listener = asyncio.create_task(listen())
+        await asyncio.sleep(1)  # the stream is open at the feeds' end
+        auth = {"Authorization": f"Bearer {publisher}"}
+        async with httpx.AsyncClient(base_url=url, headers=auth) as http:
+            for n in range(count):
+                started = time.perf_counter()
+                response = await http.post("/v1/reports/line_fault", json=line_fault("lat", n))
+                sent[response.json()["incident_key"]] = started
+                await asyncio.sleep(PACE_S)
+        await until_all_arrived(sent, arrived)
+        listener.cancel()
+    return [arrived[k] - sent[k] for k in sent]
+
+
+async def until_all_arrived(sent: dict[str, float], arrived: dict[str, float]) -> None:
+    """Wait (bounded) until every key sent has arrived."""
+    async with asyncio.timeout(120):
+        while True:
+            if sent.keys() <= arrived.keys():
+                return
+            await asyncio.sleep(0.05)
+
+
+async def latency_raw(settings: StackSettings, count: int, tag: str) -> list[float]:
+    """The baseline: produce with aiokafka, read the task straight off the feed."""
+    feed = topic_name(task_feed(VNPT), settings.topic_prefix)
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    partitions = [TopicPartition(feed, p) for p in range(3)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    producer = make_producer(settings)
+    await producer.start()
+    sent: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+
+    async def listen() -> None:
+        while True:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for r in records:
+                    arrived.setdefault(r.key.decode(), time.perf_counter())
+
+    listener = asyncio.create_task(listen())
+    topic = topic_name(LINE_FAULT_REPORTS, settings.topic_prefix)
+    try:
+        for n in range(count):
+            body = line_fault(tag, n)
+            key = f"line_fault:{VNPT}:{body['alarmed_object']['id']}"
+            sent[key] = time.perf_counter()
+            await producer.send_and_wait(topic, encoded(body), key=key.encode())
+            await asyncio.sleep(PACE_S)
+        await until_all_arrived(sent, arrived)
+    finally:
+        listener.cancel()
+        await producer.stop()
+        await consumer.stop()
+    return [arrived[k] - sent[k] for k in sent]
+
+
+def percentiles(seconds: list[float]) -> str:
+    cuts = statistics.quantiles([s * 1000 for s in seconds], n=100)
+    return f"p50 {cuts[49]:.1f} ms  p95 {cuts[94]:.1f} ms  p99 {cuts[98]:.1f} ms"
+
+
+async def prepare(base: StackSettings, name: str) -> tuple[StackSettings, str, str]:
+    """A private prefix and schema with the catalog's topics; a publisher and a dispatcher token."""
+    progress = lambda m: print(f"# {m}", file=sys.stderr)  # noqa: E731
+    tag = f"{name}{uuid.uuid4().hex[:8]}"
+    settings = base.model_copy(
+        update={"topic_prefix": f"bench-gw-{tag}.", "db_schema": f"bench_gw_{tag}"}
+    )
+    await stack.apply_topics(settings, progress)
+    await stack.apply_migrations(settings, progress)
+    conn = await db.connect(settings)
+    try:
+        publisher = await create_token(conn=conn, enterprise=VNPT, role=Role.PUBLISHER)
+        dispatcher = await create_token(conn=conn, enterprise=VNPT, role=Role.DISPATCHER)
+    finally:
+        await conn.close()
+    return settings, publisher.secret, dispatcher.secret
+
+
+async def measure_publish(base: StackSettings, logs: Path, reports: int, concurrency: int) -> None:
+    """Publish rate over HTTP beside raw aiokafka, on topics of their own."""
+    settings, publisher, _ = await prepare(base, "p")
+    gateway = await spawn(
+        "gateway", settings, logs / "gateway-publish.log", SIGNALPOST_GATEWAY_PORT=str(PORT)
+    )
+    try:
+        await wait_healthy(URL)
+        bodies = [line_fault("pub", n) for n in range(reports)]
+        raw_rate = await publish_raw(settings, [encoded(b) for b in bodies], concurrency)
+        http_rate = await publish_http(URL, publisher, bodies, concurrency)
+    finally:
+        await stop([gateway])
+        await clean_up(settings)
+    print(
+        f"publish, {reports:,} reports, {concurrency} concurrent: "
+        f"gateway {http_rate:,.0f} req/s; raw aiokafka {raw_rate:,.0f} msg/s; "
+        f"ratio {http_rate / raw_rate:.2f}"
+    )
+
+
+async def measure_latency(base: StackSettings, logs: Path, latency: int) -> None:
+    """Publish -> task through the gateway beside raw aiokafka; router and manager running."""
+    settings, publisher, dispatcher = await prepare(base, "l")
+    tag = settings.db_schema
+    processes = [
+        await spawn("gateway", settings, logs / "gateway.log", SIGNALPOST_GATEWAY_PORT=str(PORT)),
+        await spawn(
+            "router", settings, logs / "router.log", SIGNALPOST_ROUTER_GROUP_ID=f"{tag}-router"
+        ),
+        await spawn(
+            "incidents",
+            settings,
+            logs / "incidents.log",
+            SIGNALPOST_INCIDENTS_APP_ID=f"{tag}-incidents",
+        ),
+    ]
+    try:
+        await wait_healthy(URL)
+        await latency_raw(settings, 20, "warm")  # every service has its partitions by now
+        raw = await latency_raw(settings, latency, "raw")
+        http = await latency_http(URL, publisher, dispatcher, latency)
+    finally:
+        await stop(processes)
+        await clean_up(settings)
+    print(f"publish -> task, {latency} reports one at a time:")
+    print(f"  gateway HTTP -> SSE {percentiles(http)}")
+    print(
+        f"  raw aiokafka produce -> feed consumer {percentiles(raw)}; p50 ratio "
+        f"{statistics.median(http) / statistics.median(raw):.2f}"
+    )
+
+
+async def stop(processes: list[asyncio.subprocess.Process]) -> None:
+    """SIGTERM each, and wait for them all."""
+    for process in processes:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        await process.wait()
+
+
+async def main(reports: int, concurrency: int, latency: int) -> None:
+    """Both figures, each on its own topics (the second's pipeline has no backlog to drain)."""
+    base = load_settings(StackSettings)
+    await stack.start_components(base, lambda m: print(f"# {m}", file=sys.stderr))
+    logs = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    print(
+        f"# logs in {logs}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        file=sys.stderr,
+    )
+    await measure_publish(base, logs, reports, concurrency)
+    await measure_latency(base, logs, latency)
+
+
+async def clean_up(settings: StackSettings) -> None:
+    """Drop the benchmark's topics and schema: a shared broker has only so many file handles."""
+    async with admin_client(settings) as admin:
+        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+        await admin.delete_topics(names)
+    owner = await db.connect(settings, url=settings.owner_database_url)
+    try:
+        await owner.execute(f'DROP SCHEMA "{settings.db_schema}" CASCADE')
+    finally:
+        await owner.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=2000, help="reports for the publish figure")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent publishers")
+    parser.add_argument("--latency", type=int, default=200, help="reports for the latency figure")
+    args = parser.parse_args()
+    asyncio.run(main(args.reports, args.concurrency, args.latency))
