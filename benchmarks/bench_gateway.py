@@ -75,15 +75,17 @@ async def spawn(name: str, settings: StackSettings, log: Path, **variables: str)
     )
 
 
-async def wait_healthy(url: str) -> None:
+async def wait_healthy(url: str, gateway: asyncio.subprocess.Process, log: Path) -> None:
+    """Until /healthz answers 200; an exited gateway fails at once, naming its log."""
     async with httpx.AsyncClient(base_url=url) as http, asyncio.timeout(60):
-        while True:
+        while gateway.returncode is None:
             try:
                 if (await http.get("/healthz")).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.2)
+    raise RuntimeError(f"the gateway exited; see {log}")
 
 
 async def post_on(
@@ -252,11 +254,10 @@ async def prepare(base: StackSettings, name: str) -> tuple[StackSettings, str, s
 async def measure_publish(base: StackSettings, logs: Path, reports: int, concurrency: int) -> None:
     """Publish rate over HTTP beside raw aiokafka, on topics of their own."""
     settings, publisher, _ = await prepare(base, "p")
-    gateway = await spawn(
-        "gateway", settings, logs / "gateway-publish.log", SIGNALPOST_GATEWAY_PORT=str(PORT)
-    )
+    log = logs / "gateway-publish.log"
+    gateway = await spawn("gateway", settings, log, SIGNALPOST_GATEWAY_PORT=str(PORT))
     try:
-        await wait_healthy(URL)
+        await wait_healthy(URL, gateway, log)
         bodies = [line_fault("pub", n) for n in range(reports)]
         raw_rate = await publish_raw(settings, [encoded(b) for b in bodies], concurrency)
         http_rate = await publish_http(URL, publisher, bodies, concurrency)
@@ -287,7 +288,7 @@ async def measure_latency(base: StackSettings, logs: Path, latency: int) -> None
         ),
     ]
     try:
-        await wait_healthy(URL)
+        await wait_healthy(URL, processes[0], logs / "gateway.log")
         await latency_raw(settings, 20, "warm")  # every service has its partitions by now
         raw = await latency_raw(settings, latency, "raw")
         http = await latency_http(URL, publisher, dispatcher, latency)
