@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.incidents.handler import Step, due_index, handle
 from services.incidents.policy import Policy
-from services.incidents.recovery import IncidentTableManager
+from services.incidents.recovery import IncidentTableManager, SnapshotConsumer
 from services.incidents.settings import IncidentSettings
 from services.runtime.kafka import make_producer
 from services.runtime.topics import (
@@ -74,6 +74,8 @@ def build_app(
         # what it fetched in between (see recovery.py); this manager seeks first.
         TableManager=IncidentTableManager,
     )
+    # Set before anything makes the consumer (see recovery.py: faust's own can drop inputs).
+    app.transport.Consumer = SnapshotConsumer
     names = {
         name: topic_name(name, prefix)
         for name in (ROUTED_REPORTS, INCIDENT_COMMANDS, INCIDENT_TICKS)

@@ -1,12 +1,19 @@
-"""faust-streaming's table recovery, with the inputs resumed only after the seek to committed.
+"""Two faust-streaming 0.15.3 paths that lose inputs after a restart, and the app's fixes.
 
-faust-streaming 0.15.3's `Recovery.on_recovery_completed` resumes the input partitions,
-then awaits the seek to the committed offsets, then resumes the flow, which empties every
-stream queue. Inputs the fetcher hands over during that await are queued and marked read,
-then emptied from the queue; after the seek they come again and are dropped as already
-read ("DROPPED MESSAGE ROFF"). After a kill -9 and restart this lost whole fetched batches
-of routed reports, and left the group's committed offsets stuck before the hole. Upstream
-faust seeks first and resumes after (faust-streaming PR #217); this does the same.
+1. `Recovery.on_recovery_completed` resumes the input partitions, then awaits the seek to
+   the committed offsets, then resumes the flow, which empties every stream queue. Inputs
+   fetched during that await are queued, marked read and emptied; after the seek they come
+   again and are dropped as already read. Upstream faust seeks first and resumes after
+   (faust-streaming PR #217): `SeekThenResumeRecovery` does the same.
+2. faust hands aiokafka its live set of active partitions. Paused while aiokafka waits for
+   records (the changelogs at the end of recovery), the set can become empty, which aiokafka
+   reads as "every assigned partition": it returns the inputs' records too, and faust drops
+   them as not active, with their positions already moved past them. A seek to committed
+   offsets rewinds a partition that has a commit; one that has none stays past the dropped
+   records, which were never processed. `SnapshotConsumer` fetches for a copy of the set,
+   and the recovery starts never-committed inputs at their first offset.
+
+Both lost routed reports after a kill -9 and restart (issue 5's crash test).
 """
 
 from __future__ import annotations
@@ -16,6 +23,31 @@ from typing import cast
 
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import Consumer
+from faust.types import TP
+
+
+class SnapshotConsumer(Consumer):
+    """faust's aiokafka consumer, fetching for the active partitions as they were at the call."""
+
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> dict:
+        snapshot = None if active_partitions is None else frozenset(active_partitions)
+        return await super()._getmany(snapshot, timeout)  # type: ignore[arg-type]
+
+
+async def seek_inputs(consumer: Consumer, inputs: set[TP], *, reset: str) -> None:
+    """Inputs to their committed offsets; never committed ones to their first, under "earliest".
+
+    faust leaves a partition without a commit wherever aiokafka's position is, which may be
+    past records it fetched and dropped.
+    """
+    await consumer.perform_seek()
+    if reset != "earliest":
+        return
+    committed = await consumer.seek_to_committed()
+    fresh = [tp for tp in inputs if not committed.get(tp)]
+    if fresh:
+        await consumer.seek_wait(await consumer.earliest_offsets(*fresh))
 
 
 class SeekThenResumeRecovery(Recovery):
@@ -44,7 +76,11 @@ class SeekThenResumeRecovery(Recovery):
         if inputs:
             self.log.info("Seek stream partitions to committed offsets.")
             # The inputs are still paused here, so nothing is fetched from a stale position.
-            await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
+            reset = self.app.conf.consumer_auto_offset_reset
+            await self._wait(
+                seek_inputs(consumer, inputs, reset=reset),
+                timeout=self.app.conf.broker_request_timeout,
+            )
         # From here to the flow's resume there is no await: resuming the flow empties the
         # stream queues, which must not yet hold anything fetched from the inputs.
         consumer.resume_partitions(inputs)

@@ -1,4 +1,4 @@
-"""After recovery, inputs are sought before being resumed; nothing fetched is queued to be wiped."""
+"""After recovery, inputs are sought (or rewound) before being resumed; nothing is wiped."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mode.utils.queues import FlowControlQueue
 from schemas.registry import load_registry
 from services.incidents.app import build_app
 from services.incidents.policy import Policy
-from services.incidents.recovery import SeekThenResumeRecovery
+from services.incidents.recovery import SeekThenResumeRecovery, SnapshotConsumer
 from services.incidents.settings import IncidentSettings
 
 pytestmark = pytest.mark.unit
@@ -32,6 +32,15 @@ class RecordingConsumer:
     async def perform_seek(self) -> None:
         self.calls.append("seek")
         await asyncio.sleep(0.01)  # a real seek asks the broker; the fetcher runs meanwhile
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        return {INPUT: None}  # never committed
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, 0)
+
+    async def seek_wait(self, offsets: dict[TP, int]) -> None:
+        self.calls.append(f"rewind {sorted(offsets.values())}")
 
     def resume_partitions(self, tps) -> None:
         self.calls.append("resume inputs")
@@ -71,7 +80,24 @@ async def test_inputs_are_sought_while_paused_and_resumed_with_the_flow_at_once(
     await recovery.on_recovery_completed(generation_id=app.consumer_generation_id)
     await asyncio.wait_for(watching, timeout=5)
 
-    assert consumer.calls == ["seek", "resume inputs", "resume flow"]
+    # An input never committed starts at its first offset, not wherever aiokafka left it.
+    assert consumer.calls == ["seek", "rewind [0]", "resume inputs", "resume flow"]
     assert consumer.resumed == {INPUT}  # the changelog stays paused
     assert wiped_while_resumed and not any(wiped_while_resumed)
     assert app.flow_control.is_active()
+
+
+async def test_the_consumer_fetches_for_the_partitions_active_when_it_asked():
+    live = {INPUT, TP("t.changelog", 0)}
+    asked_for: list[set[TP]] = []
+
+    class ConsumerThread:
+        async def getmany(self, active, timeout):
+            live.clear()  # faust pauses partitions while aiokafka waits for records
+            asked_for.append(set(active))  # empty would mean "every partition" to aiokafka
+            return {}
+
+    consumer = object.__new__(SnapshotConsumer)  # only the fetch path, no broker
+    consumer._thread = ConsumerThread()
+    await consumer._getmany(live, 1.0)
+    assert asked_for == [{INPUT, TP("t.changelog", 0)}]
