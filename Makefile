@@ -4,9 +4,10 @@
 setup:
 	@bash infra/setup.sh
 
-# Bring the whole system up on its embedded defaults, in the foreground; Ctrl-C stops it.
+# Bring the whole system up on its embedded defaults and play election day 2007 through it:
+# live summary, then the auditor's verify and the path of the HTML report.
 demo: setup
-	.venv/bin/signalpost up
+	.venv/bin/signalpost demo
 
 # Lint, contract files, and every test tier against the real Kafka and PostgreSQL.
 # pytest exits 5 when no test ran: make treats that, like any failure, as a failure.

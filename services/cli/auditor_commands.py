@@ -114,11 +114,11 @@ def _replay_json(result: ReplayResult) -> str:
 
 def _verify(args: argparse.Namespace, settings: AuditorSettings) -> int:
     result = asyncio.run(verify(settings, now=datetime.now(UTC), extra_rules=args.rules))
-    print(_verify_json(result) if args.json else _verify_text(result))
+    print(_verify_json(result) if args.json else verify_text(result))
     return int(not result.ok)
 
 
-def _verify_text(result: VerifyResult) -> str:
+def verify_text(result: VerifyResult) -> str:
     lines = [
         f"checked {result.events:,} events of {result.incidents:,} incidents, "
         f"{result.reports:,} reports ({result.in_flight:,} still in flight), "

@@ -11,6 +11,7 @@ from schemas.__main__ import main as schemas_main
 from services.cli import (
     auditor_commands,
     bench_commands,
+    demo_commands,
     gateway_commands,
     recorder_commands,
     simulate_commands,
@@ -31,6 +32,7 @@ COMMAND_MODULES = (
     gateway_commands,
     auditor_commands,
     bench_commands,
+    demo_commands,
 )
 
 

@@ -60,23 +60,41 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         path = write_compressed_rules(REFERENCE_RULES, args.write_rules, args.speed)
         print(f"rules with deadlines divided by {args.speed:g} written to {path}")
         return 0
+    print(
+        "Deadlines are the router's: for escalations at this speed, run it on the rules from "
+        f"`signalpost simulate election-2007 --speed {args.speed:g} --write-rules FILE`."
+    )
+    return play(
+        settings, seed=args.seed, speed=args.speed, duration=args.duration, start=args.start
+    )
+
+
+def play(
+    settings: Settings, *, seed: int, speed: float, duration: float | None, start: datetime
+) -> int:
+    """Play election-2007 with a live summary and a final one; 1 if reports were refused."""
+    return asyncio.run(play_async(settings, seed=seed, speed=speed, duration=duration, start=start))
+
+
+async def play_async(
+    settings: Settings, *, seed: int, speed: float, duration: float | None, start: datetime
+) -> int:
+    """`play`, inside a running event loop."""
     registry = load_registry()
     scenario = election_2007.scenario(
-        args.seed, speed=args.speed, duration=args.duration, start=args.start, registry=registry
+        seed, speed=speed, duration=duration, start=start, registry=registry
     )
     last = scenario.schedule[-1].offset if scenario.schedule else 0.0
     print(
-        f"election-2007, seed {args.seed}, {args.speed:g}x from {args.start:%d %b %Y %H:%M}: "
-        f"{len(scenario.schedule)} reports over {last:.0f}s. Ctrl-C stops.\n"
-        f"Deadlines are the router's: for escalations at this speed, run it on the rules "
-        f"from `signalpost simulate election-2007 --speed {args.speed:g} --write-rules FILE`."
+        f"election-2007, seed {seed}, {speed:g}x from {start:%d %b %Y %H:%M}: "
+        f"{len(scenario.schedule)} reports over {last:.0f}s. Ctrl-C stops."
     )
     publisher = KafkaPublisher(settings)
     try:
-        tally = asyncio.run(_play(settings, scenario, registry, publisher))
+        tally = await _play(settings, scenario, registry, publisher)
     except KafkaError as exc:
         raise StackError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from None
-    print("final summary:\n" + format_final(tally, speed=args.speed, failures=publisher.failures))
+    print("final summary:\n" + format_final(tally, speed=speed, failures=publisher.failures))
     if tally.sent > tally.sent_invalid and not tally.opened:
         # Report ids come from the seed: replaying a seed on the same stack is a retry.
         print(
