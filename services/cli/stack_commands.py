@@ -121,6 +121,12 @@ def _kafka(args: argparse.Namespace, settings: StackSettings) -> int:
     else:
         kafka.reset(deployment)
         progress(f"deleted the local Kafka data in {deployment.directory}")
+        # The recorder keeps its offsets in PostgreSQL; against a new, empty log they would
+        # point past messages it has never seen.
+        progress(
+            "PostgreSQL still holds offsets in the deleted log: reset it too "
+            "(`signalpost postgres reset`) before the services run again"
+        )
     return 0
 
 
