@@ -8,6 +8,7 @@
    until its task is read straight from the feed with aiokafka.
 
     .venv/bin/python -m benchmarks.bench_gateway [--reports 2000] [--concurrency 32] [--latency 200]
+        [--quick] [--result PATH]
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from pathlib import Path
 import httpx
 from aiokafka import TopicPartition
 
+from benchmarks.results import Figure, add_arguments, percentiles
+from benchmarks.results import report as report_figures
 from infra import stack
 from infra.settings import StackSettings
+from infra.spawn import peak_rss_mib, spawn_service
 from schemas.samples import encoded, report
 from services.gateway.access import Role
 from services.gateway.sse import EventDecoder
@@ -38,7 +42,6 @@ from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings
 from services.runtime.topics import LINE_FAULT_REPORTS, task_feed, topic_name
 
-SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
 VNPT = "vnpt-quang-nam"
 PORT = 28180
 URL = f"http://127.0.0.1:{PORT}"
@@ -59,20 +62,9 @@ def line_fault(tag: str, n: int) -> dict:
 
 
 async def spawn(name: str, settings: StackSettings, log: Path, **variables: str):
-    """`signalpost run NAME` on the benchmark's prefix and schema."""
-    env = {
-        **os.environ,
-        "SIGNALPOST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "SIGNALPOST_TOPIC_PREFIX": settings.topic_prefix,
-        "SIGNALPOST_DB_SCHEMA": settings.db_schema,
-        "SIGNALPOST_LOG_FORMAT": "json",
-        "SIGNALPOST_LOG_LEVEL": "WARNING",
-        **variables,
-    }
-    out = log.open("ab")
-    return await asyncio.create_subprocess_exec(
-        SIGNALPOST, "run", name, env=env, stdout=out, stderr=out
-    )
+    """`signalpost run NAME` on the benchmark's prefix and schema, output to `log`."""
+    with log.open("ab") as out:
+        return await spawn_service(name, settings, out, SIGNALPOST_LOG_LEVEL="WARNING", **variables)
 
 
 async def wait_healthy(url: str, gateway: asyncio.subprocess.Process, log: Path) -> None:
@@ -228,11 +220,6 @@ async def latency_raw(settings: StackSettings, count: int, tag: str) -> list[flo
     return [arrived[k] - sent[k] for k in sent]
 
 
-def percentiles(seconds: list[float]) -> str:
-    cuts = statistics.quantiles([s * 1000 for s in seconds], n=100)
-    return f"p50 {cuts[49]:.1f} ms  p95 {cuts[94]:.1f} ms  p99 {cuts[98]:.1f} ms"
-
-
 async def prepare(base: StackSettings, name: str) -> tuple[StackSettings, str, str]:
     """A private prefix and schema with the catalog's topics; a publisher and a dispatcher token."""
     progress = lambda m: print(f"# {m}", file=sys.stderr)  # noqa: E731
@@ -251,7 +238,9 @@ async def prepare(base: StackSettings, name: str) -> tuple[StackSettings, str, s
     return settings, publisher.secret, dispatcher.secret
 
 
-async def measure_publish(base: StackSettings, logs: Path, reports: int, concurrency: int) -> None:
+async def measure_publish(
+    base: StackSettings, logs: Path, reports: int, concurrency: int
+) -> Figure:
     """Publish rate over HTTP beside raw aiokafka, on topics of their own."""
     settings, publisher, _ = await prepare(base, "p")
     log = logs / "gateway-publish.log"
@@ -261,17 +250,22 @@ async def measure_publish(base: StackSettings, logs: Path, reports: int, concurr
         bodies = [line_fault("pub", n) for n in range(reports)]
         raw_rate = await publish_raw(settings, [encoded(b) for b in bodies], concurrency)
         http_rate = await publish_http(URL, publisher, bodies, concurrency)
+        peak = peak_rss_mib(gateway.pid)
     finally:
         await stop([gateway])
         await clean_up(settings)
-    print(
-        f"publish, {reports:,} reports, {concurrency} concurrent: "
-        f"gateway {http_rate:,.0f} req/s; raw aiokafka {raw_rate:,.0f} msg/s; "
-        f"ratio {http_rate / raw_rate:.2f}"
+    return Figure(
+        "gateway",
+        f"publish over HTTP, {concurrency} clients",
+        http_rate,
+        "req/s",
+        peak_rss_mib=peak,
+        baseline=f"aiokafka send, {concurrency} senders",
+        baseline_rate=raw_rate,
     )
 
 
-async def measure_latency(base: StackSettings, logs: Path, latency: int) -> None:
+async def measure_latency(base: StackSettings, logs: Path, latency: int) -> list[Figure]:
     """Publish -> task through the gateway beside raw aiokafka; router and manager running."""
     settings, publisher, dispatcher = await prepare(base, "l")
     tag = settings.db_schema
@@ -295,12 +289,19 @@ async def measure_latency(base: StackSettings, logs: Path, latency: int) -> None
     finally:
         await stop(processes)
         await clean_up(settings)
-    print(f"publish -> task, {latency} reports one at a time:")
-    print(f"  gateway HTTP -> SSE {percentiles(http)}")
-    print(
-        f"  raw aiokafka produce -> feed consumer {percentiles(raw)}; p50 ratio "
-        f"{statistics.median(http) / statistics.median(raw):.2f}"
-    )
+    ratio = statistics.median(http) / statistics.median(raw)
+    return [
+        Figure(
+            "gateway",
+            f"publish -> SSE task (p50 {ratio:.2f}x raw)",
+            **percentiles([s * 1000 for s in http]),
+        ),
+        Figure(
+            "gateway",
+            "raw: send -> task off the feed",
+            **percentiles([s * 1000 for s in raw]),
+        ),
+    ]
 
 
 async def stop(processes: list[asyncio.subprocess.Process]) -> None:
@@ -312,7 +313,7 @@ async def stop(processes: list[asyncio.subprocess.Process]) -> None:
         await process.wait()
 
 
-async def main(reports: int, concurrency: int, latency: int) -> None:
+async def main(reports: int, concurrency: int, latency: int) -> list[Figure]:
     """Both figures, each on its own topics (the second's pipeline has no backlog to drain)."""
     base = load_settings(StackSettings)
     await stack.start_components(base, lambda m: print(f"# {m}", file=sys.stderr))
@@ -321,8 +322,8 @@ async def main(reports: int, concurrency: int, latency: int) -> None:
         f"# logs in {logs}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         file=sys.stderr,
     )
-    await measure_publish(base, logs, reports, concurrency)
-    await measure_latency(base, logs, latency)
+    publish = await measure_publish(base, logs, reports, concurrency)
+    return [publish, *await measure_latency(base, logs, latency)]
 
 
 async def clean_up(settings: StackSettings) -> None:
@@ -339,8 +340,11 @@ async def clean_up(settings: StackSettings) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reports", type=int, default=2000, help="reports for the publish figure")
+    parser.add_argument("--reports", type=int, default=None, help="default 2,000 (quick 300)")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent publishers")
-    parser.add_argument("--latency", type=int, default=200, help="reports for the latency figure")
+    parser.add_argument("--latency", type=int, default=None, help="default 200 (quick 30)")
+    add_arguments(parser)
     args = parser.parse_args()
-    asyncio.run(main(args.reports, args.concurrency, args.latency))
+    reports = args.reports or (300 if args.quick else 2_000)
+    latency = args.latency or (30 if args.quick else 200)
+    report_figures(asyncio.run(main(reports, args.concurrency, latency)), args)
