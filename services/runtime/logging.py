@@ -10,6 +10,20 @@ import structlog
 from services.runtime.settings import Settings
 
 
+class _CurrentStderr:
+    """Whatever `sys.stderr` is when a line is written, not when logging was configured.
+
+    Loggers are cached at first use; a stream captured then (a test runner's capture file,
+    since closed) must not become where every later line goes.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _renderer(log_format: str) -> structlog.types.Processor:
     use_console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
     if use_console:
@@ -33,10 +47,10 @@ def configure_logging(settings: Settings) -> None:
             _renderer(settings.log_format),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=_renderer(settings.log_format), foreign_pre_chain=shared
