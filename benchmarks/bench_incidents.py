@@ -7,24 +7,26 @@
 The raw baseline consumes the same routed reports and produces each once, unchanged.
 
     .venv/bin/python -m benchmarks.bench_incidents [--reports 3000] [--rate 200] [--seconds 20]
+        [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 from aiokafka.admin import NewTopic
 
 from benchmarks.bench_router import raw_copy
+from benchmarks.results import Figure, add_arguments, percentiles
+from benchmarks.results import report as report_figures
 from infra import stack
 from infra.settings import StackSettings
+from infra.spawn import peak_rss_mib, spawn_service
 from schemas.codec import decode, encode
 from schemas.contracts import TASK
 from schemas.registry import load_registry
@@ -36,7 +38,6 @@ from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings
 from services.runtime.topics import INCIDENT_EVENTS, ROUTED_REPORTS, task_feed, topic_name
 
-SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
 REGISTRY = load_registry()
 RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
 
@@ -52,24 +53,10 @@ def routed_reports(count: int, tag: str) -> list:
 
 
 async def start_worker(settings: StackSettings, app_id: str) -> asyncio.subprocess.Process:
-    env = {
-        "SIGNALPOST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "SIGNALPOST_TOPIC_PREFIX": settings.topic_prefix,
-        "SIGNALPOST_INCIDENTS_APP_ID": app_id,
-        "PATH": "/usr/bin:/bin",
-    }
-    return await asyncio.create_subprocess_exec(
-        SIGNALPOST, "run", "incidents", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident memory (VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """`signalpost run incidents` on the benchmark's prefix, quietly."""
+    return await spawn_service(
+        "incidents", settings, SIGNALPOST_INCIDENTS_APP_ID=app_id, SIGNALPOST_LOG_LEVEL="WARNING"
+    )
 
 
 async def count_until(settings, topic: str, total: int, deadline_s: float) -> list:
@@ -150,8 +137,8 @@ async def latency(settings, rate: int, seconds: int) -> list[float]:
     return [1000 * (first_seen[k] - sent_at[k]) for k in first_seen if k in sent_at]
 
 
-async def main(reports: int, rate: int, seconds: int) -> None:
-    """Run and print every measurement on a private prefix of the local stack."""
+async def main(reports: int, rate: int, seconds: int) -> list[Figure]:
+    """Run every measurement on a private prefix of the local stack."""
     base = load_settings(StackSettings)
     await stack.start_components(base, lambda m: print(f"# {m}", file=sys.stderr))
     settings = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
@@ -165,27 +152,25 @@ async def main(reports: int, rate: int, seconds: int) -> None:
     source = topic_name(ROUTED_REPORTS, settings.topic_prefix)
     raw_rate = await raw_copy(settings, source, f"{settings.topic_prefix}raw-sink", reports)
     latencies = await latency(lat_settings, rate, seconds)
-    q = statistics.quantiles(latencies, n=100)
-    print(f"incident manager: {reports:,} new incidents; latency at {rate}/s for {seconds} s")
-    print(f"{'measure':<46}{'value':>12}")
-    print(f"{'lifecycle events written':<46}{events:>12,}")
-    print(f"{'lifecycle events/s (faust worker)':<46}{events_rate:>12,.0f}")
-    print(f"{'routed reports/s (faust worker)':<46}{events_rate * reports / events:>12,.0f}")
-    print(f"{'raw aiokafka consume->produce, msgs/s':<46}{raw_rate:>12,.0f}")
-    print(
-        f"{'worker reports/s ÷ raw msgs/s':<46}{events_rate * reports / events / raw_rate:>12.3f}"
-    )
-    print(f"{'report -> primary task latency p50, ms':<46}{q[49]:>12.1f}")
-    print(f"{'report -> primary task latency p95, ms':<46}{q[94]:>12.1f}")
-    print(f"{'report -> primary task latency p99, ms':<46}{q[98]:>12.1f}")
-    print(f"{'tasks measured':<46}{len(latencies):>12,}")
-    print(f"{'worker peak RSS, MiB':<46}{rss:>12,.0f}")
+    reports_rate = events_rate * reports / events
+    print(f"# {reports:,} new incidents: {events:,} lifecycle events at {events_rate:,.0f}/s; "
+          f"latency at {rate}/s for {seconds} s over {len(latencies):,} tasks")  # fmt: skip
+    raw = {"baseline": "aiokafka consume→produce", "baseline_rate": raw_rate}
+    return [
+        Figure("incident manager", f"{reports:,} routed reports (new incidents)", reports_rate,
+               "reports/s", peak_rss_mib=rss, **raw),
+        Figure("incident manager", f"steady {rate}/s: routed report → task", rate, "reports/s",
+               **percentiles(latencies)),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reports", type=int, default=3000)
+    parser.add_argument("--reports", type=int, default=None, help="default 3,000 (quick 500)")
     parser.add_argument("--rate", type=int, default=200)
-    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=None, help="default 20 (quick 3)")
+    add_arguments(parser)
     args = parser.parse_args()
-    asyncio.run(main(args.reports, args.rate, args.seconds))
+    reports = args.reports or (500 if args.quick else 3_000)
+    seconds = args.seconds or (3 if args.quick else 20)
+    report_figures(asyncio.run(main(reports, args.rate, seconds)), args)
