@@ -139,12 +139,18 @@ async def deliver(agent, name: str, key: bytes, value: bytes, offset: int) -> No
     await channel.put(await channel.decode(message))
 
 
-async def test_a_routed_report_gives_events_and_tasks_and_only_then_the_state(running):
-    agent, table, journal = running
+async def open_incident(agent, journal: Journal):
+    """A routed report delivered at offset 0, once its state is written: (report, key)."""
     routed = routed_report()
     key = routed.incident_key.encode()
     await deliver(agent, ROUTED_REPORTS, key, encode(routed), offset=0)
     await journal.until(lambda: states_written(journal) == 1)
+    return routed, key
+
+
+async def test_a_routed_report_gives_events_and_tasks_and_only_then_the_state(running):
+    agent, table, journal = running
+    routed, key = await open_incident(agent, journal)
 
     events = [decode(INCIDENT_EVENT, v) for v in outputs(journal, INCIDENT_EVENTS)]
     assert events[0].type == "incident_opened"
@@ -160,10 +166,7 @@ async def test_a_routed_report_gives_events_and_tasks_and_only_then_the_state(ru
 
 async def test_a_command_acts_on_the_stored_state_and_bad_input_is_a_dead_letter(running):
     agent, table, journal = running
-    routed = routed_report()
-    key = routed.incident_key.encode()
-    await deliver(agent, ROUTED_REPORTS, key, encode(routed), offset=0)
-    await journal.until(lambda: states_written(journal) == 1)
+    routed, key = await open_incident(agent, journal)
     ack = AcknowledgeIncident(
         command_id="c-agent-1",
         incident_id=load_state(table[key]).incident_id,
