@@ -89,8 +89,9 @@ async def _demo(
     try:
         await _wait_ready(settings)
         played = await simulate_commands.play_async(
-            settings, seed=seed, speed=args.speed, duration=args.duration, start=DEMO_START
-        )
+            settings, seed=seed, speed=args.speed, duration=args.duration, start=DEMO_START,
+            via="mixed",
+        )  # fmt: skip
         await _wait_drained(settings)
     finally:
         await _stop(children)

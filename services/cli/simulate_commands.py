@@ -11,15 +11,19 @@ from pathlib import Path
 from aiokafka.errors import KafkaError
 
 from schemas.registry import Registry, load_registry
+from services.cli.gateway_commands import ClientSettings
+from services.gateway.settings import GatewaySettings
 from services.router.rules import REFERENCE_RULES
 from services.runtime.errors import StackError
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, load_settings
 from services.simulator import election_2007
-from services.simulator.publishers import KafkaPublisher
+from services.simulator.gateway import GatewayPublisher
+from services.simulator.paths import Via
+from services.simulator.publishers import KafkaPublisher, RoutingPublisher
 from services.simulator.rules import write_compressed_rules
 from services.simulator.runner import run_scenario
 from services.simulator.scenario import Scenario
-from services.simulator.tally import Tally, format_final
+from services.simulator.tally import Tally, format_final, format_paths
 
 DEFAULT_SPEED = 120.0
 DEFAULT_SEED = 2007
@@ -48,6 +52,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="simulated time to start from, e.g. 2007-05-20T18:30 (local time, default 8 May)",
     )  # fmt: skip
     simulate.add_argument(
+        "--via", type=Via, choices=list(Via), default=Via.MIXED,
+        help="the path in: kafka only, the HTTP gateway (broken messages still via Kafka), or "
+        "mixed: parcels, a seeded share of reports and the dispatchers' commands via the "
+        "gateway, the rest via Kafka (default mixed; the gateway at SIGNALPOST_GATEWAY_URL, "
+        "else SIGNALPOST_GATEWAY_HOST:PORT)",
+    )  # fmt: skip
+    simulate.add_argument(
         "--write-rules", type=Path, default=None, metavar="FILE",
         help="only write the reference rules with deadlines divided by --speed to FILE, for "
         "the router of a simulated run (SIGNALPOST_ROUTER_RULES_FILE)",
@@ -65,21 +76,41 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"`signalpost simulate election-2007 --speed {args.speed:g} --write-rules FILE`."
     )
     return play(
-        settings, seed=args.seed, speed=args.speed, duration=args.duration, start=args.start
+        settings,
+        seed=args.seed,
+        speed=args.speed,
+        duration=args.duration,
+        start=args.start,
+        via=args.via,
     )
 
 
 def play(
-    settings: Settings, *, seed: int, speed: float, duration: float | None, start: datetime
+    settings: Settings,
+    *,
+    seed: int,
+    speed: float,
+    duration: float | None,
+    start: datetime,
+    via: Via = Via.MIXED,
 ) -> int:
     """Play election-2007 with a live summary and a final one; 1 if reports were refused."""
-    return asyncio.run(play_async(settings, seed=seed, speed=speed, duration=duration, start=start))
+    return asyncio.run(
+        play_async(settings, seed=seed, speed=speed, duration=duration, start=start, via=via)
+    )
 
 
 async def play_async(
-    settings: Settings, *, seed: int, speed: float, duration: float | None, start: datetime
+    settings: Settings,
+    *,
+    seed: int,
+    speed: float,
+    duration: float | None,
+    start: datetime,
+    via: Via | str = Via.MIXED,
 ) -> int:
     """`play`, inside a running event loop."""
+    via = Via(via)
     registry = load_registry()
     scenario = election_2007.scenario(
         seed, speed=speed, duration=duration, start=start, registry=registry
@@ -87,25 +118,49 @@ async def play_async(
     last = scenario.schedule[-1].offset if scenario.schedule else 0.0
     print(
         f"election-2007, seed {seed}, {speed:g}x from {start:%d %b %Y %H:%M}: "
-        f"{len(scenario.schedule)} reports over {last:.0f}s. Ctrl-C stops."
+        f"{len(scenario.schedule)} reports over {last:.0f}s, via {via}. Ctrl-C stops."
     )
-    publisher = KafkaPublisher(settings)
+    gateway = None
+    if via is not Via.KAFKA:
+        gateway = GatewayPublisher(
+            settings, url=gateway_url(), registry=registry, label=f"simulate seed {seed}"
+        )
+    publisher = RoutingPublisher(
+        seed=seed, via=via, kafka=KafkaPublisher(settings), gateway=gateway
+    )
     try:
         tally = await _play(settings, scenario, registry, publisher)
     except KafkaError as exc:
         raise StackError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from None
-    print("final summary:\n" + format_final(tally, speed=speed, failures=publisher.failures))
+    failures, refused = publisher.failures, publisher.refused
+    print(
+        "final summary:\n"
+        + format_final(tally, speed=speed, failures=failures, refused=refused)
+        + "\n"
+        + format_paths(publisher.reports, publisher.commands, gateway.commands if gateway else {})
+    )
     if tally.sent > tally.sent_invalid and not tally.opened:
         # Report ids come from the seed: replaying a seed on the same stack is a retry.
         print(
             "no incident was opened: are router and incident manager running (signalpost up)? "
             "A seed already played on this stack only repeats its reports; try another --seed."
         )
-    return 1 if publisher.failures else 0
+    return 1 if failures or refused else 0
+
+
+def gateway_url() -> str:
+    """SIGNALPOST_GATEWAY_URL when set, else where `signalpost run gateway` listens."""
+    client = load_settings(ClientSettings)
+    if "gateway_url" in client.model_fields_set:
+        return client.gateway_url
+    served = load_settings(GatewaySettings)
+    host = served.gateway_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # listening everywhere
+    return f"http://{host}:{served.gateway_port}"
 
 
 async def _play(
-    settings: Settings, scenario: Scenario, registry: Registry, publisher: KafkaPublisher
+    settings: Settings, scenario: Scenario, registry: Registry, publisher: RoutingPublisher
 ) -> Tally:
     """Run until the scenario's end; Ctrl-C or SIGTERM stops it cleanly, summary included."""
     stop = asyncio.Event()

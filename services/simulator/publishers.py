@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Protocol
 
 import structlog
@@ -14,9 +15,10 @@ from schemas.commands import CommandBase
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings
 from services.runtime.topics import INCIDENT_COMMANDS, topic_name
+from services.simulator.paths import Path, Via, command_path, report_path
 from services.simulator.scenario import ScenarioMessage
 
-__all__ = ["KafkaPublisher", "Publisher"]
+__all__ = ["KafkaPublisher", "Publisher", "RoutingPublisher"]
 
 log = structlog.get_logger(component="simulator")
 
@@ -38,7 +40,11 @@ class Publisher(Protocol):
 
     @property
     def failures(self) -> int:
-        """Messages the path did not accept."""
+        """Messages the path could not deliver (broker or gateway errors)."""
+
+    @property
+    def refused(self) -> int:
+        """Messages the path turned away with a reason (the gateway's 4xx)."""
 
 
 class KafkaPublisher:
@@ -50,6 +56,7 @@ class KafkaPublisher:
         self._producer: AIOKafkaProducer | None = None
         self._pending: set[asyncio.Future] = set()
         self.failures = 0
+        self.refused = 0  # Kafka takes any bytes: the router dead-letters what it cannot read
 
     async def start(self) -> None:
         # aiokafka binds a producer to the running loop, so it is made here, not in __init__.
@@ -93,3 +100,51 @@ class KafkaPublisher:
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1
         log.error("simulator_send_failed", error=repr(exc))
+
+
+class RoutingPublisher:
+    """Each message by the path `paths` chooses for it: Kafka or the gateway, from the seed."""
+
+    def __init__(
+        self, *, seed: int, via: Via, kafka: Publisher | None, gateway: Publisher | None
+    ) -> None:
+        self.seed = seed
+        self.via = via
+        # The gateway first: when it is not there, the run stops before anything is sent.
+        self._paths = {Path.GATEWAY: gateway, Path.KAFKA: kafka}
+        self.reports: Counter[Path] = Counter()
+        self.commands: Counter[Path] = Counter()
+
+    async def start(self) -> None:
+        for path in self._open_paths():
+            await path.start()
+
+    async def publish_report(self, message: ScenarioMessage) -> None:
+        path = report_path(message, seed=self.seed, via=self.via)
+        self.reports[path] += 1
+        await self._paths[path].publish_report(message)
+
+    async def send_command(self, command: CommandBase) -> None:
+        path = command_path(self.via)
+        self.commands[path] += 1
+        await self._paths[path].send_command(command)
+
+    async def stop(self) -> None:
+        # Each path is flushed and closed even when another one fails to.
+        results = await asyncio.gather(
+            *(path.stop() for path in self._open_paths()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    @property
+    def failures(self) -> int:
+        return sum(path.failures for path in self._open_paths())
+
+    @property
+    def refused(self) -> int:
+        return sum(path.refused for path in self._open_paths())
+
+    def _open_paths(self) -> list[Publisher]:
+        return [path for path in self._paths.values() if path is not None]

@@ -45,6 +45,8 @@ class ScenarioMessage:
     key: bytes | None
     value: bytes
     valid: bool = True
+    kind: str = ""
+    reported_by: str = ""  # whose token the gateway path publishes it with
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ def _message(
         key=str(payload.get("report_id", "")).encode() or None,
         value=value,
         valid=valid,
+        kind=draft.kind,
+        reported_by=str(payload.get("reported_by", "")),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import fmean
@@ -16,7 +17,7 @@ from schemas.lifecycle import (
     IncidentResolved,
 )
 
-__all__ = ["Tally", "format_final", "format_summary"]
+__all__ = ["Tally", "format_final", "format_paths", "format_summary"]
 
 _ENDED = (IncidentResolved, IncidentCancelled, IncidentClosed)
 
@@ -109,11 +110,11 @@ def _duration(seconds: float | None, speed: float) -> str:
     return f"{seconds:.1f}s (~{unit} sim)"
 
 
-def format_final(tally: Tally, *, speed: float, failures: int = 0) -> str:
+def format_final(tally: Tally, *, speed: float, failures: int = 0, refused: int = 0) -> str:
     """The closing summary, one figure a line."""
     rows = (
         ("reports sent", f"{tally.sent} ({tally.sent_invalid} invalid on purpose)"),
-        ("not accepted by the path", str(failures)),
+        ("not accepted by the path", f"{failures + refused} ({refused} refused by the gateway)"),
         ("incidents opened", str(len(tally.opened))),
         ("resolved / still open", f"{len(tally.resolved)} / {tally.open}"),
         (
@@ -124,5 +125,19 @@ def format_final(tally: Tally, *, speed: float, failures: int = 0) -> str:
         ("MTTR", _duration(tally.mttr, speed)),
         ("dead letters", str(tally.dead_letters)),
         ("dispatcher commands", f"{tally.commands} ({tally.commands_rejected} rejected)"),
+    )
+    return "\n".join(f"  {name:<26}{value}" for name, value in rows)
+
+
+def format_paths(
+    reports: Mapping[str, int], commands: Mapping[str, int], answers: Mapping[str, int]
+) -> str:
+    """Which way messages went in, and the gateway's answers to the dispatchers' commands."""
+    answered = ", ".join(f"{n} {outcome}" for outcome, n in sorted(answers.items()))
+    rows = (
+        ("reports via Kafka", str(reports.get("kafka", 0))),
+        ("reports via the gateway", str(reports.get("gateway", 0))),
+        ("commands via Kafka", str(commands.get("kafka", 0))),
+        ("commands via the gateway", f"{commands.get('gateway', 0)} ({answered or 'none'})"),
     )
     return "\n".join(f"  {name:<26}{value}" for name, value in rows)

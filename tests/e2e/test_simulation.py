@@ -3,26 +3,30 @@
 It ends with the auditor's `verify` finding nothing wrong in the recorded history.
 
 Router (on the reference rules with deadlines compressed like the run's time), incident
-manager and recorder run as `signalpost run` subprocesses on this test's topics and schema;
-the simulator publishes its reports and its dispatchers act on the task feeds.
+manager, recorder and gateway run as `signalpost run` subprocesses on this test's topics and
+schema; the simulator publishes its reports by both paths (`--via mixed`: Kafka and the
+gateway) and its dispatchers act on the task feeds through the gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
+import re
 import signal
 from datetime import datetime
 
 import pytest
 from kafka_io import read_until
 from service_process import SIGNALPOST, start_service
+from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
+from infra.spawn import service_environment
 from services.router.rules import REFERENCE_RULES
 from services.runtime.kafka import admin_client
 from services.runtime.topics import RULESET_ACTIVATIONS, topic_name
 from services.simulator.election_2007 import LOCAL, scenario
+from services.simulator.paths import Path, Via, report_path
 from services.simulator.rules import write_compressed_rules
 
 pytestmark = pytest.mark.e2e
@@ -68,7 +72,9 @@ async def running_system(topics, database, test_id, tmp_path):
                      group=f"{test_id}-rules", deadline_s=90)  # fmt: skip
     await _stable(topics, f"{prefix}{test_id}-incidents")
     await _stable(topics, f"{test_id}-recorder")
-    yield topics, database, rules
+    gateway = await start_gateway(topics, tmp_path / "gateway.log")
+    yield topics, database, rules, gateway
+    await stop_gateway(gateway)
     for service, process in processes.items():
         assert process.returncode is None, (tmp_path / f"{service}.log").read_text()[-3000:]
         process.send_signal(signal.SIGTERM)
@@ -79,17 +85,19 @@ async def running_system(topics, database, test_id, tmp_path):
 async def test_an_election_night_run_records_incidents_escalations_and_resolutions(
     running_system,
 ):
-    settings, pool, rules = running_system
+    settings, pool, rules, gateway = running_system
     planned = scenario(SEED, speed=SPEED, duration=DURATION, start=START).schedule
     invalid = sum(not item.message.valid for item in planned)
     assert len(planned) > 50 and invalid >= 1  # the window this test relies on
-
-    env = {
-        **os.environ,
-        "SIGNALPOST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "SIGNALPOST_TOPIC_PREFIX": settings.topic_prefix,
-        "SIGNALPOST_LOG_FORMAT": "json",
+    via_gateway = {
+        item.message.key.decode()
+        for item in planned
+        if report_path(item.message, seed=SEED, via=Via.MIXED) is Path.GATEWAY
     }
+    assert 10 <= len(via_gateway) < len(planned) - invalid  # both paths carry reports
+
+    # The default path is `mixed`; tokens are made for the run in the test's schema.
+    env = service_environment(settings, SIGNALPOST_GATEWAY_URL=gateway.url)
     simulate = await asyncio.create_subprocess_exec(
         SIGNALPOST, "simulate", "election-2007", "--speed", str(SPEED),
         "--duration", str(DURATION), "--seed", str(SEED), "--start", START.isoformat(),
@@ -101,6 +109,11 @@ async def test_an_election_night_run_records_incidents_escalations_and_resolutio
     assert simulate.returncode == 0, output[-2000:] + err.decode()[-2000:]
     assert f"reports sent              {len(planned)} ({invalid} invalid" in output
     assert "escalations" in output and "MTTA" in output
+    assert "(0 refused by the gateway)" in output
+    assert f"reports via the gateway   {len(via_gateway)}" in output
+    sent, accepted = map(int, re.search(r"commands via the gateway  (\d+) \((\d+) accepted",
+                                        output).groups())  # fmt: skip
+    assert sent >= 2 and accepted >= 1
 
     counts = await pool.fetchrow(
         """
@@ -122,10 +135,35 @@ async def test_an_election_night_run_records_incidents_escalations_and_resolutio
     assert counts["resolved_by_dispatchers"] >= 1, output[-3000:]
     assert counts["dead_letters"] >= 1, output[-3000:]
 
+    # The gateway's path: every report sent that way has its row, and incidents were opened
+    # from reports of both paths.
+    opened = await pool.fetch(
+        """
+        SELECT r->>'report_id' AS report_id, g.report_id IS NOT NULL AS via_gateway
+        FROM incident_events e, jsonb_array_elements(e.event->'caused_by'->'reports') r
+        LEFT JOIN gateway_reports g
+          ON (g.reported_by, g.report_id) = (r->>'reported_by', r->>'report_id')
+        WHERE e.type = 'incident_opened'
+        """
+    )
+    stored = {row["report_id"] for row in await pool.fetch("SELECT report_id FROM gateway_reports")}
+    assert stored == via_gateway
+    assert {row["via_gateway"] for row in opened} == {True, False}, output[-3000:]
+    # The gateway saw the dispatchers' commands through and the incident manager took them.
+    metrics = (await gateway.client().get("/metrics")).text
+    taken = re.findall(r'signalpost_gateway_commands_total\{action="(\w+)",outcome="accepted"\} '
+                       r"(\d+)", metrics)  # fmt: skip
+    assert sum(float(n) for _, n in taken) == accepted, metrics[-2000:]
+    acknowledged_via_gateway = await pool.fetchval(
+        "SELECT count(*) FROM incident_events WHERE type = 'incident_acknowledged'"
+        " AND event->'caused_by'->>'command_id' LIKE $1",
+        f"sim{SEED}-ack-%",
+    )
+    assert acknowledged_via_gateway >= 1
+
     # The auditor's verify over the same history, with the rules that were in force: clean.
     verify = await asyncio.create_subprocess_exec(
-        SIGNALPOST, "verify", "--rules", str(rules), "--json",
-        env={**env, "SIGNALPOST_DB_SCHEMA": settings.db_schema},
+        SIGNALPOST, "verify", "--rules", str(rules), "--json", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(verify.communicate(), timeout=60)

@@ -29,6 +29,7 @@ class RecordingPublisher:
         self.commands: list = []
         self.reports: list[ScenarioMessage] = []
         self.failures = 0
+        self.refused = 0
 
     async def start(self) -> None:
         pass
