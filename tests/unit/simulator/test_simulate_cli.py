@@ -8,8 +8,10 @@ import pytest
 
 from schemas.registry import load_registry
 from services.cli.main import build_parser, main
+from services.cli.simulate_commands import gateway_url
 from services.router.rules import load_rule_set
 from services.simulator.election_2007 import LOCAL, START
+from services.simulator.paths import Via
 
 pytestmark = pytest.mark.unit
 
@@ -17,6 +19,13 @@ pytestmark = pytest.mark.unit
 def test_the_defaults_play_the_whole_period():
     args = build_parser().parse_args(["simulate", "election-2007"])
     assert (args.speed, args.duration, args.seed, args.start) == (120.0, None, 2007, START)
+    assert args.via is Via.MIXED
+
+
+@pytest.mark.parametrize("via", ["kafka", "gateway", "mixed"])
+def test_the_path_in_is_chosen_with_via(via):
+    args = build_parser().parse_args(["simulate", "election-2007", "--via", via])
+    assert args.via is Via(via)
 
 
 def test_a_start_without_an_offset_is_local_time_in_quang_nam():
@@ -26,7 +35,9 @@ def test_a_start_without_an_offset_is_local_time_in_quang_nam():
     assert args.start == datetime(2007, 5, 20, 18, 30, tzinfo=LOCAL)
 
 
-@pytest.mark.parametrize("option", [["--speed", "0"], ["--duration", "-5"], ["--start", "May"]])
+@pytest.mark.parametrize(
+    "option", [["--speed", "0"], ["--duration", "-5"], ["--start", "May"], ["--via", "smtp"]]
+)
 def test_bad_options_are_refused_with_the_reason(option, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["simulate", "election-2007", *option])
@@ -43,3 +54,12 @@ def test_write_rules_writes_a_rule_set_the_router_loads(tmp_path, capsys):
     assert {rule.ack_within.total_seconds() for rule in rules.rules if rule.ack_within} == {
         0.5, 1.0, 1.5, 3.0, 12.0,
     }  # fmt: skip
+
+
+def test_the_gateway_is_where_the_variable_says_else_where_run_gateway_listens(monkeypatch):
+    monkeypatch.delenv("SIGNALPOST_GATEWAY_URL", raising=False)
+    monkeypatch.setenv("SIGNALPOST_GATEWAY_HOST", "0.0.0.0")
+    monkeypatch.setenv("SIGNALPOST_GATEWAY_PORT", "28123")
+    assert gateway_url() == "http://127.0.0.1:28123"
+    monkeypatch.setenv("SIGNALPOST_GATEWAY_URL", "http://gateway.example:8080")
+    assert gateway_url() == "http://gateway.example:8080"
