@@ -84,12 +84,12 @@ class GatewayPublisher:
         self._conn = await db.connect(self._settings)
 
     async def publish_report(self, message: ScenarioMessage) -> None:
-        """POST the report as its enterprise; waits only for a free slot, not the answer."""
-        await self._launch(self._post_report(message))
+        """POST the report as its enterprise, in the background: the schedule does not wait."""
+        self._launch(self._post_report(message))
 
     async def send_command(self, command: CommandBase) -> None:
-        """POST the command as the issuing enterprise's dispatcher (the Department: supervisor)."""
-        await self._launch(self._post_command(command))
+        """POST the command as its enterprise's dispatcher (Department: supervisor), likewise."""
+        self._launch(self._post_command(command))
 
     async def stop(self) -> None:
         """Wait for the answers, revoke the run's tokens, close."""
@@ -119,16 +119,15 @@ class GatewayPublisher:
                 )
             await asyncio.sleep(0.5)
 
-    async def _launch(self, work: Coroutine[Any, Any, None]) -> None:
-        # Bounded: at most `concurrency` requests at once; the caller waits for a slot.
-        await self._slots.acquire()
+    def _launch(self, work: Coroutine[Any, Any, None]) -> None:
+        # Publishers are independent: a gateway slow in a storm delays its own messages,
+        # not the Kafka path's. The requests wait for one of `concurrency` slots in `_post`.
         task = asyncio.create_task(work)
         self._in_flight.add(task)
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task) -> None:
         self._in_flight.discard(task)
-        self._slots.release()
         if not task.cancelled() and task.exception() is not None:
             self._failed("unexpected", task.exception())
 
@@ -171,7 +170,8 @@ class GatewayPublisher:
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
         for attempt in range(1, RETRIES + 1):
             try:
-                answer = await self._http.post(path, content=body, headers=headers)
+                async with self._slots:
+                    answer = await self._http.post(path, content=body, headers=headers)
             except httpx.HTTPError as exc:
                 problem: Any = exc
             else:
