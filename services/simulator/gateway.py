@@ -156,8 +156,8 @@ class GatewayPublisher:
         self.commands[outcome] += 1
         if outcome == "rejected":
             # The incident manager's own refusal: the tally counts it from the log as well.
-            error = (answer.json().get("error") or {}).get("error")
-            log.info("simulator_command_rejected", command_id=command.command_id, reason=error)
+            reason = _reason(answer)
+            log.info("simulator_command_rejected", command_id=command.command_id, reason=reason)
 
     @staticmethod
     def command_body(command: CommandBase) -> tuple[bytes, str]:
