@@ -210,11 +210,8 @@ async def main(rate: int, seconds: int, storm_size: int) -> list[Figure]:
     source = topic_name(LINE_FAULT_REPORTS, settings.topic_prefix)
     # Everything on the topic (warm-up, steady and storm reports) goes through the raw loop.
     raw_rate = await raw_copy(settings, source, f"{tag}.raw-sink", rate * seconds + 1 + storm_size)
-    owner = await db.connect(settings, url=settings.owner_database_url)
-    try:
-        await owner.execute(f'DROP SCHEMA "{tag}" CASCADE')
-    finally:
-        await owner.close()
+    await stack.delete_topics(settings)
+    await stack.drop_schema(settings)
     raw = {"baseline": "aiokafka consume→produce", "baseline_rate": raw_rate}
     return [
         Figure("end to end", f"steady {rate}/s: report → task", achieved, "reports/s",

@@ -38,7 +38,7 @@ from services.gateway.access import Role
 from services.gateway.sse import EventDecoder
 from services.gateway.tokens import create_token
 from services.runtime import db
-from services.runtime.kafka import admin_client, make_consumer, make_producer
+from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.settings import load_settings
 from services.runtime.topics import LINE_FAULT_REPORTS, task_feed, topic_name
 
@@ -328,14 +328,8 @@ async def main(reports: int, concurrency: int, latency: int) -> list[Figure]:
 
 async def clean_up(settings: StackSettings) -> None:
     """Drop the benchmark's topics and schema: a shared broker has only so many file handles."""
-    async with admin_client(settings) as admin:
-        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        await admin.delete_topics(names)
-    owner = await db.connect(settings, url=settings.owner_database_url)
-    try:
-        await owner.execute(f'DROP SCHEMA "{settings.db_schema}" CASCADE')
-    finally:
-        await owner.close()
+    await stack.delete_topics(settings)
+    await stack.drop_schema(settings)
 
 
 if __name__ == "__main__":

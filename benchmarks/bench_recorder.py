@@ -117,9 +117,8 @@ async def main(events: int, batch: int) -> list[Figure]:
         recorder_rate, steady_rate = await drain(recorder_settings, len(payloads))
         copy_rate = await raw_copy(settings, batch)
     finally:
-        owner = await db.connect(settings, url=settings.owner_database_url)
-        await owner.execute(f'DROP SCHEMA "{tag}" CASCADE')
-        await owner.close()
+        await stack.delete_topics(settings)
+        await stack.drop_schema(settings)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"# {len(payloads):,} lifecycle events of ~{size:.0f} B ({len(payloads) // 7:,} "

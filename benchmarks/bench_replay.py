@@ -30,7 +30,6 @@ from services.auditor.samples import START, activation, publish_history, record_
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import verify
 from services.router.rules import REFERENCE_RULES, load_rule_set
-from services.runtime import db
 from services.runtime.logging import configure_logging
 from services.runtime.settings import load_settings
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
@@ -109,11 +108,8 @@ async def _drop(settings: StackSettings, auditor: AuditorSettings) -> None:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{auditor.auditor_replay_schema}" CASCADE')
     finally:
         await conn.close()
-    owner = await db.connect(settings, url=settings.owner_database_url)
-    try:
-        await owner.execute(f'DROP SCHEMA "{settings.db_schema}" CASCADE')
-    finally:
-        await owner.close()
+    await stack.delete_topics(settings)
+    await stack.drop_schema(settings)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,29 @@ async def apply_migrations(settings: StackSettings, progress: Progress) -> None:
     progress(f"migrations: {len(applied)} applied to schema {settings.db_schema}")
 
 
+async def delete_topics(settings: StackSettings) -> None:
+    """Delete every topic under settings' (non-empty) prefix: the end of a scratch corner.
+
+    Tests and benchmarks each work under a prefix of their own; a broker that keeps every
+    corner's partitions soon needs more open files than the machine allows.
+    """
+    if not settings.topic_prefix:
+        raise ValueError("refusing to delete topics without a prefix: that is every topic")
+    async with admin_client(settings) as admin:
+        mine = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+
+
+async def drop_schema(settings: StackSettings) -> None:
+    """Drop settings' database schema and everything in it, as the owner role."""
+    owner = await db.connect(settings, url=settings.owner_database_url)
+    try:
+        await owner.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
+    finally:
+        await owner.close()
+
+
 def stop_components(settings: StackSettings, started: Started | None = None) -> list[str]:
     """Stop Kafka (single and cluster) and PostgreSQL; with `started`, only what was started."""
     stopped = []

@@ -12,7 +12,7 @@ import pytest
 
 from infra import stack
 from infra.settings import StackSettings
-from services.runtime import db, kafka
+from services.runtime import db
 from services.runtime.settings import load_settings
 
 KEEP_STACK = os.environ.get("SIGNALPOST_KEEP_STACK") == "1"
@@ -49,17 +49,10 @@ def settings(local_stack: StackSettings, test_id: str) -> StackSettings:
 
 @pytest.fixture
 async def topics(settings: StackSettings) -> AsyncIterator[StackSettings]:
-    """The catalog's topics and task feeds created under this test's prefix; deleted after.
-
-    Deleting matters: each test makes some 100 partitions, and a broker that keeps every
-    run's partitions soon needs more open files than the machine allows.
-    """
+    """The catalog's topics and task feeds created under this test's prefix; deleted after."""
     await stack.apply_topics(settings, _progress)
     yield settings
-    async with kafka.admin_client(settings) as admin:
-        mine = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if mine:
-            await admin.delete_topics(mine)
+    await stack.delete_topics(settings)
 
 
 @pytest.fixture
@@ -69,8 +62,4 @@ async def database(settings: StackSettings) -> AsyncIterator[asyncpg.Pool]:
     pool = await db.create_pool(settings)
     yield pool
     await pool.close()
-    owner = await db.connect(settings, url=settings.owner_database_url)
-    try:
-        await owner.execute(f'DROP SCHEMA "{settings.db_schema}" CASCADE')
-    finally:
-        await owner.close()
+    await stack.drop_schema(settings)
