@@ -6,7 +6,7 @@ import json
 
 import pytest
 from kafka_io import read_until
-from unit.gateway.gateway_stack import delete_topics, start_gateway, stop_gateway
+from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
 from schemas.codec import decode
 from schemas.contracts import REPORT
@@ -25,7 +25,6 @@ async def gateway(topics, database, tmp_path):
     )
     yield running
     await stop_gateway(running)
-    await delete_topics(topics)
 
 
 async def test_a_published_report_lands_on_its_topic_in_the_tokens_name(gateway, test_id):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from kafka_io import publish
 from service_process import start_service
-from unit.gateway.gateway_stack import delete_topics, start_gateway, stop_gateway
+from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
 from schemas.samples import report
 from services.gateway.sse import EventDecoder
@@ -75,7 +75,6 @@ async def seeded(topics, database, test_id, tmp_path):
     await stop_gateway(gateway)
     recorder.terminate()
     await recorder.wait()
-    await delete_topics(topics)
 
 
 async def call(gateway, secret, method, path, **options):

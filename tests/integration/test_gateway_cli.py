@@ -8,7 +8,7 @@ import os
 
 import pytest
 from service_process import SIGNALPOST
-from unit.gateway.gateway_stack import delete_topics, start_gateway, stop_gateway
+from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
 from schemas.samples import EXAMPLES
 
@@ -40,7 +40,6 @@ async def cli(topics, database, tmp_path):
     env.pop("SIGNALPOST_TOKEN", None)
     yield env
     await stop_gateway(gateway)
-    await delete_topics(topics)
 
 
 async def test_tokens_publish_tasks_and_commands_from_the_command_line(cli, test_id, tmp_path):

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from unit.gateway.gateway_stack import delete_topics, start_gateway, stop_gateway
+from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
 pytestmark = pytest.mark.integration
 CHECKS = [
@@ -30,7 +30,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = 25
+EXAMPLES = 15
 
 
 def fuzz(url: str, secret: str) -> list[str]:
@@ -73,5 +73,4 @@ async def test_every_operation_keeps_to_its_openapi_document(topics, database, t
         ran = await asyncio.to_thread(fuzz, gateway.url, secret)
     finally:
         await stop_gateway(gateway)
-        await delete_topics(topics)
     assert len(ran) >= 26, ran

@@ -15,7 +15,6 @@ from service_process import start_service
 from services.gateway.access import Role
 from services.gateway.tokens import create_token
 from services.runtime import db
-from services.runtime.kafka import admin_client
 from services.runtime.settings import Settings
 
 
@@ -83,11 +82,3 @@ async def stop_gateway(running: RunningGateway) -> None:
     assert running.process.returncode is None, running.log.read_text()[-3000:]
     running.process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(running.process.wait(), timeout=30)
-
-
-async def delete_topics(settings: Settings) -> None:
-    """Delete the test's topics: the shared broker holds a file handle per partition."""
-    async with admin_client(settings) as admin:
-        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if names:
-            await admin.delete_topics(names)
