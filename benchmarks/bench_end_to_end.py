@@ -32,14 +32,13 @@ from schemas.codec import decode
 from schemas.contracts import REPORT, TASK
 from schemas.samples import encoded
 from schemas.samples import report as sample_report
+from services.incidents.settings import IncidentSettings
 from services.router.keys import incident_key
 from services.runtime import db, lag
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings
 from services.runtime.topics import (
-    INCIDENT_EVENTS,
     LINE_FAULT_REPORTS,
-    ROUTED_REPORTS,
     TASK_FEED_PREFIX,
     topic_name,
 )
@@ -61,8 +60,6 @@ class Pipeline:
             "incidents": f"{tag}-incidents",
             "recorder": f"{tag}-recorder",
         }
-        # The incident manager's faust app, and so its consumer group, carries the prefix.
-        self.incidents_group = f"{settings.topic_prefix}{self.groups['incidents']}"
         self.processes: dict[str, asyncio.subprocess.Process] = {}
 
     async def start(self, logs: Path) -> None:
@@ -92,19 +89,15 @@ class Pipeline:
 
     async def backlog(self) -> int:
         """Messages some service has not yet finished with, summed over the services."""
-        prefix = self.settings.topic_prefix
-        reports = topic_name(LINE_FAULT_REPORTS, prefix)
-        routed = topic_name(ROUTED_REPORTS, prefix)
-        events = topic_name(INCIDENT_EVENTS, prefix)
-        ends = await lag.end_offsets(self.settings, [reports, routed, events])
-        router = await lag.kafka_committed(self.settings, self.groups["router"])
-        incidents = await lag.kafka_committed(self.settings, self.incidents_group)
-        recorder = await lag.postgres_committed(self.settings, self.groups["recorder"])
-        return (
-            lag.behind(ends, router, [reports])
-            + lag.behind(ends, incidents, [routed])
-            + lag.behind(ends, recorder, [events])
+        incidents = IncidentSettings.model_validate(
+            self.settings.model_dump() | {"incidents_app_id": self.groups["incidents"]}
         )
+        groups = lag.PipelineGroups(
+            router=self.groups["router"],
+            incidents=incidents.app_name,
+            recorder=self.groups["recorder"],
+        )
+        return await lag.pipeline_backlog(self.settings, groups)
 
 
 async def first_tasks(settings: StackSettings, keys: set[str], deadline_s: float) -> dict:

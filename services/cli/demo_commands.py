@@ -28,14 +28,12 @@ from services.cli.runnable import SERVICES
 from services.cli.stack_commands import progress
 from services.incidents.settings import IncidentSettings
 from services.recorder.settings import RecorderSettings
-from services.router.intake import KIND_OF_TOPIC
 from services.router.rules import REFERENCE_RULES
 from services.router.settings import RouterSettings
 from services.runtime import lag
 from services.runtime.errors import StackError
 from services.runtime.kafka import admin_client
 from services.runtime.settings import load_settings
-from services.runtime.topics import INCIDENT_EVENTS, ROUTED_REPORTS, topic_name
 from services.simulator import election_2007
 from services.simulator.rules import write_compressed_rules
 
@@ -115,20 +113,19 @@ async def _start_services(
     return children
 
 
-def _groups() -> dict[str, str]:
-    """The consumer groups of router, incident manager (faust: prefixed) and recorder."""
-    router = load_settings(RouterSettings)
-    incidents = load_settings(IncidentSettings)
-    return {
-        "router": router.router_group_id,
-        "incidents": f"{incidents.topic_prefix}{incidents.incidents_app_id}",
-        "recorder": load_settings(RecorderSettings).recorder_group_id,
-    }
+def _groups() -> lag.PipelineGroups:
+    """The consumer groups of router, incident manager and recorder, from their settings."""
+    return lag.PipelineGroups(
+        router=load_settings(RouterSettings).router_group_id,
+        incidents=load_settings(IncidentSettings).app_name,
+        recorder=load_settings(RecorderSettings).recorder_group_id,
+    )
 
 
 async def _wait_ready(settings: StackSettings) -> None:
     """Until the router, the incident manager and the recorder have joined their groups."""
-    wanted = set(_groups().values())
+    groups = _groups()
+    wanted = {groups.router, groups.incidents, groups.recorder}
     deadline = time.monotonic() + READY_WAIT_S
     while time.monotonic() < deadline:
         async with admin_client(settings) as admin:
@@ -140,25 +137,11 @@ async def _wait_ready(settings: StackSettings) -> None:
     raise StackError(f"services not ready in {READY_WAIT_S:.0f}s; see {settings.home}/demo/logs")
 
 
-async def _backlog(settings: StackSettings) -> int:
-    """Messages the scenario wrote that some service has not finished with yet."""
-    groups = _groups()
-    reports = [topic_name(t, settings.topic_prefix) for t in KIND_OF_TOPIC]
-    routed = topic_name(ROUTED_REPORTS, settings.topic_prefix)
-    events = topic_name(INCIDENT_EVENTS, settings.topic_prefix)
-    ends = await lag.end_offsets(settings, [*reports, routed, events])
-    return (
-        lag.behind(ends, await lag.kafka_committed(settings, groups["router"]), reports)
-        + lag.behind(ends, await lag.kafka_committed(settings, groups["incidents"]), [routed])
-        + lag.behind(ends, await lag.postgres_committed(settings, groups["recorder"]), [events])
-    )
-
-
 async def _wait_drained(settings: StackSettings) -> None:
     """Until every service has caught up with what the scenario wrote (or a time limit)."""
     deadline = time.monotonic() + DRAIN_WAIT_S
     while time.monotonic() < deadline:
-        if not (backlog := await _backlog(settings)):
+        if not (backlog := await lag.pipeline_backlog(settings, _groups())):
             return
         progress(f"waiting for the services to catch up: {backlog:,} messages behind")
         await asyncio.sleep(2)

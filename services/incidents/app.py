@@ -59,7 +59,7 @@ def build_app(
     """
     prefix = settings.topic_prefix
     app = faust.App(
-        f"{prefix}{settings.incidents_app_id}",
+        settings.app_name,
         broker=";".join(f"kafka://{s}" for s in settings.kafka_bootstrap.split(",")),
         store="memory://",
         web_enabled=False,

@@ -33,3 +33,8 @@ class IncidentSettings(Settings):
         pattern=r"^(crit|error|warn|info|debug)$",
         description="faust worker log level.",
     )
+
+    @property
+    def app_name(self) -> str:
+        """The faust app's name, also its consumer group: the app id after the topic prefix."""
+        return f"{self.topic_prefix}{self.incidents_app_id}"

@@ -4,13 +4,22 @@ PostgreSQL (the recorder keeps them in `consumer_offsets`, with the rows they pr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from aiokafka.structs import TopicPartition
 
 from services.runtime import db
 from services.runtime.kafka import admin_client, make_consumer
 from services.runtime.settings import Settings
-from services.runtime.topics import partitions_of
+from services.runtime.topics import (
+    CAPACITY_ALARM_REPORTS,
+    INCIDENT_EVENTS,
+    LINE_FAULT_REPORTS,
+    ROUTED_REPORTS,
+    SUSPICIOUS_PARCEL_REPORTS,
+    partitions_of,
+    topic_name,
+)
 
 Offsets = Mapping[TopicPartition, int]
 
@@ -53,3 +62,30 @@ def behind(ends: Offsets, committed: Offsets, topics: Iterable[str]) -> int:
     """Messages of `topics` written but not yet committed."""
     wanted = set(topics)
     return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items() if tp.topic in wanted)
+
+
+@dataclass(frozen=True)
+class PipelineGroups:
+    """The consumer groups of one router, incident manager (its faust app name) and recorder."""
+
+    router: str
+    incidents: str
+    recorder: str
+
+
+async def pipeline_backlog(settings: Settings, groups: PipelineGroups) -> int:
+    """Messages of the report, routed and event topics that some stage has not finished with:
+    the router's and incident manager's committed offsets, the recorder's in PostgreSQL."""
+    prefix = settings.topic_prefix
+    reports = [
+        topic_name(t, prefix)
+        for t in (LINE_FAULT_REPORTS, CAPACITY_ALARM_REPORTS, SUSPICIOUS_PARCEL_REPORTS)
+    ]
+    routed = topic_name(ROUTED_REPORTS, prefix)
+    events = topic_name(INCIDENT_EVENTS, prefix)
+    ends = await end_offsets(settings, [*reports, routed, events])
+    return (
+        behind(ends, await kafka_committed(settings, groups.router), reports)
+        + behind(ends, await kafka_committed(settings, groups.incidents), [routed])
+        + behind(ends, await postgres_committed(settings, groups.recorder), [events])
+    )

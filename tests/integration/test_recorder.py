@@ -61,6 +61,18 @@ async def publish_stories(settings, count: int = INCIDENTS) -> None:
     await publish(settings, topic_name(INCIDENT_EVENTS, settings.topic_prefix), events)
 
 
+async def record_events(settings, pool: asyncpg.Pool, events: list, group: str) -> None:
+    """Publish lifecycle events and run a recorder until every one is a row, then stop it."""
+    await publish(
+        settings, topic_name(INCIDENT_EVENTS, settings.topic_prefix), [encoded(e) for e in events]
+    )
+    running = Running(recorder_settings(settings, group))
+    try:
+        await wait_until(pool, "SELECT count(*) FROM incident_events", len(events))
+    finally:
+        await running.close()
+
+
 async def publish_side_topics(settings) -> None:
     """One dead letter, one rule-set activation, and two events that can never be recorded."""
     prefix = settings.topic_prefix

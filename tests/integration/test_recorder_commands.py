@@ -6,13 +6,11 @@ import json
 from datetime import timedelta
 
 import pytest
-from kafka_io import publish
-from test_recorder import OPENED, Running, recorder_settings, wait_until
+from test_recorder import OPENED, record_events
 
 from services.cli.main import build_parser
 from services.cli.recorder_commands import show_incidents, show_timeline
-from services.recorder.samples import encoded, incident_story
-from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from services.recorder.samples import incident_story
 
 pytestmark = pytest.mark.integration
 LATER = OPENED + timedelta(hours=1)
@@ -22,14 +20,7 @@ LATER = OPENED + timedelta(hours=1)
 async def recorded(topics, database, test_id):
     """inc-0 handled in Tiên Phước, inc-1 opened in Tam Kỳ and never acknowledged."""
     events = incident_story(0, OPENED) + incident_story(1, OPENED, district="tam-ky", steps=3)
-    await publish(
-        topics, topic_name(INCIDENT_EVENTS, topics.topic_prefix), [encoded(e) for e in events]
-    )
-    running = Running(recorder_settings(topics, f"{test_id}-recorder"))
-    try:
-        await wait_until(database, "SELECT count(*) FROM incident_events", len(events))
-    finally:
-        await running.close()
+    await record_events(topics, database, events, f"{test_id}-recorder")
     return topics
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from kafka_io import publish
-from test_recorder import OPENED, Running, recorder_settings, wait_until
+from test_recorder import OPENED, record_events
 
-from services.recorder.samples import encoded, incident_story
+from services.recorder.samples import incident_story
 from services.runtime import db
-from services.runtime.topics import INCIDENT_EVENTS, topic_name
 
 pytestmark = pytest.mark.integration
 
@@ -21,14 +19,7 @@ async def recorded(topics, database, test_id):
     events = [e for n in range(4) for e in incident_story(n, OPENED)]
     events += incident_story(4, OPENED, district="tam-ky", pace=5)
     events += incident_story(5, OPENED, district="tam-ky", steps=3)
-    await publish(
-        topics, topic_name(INCIDENT_EVENTS, topics.topic_prefix), [encoded(e) for e in events]
-    )
-    running = Running(recorder_settings(topics, f"{test_id}-recorder"))
-    try:
-        await wait_until(database, "SELECT count(*) FROM incident_events", len(events))
-    finally:
-        await running.close()
+    await record_events(topics, database, events, f"{test_id}-recorder")
     auditor = await db.connect(topics, url=topics.auditor_database_url)
     yield auditor
     await auditor.close()
