@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from enum import StrEnum
 from typing import Literal
 
@@ -23,10 +24,25 @@ class ByteEncoding(StrEnum):
 
 
 class OriginalBytes(LogModel):
-    """Bytes kept exactly: as text when they are valid UTF-8 (readable), else as base64."""
+    """Bytes kept exactly: as text when they are valid UTF-8 (readable), else as base64.
+
+    Bytes too large to keep whole are kept as their length, SHA-256 and first bytes
+    (`truncated`), so that the dead letter that carries them always fits on its topic.
+    """
 
     encoding: ByteEncoding
     data: str
+    truncated: bool = Field(
+        default=False, description="True when data holds only the first bytes of the original."
+    )
+    length: int | None = Field(
+        default=None, ge=0, description="Length of the original in bytes, when truncated."
+    )
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the original in hex, when truncated.",
+    )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> OriginalBytes:
@@ -36,8 +52,20 @@ class OriginalBytes(LogModel):
         except UnicodeDecodeError:
             return cls(encoding=ByteEncoding.BASE64, data=base64.b64encode(raw).decode("ascii"))
 
+    @classmethod
+    def summary(cls, raw: bytes, *, prefix_bytes: int) -> OriginalBytes:
+        """Bytes too large to keep: their length, SHA-256 and at most `prefix_bytes` of them."""
+        prefix = raw[:prefix_bytes]
+        try:
+            # A cut can split a character: drop its partial tail rather than switch to base64.
+            text = prefix.decode("utf-8") if len(prefix) == len(raw) else _utf8_head(prefix)
+            kept = {"encoding": ByteEncoding.UTF8, "data": text}
+        except UnicodeDecodeError:
+            kept = {"encoding": ByteEncoding.BASE64, "data": base64.b64encode(prefix).decode()}
+        return cls(**kept, truncated=True, length=len(raw), sha256=hashlib.sha256(raw).hexdigest())
+
     def to_bytes(self) -> bytes:
-        """The original bytes, exactly."""
+        """The original bytes, exactly (only their first bytes when `truncated`)."""
         if self.encoding is ByteEncoding.UTF8:
             return self.data.encode("utf-8")
         return base64.b64decode(self.data, validate=True)
@@ -49,7 +77,19 @@ class OriginalBytes(LogModel):
             self.to_bytes()
         except (UnicodeEncodeError, binascii.Error) as exc:
             raise ValueError(f"data is not valid {self.encoding.value}: {exc}") from None
+        if self.truncated and (self.length is None or self.sha256 is None):
+            raise ValueError("truncated bytes must say their length and sha256")
         return self
+
+
+def _utf8_head(prefix: bytes) -> str:
+    """The prefix as text, less a character cut in two at its end (at most 3 bytes)."""
+    for cut in range(4):
+        try:
+            return prefix[: len(prefix) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    raise UnicodeDecodeError("utf-8", prefix, 0, len(prefix), "not UTF-8")
 
 
 class SourcePosition(LogModel):

@@ -18,6 +18,7 @@ __all__ = [
     "RegistryError",
     "RegistryProblem",
     "SignalPostError",
+    "clip",
     "error_details",
     "field_path",
     "problems_from",
@@ -134,10 +135,11 @@ def _problem(detail: Any, union_tag: str | None) -> Problem:
     blamed = detail.get("ctx", {}).get("field")
     if blamed:
         loc = (*loc, blamed)
-    return Problem(field=_clip(field_path(loc)), reason=_clip(detail["msg"]))
+    return Problem(field=clip(field_path(loc)), reason=clip(detail["msg"]))
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
+    """The text cut to MAX_PROBLEM_CHARS, with an ellipsis when it was longer."""
     return text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 1] + "…"
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from schemas.codec import decode
+from schemas.codec import decode, encode
 from schemas.contracts import REPORT
 from schemas.deadletter import DeadLetter
 from schemas.envelope import ReportRef
@@ -19,7 +19,7 @@ from services.router.decisions import DecisionCache
 from services.router.keys import incident_key
 from services.router.rules import RuleSet
 from services.router.storm import Collapsed, collapse
-from services.runtime.deadletters import RawMessage, dead_letter
+from services.runtime.deadletters import RawMessage, dead_letter, failure
 from services.runtime.topics import (
     CAPACITY_ALARM_REPORTS,
     LINE_FAULT_REPORTS,
@@ -40,6 +40,8 @@ class BatchOutcome:
     """What one batch became: every input is in exactly one routed report or dead letter."""
 
     routed: list[RoutedReport] = field(default_factory=list)
+    # routed[i] encoded, appended together: encoding is where a too-large report shows.
+    routed_values: list[bytes] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
     @property
@@ -71,18 +73,25 @@ def process_batch(
             report = admit(message, registry=registry, topic_prefix=topic_prefix)
         except ContractError as error:
             outcome.dead_letters.append(dead_letter(message, error, stage=STAGE, now=now))
+        except Exception as exc:  # a bug meeting hostile input must cost the message only
+            error = failure(exc, code="invalid_report")
+            outcome.dead_letters.append(dead_letter(message, error, stage=STAGE, now=now))
         else:
             valid.append(report)
             source[id(report)] = message
     for group in collapse(valid):
         try:
             decision = decisions.decide(group.representative, rules, registry)
-            outcome.routed.append(routed_report(group, decision, now=now))
-        except Exception as exc:  # a routing bug must cost its reports, not the partition
-            error = ContractError("routing_failed", (Problem(field="", reason=repr(exc)[:300]),))
+            routed = routed_report(group, decision, now=now)
+            value = encode(routed)
+        except Exception as exc:  # a routing bug, or a report too large once routed
+            error = exc if isinstance(exc, ContractError) else failure(exc, code="routing_failed")
             outcome.dead_letters.extend(
                 dead_letter(source[id(r)], error, stage=STAGE, now=now) for r in group.reports
             )
+        else:
+            outcome.routed.append(routed)
+            outcome.routed_values.append(value)
     return outcome
 
 

@@ -26,7 +26,7 @@ from services.router.decisions import DecisionCache
 from services.router.intake import KIND_OF_TOPIC, BatchOutcome, process_batch
 from services.router.reload import RuleFile
 from services.router.settings import RouterSettings
-from services.runtime.deadletters import RawMessage
+from services.runtime.deadletters import RawMessage, dead_letter_key, encode_dead_letter
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
 
@@ -128,11 +128,11 @@ class Router:
         """Send everything the batch produced and wait until the brokers acknowledge it all."""
         routed, dead = self.topic(ROUTED_REPORTS), self.topic(DEAD_LETTERS)
         sends = [
-            await self.producer.send(routed, encode(r), key=r.incident_key.encode())
-            for r in outcome.routed
+            await self.producer.send(routed, value, key=r.incident_key.encode())
+            for r, value in zip(outcome.routed, outcome.routed_values, strict=True)
         ]
         sends += [
-            await self.producer.send(dead, encode(d), key=d.key.to_bytes() if d.key else None)
+            await self.producer.send(dead, encode_dead_letter(d), key=dead_letter_key(d))
             for d in outcome.dead_letters
         ]
         await asyncio.gather(*sends)

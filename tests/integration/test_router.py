@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
 
 import pytest
 from kafka_io import publish, read_until
@@ -14,6 +16,7 @@ from schemas.samples import TOPIC_OF_KIND, encoded, report
 from services.router.rules import REFERENCE_RULES
 from services.router.service import Router
 from services.router.settings import RouterSettings
+from services.runtime.kafka import make_producer
 from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
 
 pytestmark = pytest.mark.integration
@@ -142,3 +145,42 @@ async def test_a_changed_rule_file_is_reloaded_and_a_bad_one_is_not(topics, test
     assert second != first
     versions = [decode(RULESET_ACTIVATED, e.value).ruleset_version for e in events]
     assert versions == [first, second]
+
+
+async def test_a_message_too_large_to_keep_is_summarised_and_intake_goes_on(router, test_id):
+    prefix = router.topic_prefix
+    line_topic = prefix + TOPIC_OF_KIND["line_fault"]
+    huge = {
+        b"random bytes": os.urandom(600 * 1024),  # base64 of it alone is 800 KB
+        b"huge json": json.dumps(
+            {"kind": "line_fault", "x": "é" * 300_000}, ensure_ascii=False
+        ).encode(),
+        b"control bytes": b"\x01" * 150_000,  # UTF-8, but six bytes each once escaped in JSON
+    }
+    after = report("line_fault", "after-the-huge-ones")
+    # One partition, so the valid report is behind the huge ones.
+    producer = make_producer(router)
+    await producer.start()
+    try:
+        for key, value in [*huge.items(), (b"after", encoded(after))]:
+            await producer.send_and_wait(line_topic, value, key=key, partition=0)
+    finally:
+        await producer.stop()
+
+    routed = await read_until(
+        router, topic_name(ROUTED_REPORTS, prefix), lambda r: len(r) >= 1,
+        group=f"{test_id}-check-routed",
+    )  # fmt: skip
+    dead = await read_until(
+        router, topic_name(DEAD_LETTERS, prefix), lambda r: len(r) >= len(huge),
+        group=f"{test_id}-check-dead",
+    )  # fmt: skip
+    assert routed_ids(routed) == [after["report_id"]]
+    letters = {r.key: decode(DEAD_LETTER, r.value) for r in dead}
+    for key, value in huge.items():
+        letter = letters[key]
+        assert letter.value.truncated and letter.value.length == len(value)
+        assert letter.value.sha256 == hashlib.sha256(value).hexdigest()
+        assert value.startswith(letter.value.to_bytes())
+        assert any("too large to keep" in p.reason for p in letter.error.problems)
+        assert letter.source.offset >= 0 and letter.source.topic == line_topic
