@@ -1,4 +1,4 @@
-"""YAML read with the line of every key, and duplicate keys found: for errors that say where."""
+"""YAML read with the line of every key, duplicate keys found, no aliases, bounded depth."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ from typing import Any
 import yaml
 
 Key = tuple[str | int, ...]
+
+# The reference rule and registry files nest 7 levels at most; a bound far above that keeps
+# the recursive composer (and the walks over its nodes) well inside Python's stack.
+MAX_DEPTH = 32
 
 
 class YamlReadError(Exception):
@@ -36,7 +40,7 @@ def read_located_yaml(file: Path) -> LocatedYaml:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise YamlReadError(None, f"cannot read: {exc}") from None
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -56,6 +60,38 @@ def read_located_yaml(file: Path) -> LocatedYaml:
     if node is not None:
         _walk(node, (), lines, duplicates)
     return LocatedYaml(data, lines, duplicates)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader without anchors or aliases, and with a bound on nesting.
+
+    Aliases are how a few hundred bytes expand to a billion nodes (and an alias to an
+    enclosing node makes a cycle); hand-written rule and registry files have no need of them.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if event.anchor is not None:
+            what = "alias *" if isinstance(event, yaml.AliasEvent) else "anchor &"
+            raise YamlReadError(
+                event.start_mark.line + 1,
+                f"YAML {what}{event.anchor}: anchors and aliases are not allowed here; "
+                "write the value out",
+            )
+        nested = isinstance(event, yaml.CollectionStartEvent)
+        if nested and self.depth >= MAX_DEPTH:
+            raise YamlReadError(
+                event.start_mark.line + 1, f"YAML nested deeper than {MAX_DEPTH} levels"
+            )
+        self.depth += nested
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= nested
 
 
 def _walk(node: yaml.Node, key: Key, lines: dict[Key, int], duplicates: list[Key]) -> None:
