@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from schemas.errors import RegistryError
 from schemas.located_yaml import MAX_DEPTH, YamlReadError, read_located_yaml
 from schemas.registry import REFERENCE_REGISTRY, load_registry
-from schemas.errors import RegistryError
 from services.auditor.rulebook import RuleBook
 from services.router.rules import REFERENCE_RULES, RuleSetError, load_rule_set
 
@@ -44,13 +44,15 @@ def test_an_alias_without_its_anchor_is_refused_with_its_line(tmp_path: Path) ->
     assert "YAML alias *nowhere" in caught.value.reason
 
 
-@pytest.mark.parametrize("style", ["flow", "block"])
-def test_a_ten_thousand_deep_list_is_refused_with_the_depth(tmp_path: Path, style: str) -> None:
-    depth = 10_000
-    if style == "flow":
-        text = "a: " + "[" * depth + "]" * depth + "\n"
-    else:
-        text = "- " * depth + "x\n"
+DEPTH = 10_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: " + "[" * DEPTH + "]" * DEPTH + "\n", "- " * DEPTH + "x\n"],
+    ids=["flow", "block"],
+)
+def test_a_ten_thousand_deep_list_is_refused_with_the_depth(tmp_path: Path, text: str) -> None:
     with pytest.raises(YamlReadError) as caught:
         read_located_yaml(write(tmp_path, text))
     assert caught.value.reason == f"YAML nested deeper than {MAX_DEPTH} levels"
