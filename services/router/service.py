@@ -7,6 +7,7 @@ brokers, so a crash anywhere means redelivery (at least once), never a lost repo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import signal
 import time
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from schemas.codec import encode
 from schemas.envelope import Actor, ActorKind
@@ -26,6 +27,7 @@ from services.router.decisions import DecisionCache
 from services.router.intake import KIND_OF_TOPIC, BatchOutcome, process_batch
 from services.router.reload import RuleFile
 from services.router.settings import RouterSettings
+from services.runtime.backoff import backoff_delay
 from services.runtime.deadletters import RawMessage, dead_letter_key, encode_dead_letter
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
@@ -68,14 +70,14 @@ class Router:
         await self.producer.start()
         await self.consumer.start()
         try:
-            await self.announce_rules()
+            await self.announce_rules(stop)
             next_reload_check = time.monotonic() + self.settings.router_reload_seconds
             while not stop.is_set():
                 if self.reload_requested.is_set() or time.monotonic() >= next_reload_check:
                     self.reload_requested.clear()
                     next_reload_check = time.monotonic() + self.settings.router_reload_seconds
                     if self.rule_file.reload_if_changed():
-                        await self.announce_rules()
+                        await self.announce_rules(stop)
                 await self.step()
         finally:
             await self.consumer.stop()
@@ -83,9 +85,14 @@ class Router:
 
     async def step(self) -> BatchOutcome:
         """Poll one batch and see it through; what it became (empty if nothing was done)."""
-        batch = await self.consumer.getmany(
-            timeout_ms=self.settings.router_poll_ms, max_records=self.settings.router_batch_max
-        )
+        try:
+            batch = await self.consumer.getmany(
+                timeout_ms=self.settings.router_poll_ms, max_records=self.settings.router_batch_max
+            )
+        except KafkaError as exc:  # a fetch error is the broker's, never the reports'
+            self.failures += 1
+            await asyncio.sleep(self.backoff("poll_failed_will_retry", exc))
+            return BatchOutcome()
         if not batch:
             return BatchOutcome()
         started = time.perf_counter()
@@ -108,8 +115,8 @@ class Router:
                 {tp: records[-1].offset + 1 for tp, records in batch.items()}
             )
             self.failures = 0
-        except CommitFailedError as exc:
-            # The group rebalanced: the partition's new owner reads the batch again.
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced mid-batch: the partition's new owner reads the batch again.
             log.warning("commit_failed_after_rebalance", error=str(exc))
         except KafkaError as exc:
             await self.retry_later(batch, exc)
@@ -138,15 +145,44 @@ class Router:
         await asyncio.gather(*sends)
 
     async def retry_later(self, batch: dict[TopicPartition, list], exc: Exception) -> None:
-        """Rewind to the batch's first offsets and back off; the batch is read again."""
-        for tp, records in batch.items():
-            self.consumer.seek(tp, records[0].offset)
-        self.failures += 1
-        delay = min(self.settings.router_retry_max_seconds, 0.5 * 2**self.failures)
-        log.error("batch_not_published_will_retry", error=repr(exc), retry_in_s=delay)
-        await asyncio.sleep(delay)
+        """Rewind to the batch's first offsets and back off; the batch is read again.
 
-    async def announce_rules(self) -> None:
+        A partition revoked meanwhile is not rewound (seeking it would raise): its new owner
+        reads from the last committed offset, which is before this batch.
+        """
+        assigned = self.consumer.assignment()
+        for tp, records in batch.items():
+            if tp in assigned:
+                self.consumer.seek(tp, records[0].offset)
+        self.failures += 1
+        await asyncio.sleep(self.backoff("batch_not_published_will_retry", exc))
+
+    def backoff(self, event: str, exc: Exception) -> float:
+        """The wait before the next try after `self.failures` failures, logged with the error."""
+        delay = backoff_delay(self.failures, base=0.25, cap=self.settings.router_retry_max_seconds)
+        log.error(event, error=repr(exc), failures=self.failures, retry_in_s=round(delay, 2))
+        return delay
+
+    async def announce_rules(self, stop: asyncio.Event) -> None:
+        """Announce the rule set in force, retrying until the brokers take it (or `stop`).
+
+        No report is routed meanwhile: a decision under rules never announced could not be
+        reproduced by the auditor.
+        """
+        while not stop.is_set():
+            try:
+                await self.send_activation()
+            except KafkaError as exc:
+                self.failures += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        stop.wait(), self.backoff("ruleset_announcement_failed_will_retry", exc)
+                    )
+            else:
+                self.failures = 0
+                return
+
+    async def send_activation(self) -> None:
         """Write a rule-set activation event so that replays know which rules were in force."""
         rules = self.rule_file.current
         event = RuleSetActivated(
