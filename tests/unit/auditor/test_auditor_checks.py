@@ -101,8 +101,13 @@ def test_reports_are_accounted_for_by_an_event_or_a_dead_letter_or_are_in_flight
         (b"[1]", (None, None)),
         (None, (None, None)),
         (b'{"reported_by": 3}', (None, None)),
+        (b"[" * 100_000, (None, None)),  # nesting deeper than the parser's recursion limit
+        (b'{"report_id": "b", "x": ' + b"[" * 100_000, (None, None)),
+        (b"\xff\xfe", (None, None)),
     ],
-)
+    ids=["readable", "not json", "not an object", "tombstone", "wrong type", "deep", "deep in",
+         "not utf-8"],
+)  # fmt: skip
 def test_a_report_message_is_identified_as_far_as_it_can_be_read(value, expected):
     assert identity(value) == expected
 
