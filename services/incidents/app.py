@@ -108,7 +108,8 @@ def build_app(
         sends += [
             await producer.send(topic_name(task_feed(e), prefix), v, key=key) for e, v in step.tasks
         ]
-        sends += [await producer.send(dead, v, key=key) for v in step.dead_letters]
+        # A dead letter's key is the input's, or its digest when that is too long to send.
+        sends += [await producer.send(dead, v, key=k) for k, v in step.dead_letters]
         return sends
 
     @app.agent(inputs, concurrency=1)

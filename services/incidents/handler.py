@@ -2,7 +2,9 @@
 
 The faust agent hands every input here with the incident's stored state and publishes
 what comes back; keeping this glue free of faust lets the whole path be tested without a
-broker, and keeps the agent a few lines long.
+broker, and keeps the agent a few lines long. Nothing an input does escapes from here:
+whatever fails for it (its bytes, its stored state, the core, the size of what it would
+send) makes it one dead letter, and the rest of its batch goes on.
 """
 
 from __future__ import annotations
@@ -11,14 +13,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schemas.codec import decode, encode
+from schemas.codec import MAX_MESSAGE_BYTES, decode, encode
 from schemas.contracts import COMMAND, ROUTED_REPORT
 from schemas.errors import ContractError, Problem
 from services.incidents.deadlines import decide_due, next_due
 from services.incidents.machine import decide
 from services.incidents.policy import Policy
 from services.incidents.state import IncidentState, apply, tasks_to_publish
-from services.runtime.deadletters import RawMessage, dead_letter
+from services.runtime.deadletters import (
+    RawMessage,
+    dead_letter,
+    dead_letter_key,
+    encode_dead_letter,
+    failure,
+)
 from services.runtime.topics import INCIDENT_COMMANDS, INCIDENT_TICKS, ROUTED_REPORTS
 
 STAGE = "incident-manager"
@@ -30,7 +38,7 @@ class Step:
 
     events: tuple[bytes, ...] = ()
     tasks: tuple[tuple[str, bytes], ...] = ()
-    dead_letters: tuple[bytes, ...] = ()
+    dead_letters: tuple[tuple[bytes | None, bytes], ...] = ()  # (Kafka key, letter)
     state: bytes | None = None  # None: the stored state stays as it is
     due: datetime | None = None  # the new state's next deadline, for the timer's index
 
@@ -38,6 +46,13 @@ class Step:
 def load_state(raw: bytes | None) -> IncidentState:
     """The stored state of a key, or the empty state of a key never seen."""
     return IncidentState() if raw is None else IncidentState.model_validate_json(raw)
+
+
+def _stored(raw: bytes | None) -> IncidentState:
+    try:
+        return load_state(raw)
+    except Exception as exc:  # written by a broken or incompatible version: the input cannot be
+        raise failure(exc, code="invalid_state") from exc  # decided from it
 
 
 def handle(
@@ -49,27 +64,41 @@ def handle(
     position: tuple[str, int, int, int],
     policy: Policy,
 ) -> Step:
-    """Decide what one input means for its incident; bad input becomes a dead letter.
+    """Decide what one input means for its incident; an input that fails becomes a dead letter.
 
     `now` is the input's own Kafka timestamp (ticks carry the timer's clock in theirs), so
     reprocessing an input after a crash yields byte-identical events with the same ids.
     """
     now = datetime.fromtimestamp(position[3] / 1000, tz=UTC)
-    state = load_state(raw_state)
     try:
-        events = _decide(state, key, source, value, now, policy)
-    except ContractError as error:
-        message = RawMessage(*position, key, value)
-        return Step(dead_letters=(encode(dead_letter(message, error, stage=STAGE, now=now)),))
+        return _step(raw_state, key, source, value, now, policy)
+    except Exception as exc:  # one input's failure must cost that input only
+        error = exc if isinstance(exc, ContractError) else failure(exc)
+        letter = dead_letter(RawMessage(*position, key, value), error, stage=STAGE, now=now)
+        return Step(dead_letters=((dead_letter_key(letter), encode_dead_letter(letter)),))
+
+
+def _step(raw_state, key, source, value, now, policy) -> Step:
+    state = _stored(raw_state)
+    events = _decide(state, key, source, value, now, policy)
     after = state
     for event in events:
         after = apply(after, event)
     return Step(
         events=tuple(encode(e) for e in events),
         tasks=tuple((t.enterprise, encode(t)) for t in tasks_to_publish(state, events)),
-        state=after.model_dump_json().encode() if events else None,
+        state=_dumped(after) if events else None,
         due=next_due(after, policy),
     )
+
+
+def _dumped(state: IncidentState) -> bytes:
+    # The changelog is a Kafka topic too: a row it refuses would stop the agent at the write.
+    raw = state.model_dump_json().encode()
+    if len(raw) > MAX_MESSAGE_BYTES:
+        reason = f"the incident's state would be {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}"
+        raise ContractError("state_too_large", (Problem(field="", reason=reason),))
+    return raw
 
 
 def _decide(state, key, source, value, now, policy) -> list:
@@ -88,10 +117,17 @@ def _decide(state, key, source, value, now, policy) -> list:
 
 
 def due_index(items: Iterable[tuple[bytes, bytes | None]], policy: Policy) -> dict[bytes, datetime]:
-    """Each stored incident's next deadline, read once from the table after a (re)start."""
+    """Each stored incident's next deadline, read once from the table after a (re)start.
+
+    A state that no longer parses has no deadline here: each input of its key is a dead
+    letter saying why, and the timer must go on for every other key.
+    """
     index = {}
     for key, raw in items:
-        deadline = None if raw is None else next_due(load_state(raw), policy)
+        try:
+            deadline = None if raw is None else next_due(load_state(raw), policy)
+        except Exception:
+            continue
         if deadline is not None:
             index[key] = deadline
     return index

@@ -98,8 +98,9 @@ def _topic(name: str) -> str:
     return topic_name(name, PREFIX)
 
 
-def routed_report():
-    raw = RawMessage("reports.line-fault", 0, 0, 0, None, encoded(report("line_fault", "a")))
+def routed_report(line: str = "HOTLINE-BAUCU-01"):
+    payload = report("line_fault", f"a-{line}", **{"alarmed_object.id": line})
+    raw = RawMessage("reports.line-fault", 0, 0, 0, None, encoded(payload))
     rules = load_rule_set(REFERENCE_RULES, REGISTRY)
     now = datetime.now(UTC)
     return process_batch([raw], rules=rules, registry=REGISTRY, now=now).routed[0]
@@ -184,3 +185,22 @@ async def test_a_command_acts_on_the_stored_state_and_bad_input_is_a_dead_letter
     assert acknowledged.caused_by.command_id == "c-agent-1"
     [dead] = [decode(DEAD_LETTER, v) for v in outputs(journal, DEAD_LETTERS)]
     assert (dead.source.topic, dead.source.offset) == (_topic(INCIDENT_COMMANDS), 2)
+
+
+async def test_an_input_that_fails_costs_only_itself_and_its_batch_keeps_its_states(running):
+    agent, table, journal = running
+    first, broken, last = (routed_report(f"HOTLINE-BAUCU-0{n}") for n in (1, 2, 3))
+    keys = [r.incident_key.encode() for r in (first, broken, last)]
+    table[keys[1]] = b"{a state some broken version wrote"  # the one input that must fail
+    for offset, (routed, key) in enumerate(zip((first, broken, last), keys, strict=True)):
+        await deliver(agent, ROUTED_REPORTS, key, encode(routed), offset=offset)
+    # The staged row, then the states of the two inputs around the broken one.
+    await journal.until(lambda: states_written(journal) == 3)
+
+    assert load_state(table[keys[0]]).incident_key == first.incident_key
+    assert load_state(table[keys[2]]).incident_key == last.incident_key
+    assert table[keys[1]] == b"{a state some broken version wrote"
+    [dead] = [decode(DEAD_LETTER, v) for v in outputs(journal, DEAD_LETTERS)]
+    assert (dead.error.error, dead.source.offset) == ("invalid_state", 1)
+    opened = [decode(INCIDENT_EVENT, v) for v in outputs(journal, INCIDENT_EVENTS)]
+    assert {e.incident_key for e in opened} == {first.incident_key, last.incident_key}

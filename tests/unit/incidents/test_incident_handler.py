@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.codec import decode, encode
+from schemas.codec import MAX_MESSAGE_BYTES, decode, encode
 from schemas.commands import AcknowledgeIncident
 from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, TASK
+from schemas.envelope import ReportRef
 from schemas.registry import load_registry
 from schemas.samples import encoded, report
+from services.incidents import handler
 from services.incidents.handler import due_index, handle, load_state
 from services.incidents.policy import Policy
 from services.router.intake import process_batch
@@ -92,7 +94,9 @@ def test_an_acknowledgement_is_applied_and_a_stranger_is_rejected():
 def test_bad_input_is_a_dead_letter_and_the_state_stays(source, value, key):
     result = step(None, source, value, key)
     assert result.events == () and result.state is None
-    (letter,) = (decode(DEAD_LETTER, d) for d in result.dead_letters)
+    [(dead_key, raw)] = result.dead_letters
+    letter = decode(DEAD_LETTER, raw)
+    assert dead_key == key
     assert letter.rejected_by == "incident-manager" and letter.source.offset == 7
     assert letter.error.problems
 
@@ -105,3 +109,72 @@ def test_the_deadline_index_holds_each_pending_incident_and_its_next_deadline():
     index = due_index([(b"k1", opened.state), (b"k2", None)], POLICY)
     assert list(index) == [b"k1"] and index[b"k1"] == opened.due
     assert soon < index[b"k1"] <= later
+
+
+def test_a_stored_state_that_no_longer_parses_is_a_dead_letter_not_a_crash():
+    r = routed()
+    result = step(b"\x00not a state", "reports.routed", encode(r), r.incident_key.encode())
+    assert result.events == () and result.tasks == () and result.state is None
+    [(key, raw)] = result.dead_letters
+    letter = decode(DEAD_LETTER, raw)
+    assert (letter.rejected_by, letter.error.error) == ("incident-manager", "invalid_state")
+    assert key == r.incident_key.encode() and letter.value.to_bytes() == encode(r)
+
+
+def storm(refs: int):
+    """A routed report standing for `refs` more reports of its storm, with long report ids."""
+    r = routed()
+    collapsed = tuple(
+        ReportRef(reported_by=r.report.reported_by, report_id=f"storm-{n:06d}-" + "x" * 100)
+        for n in range(refs)
+    )
+    return r.model_copy(update={"collapsed": collapsed, "count": 1 + refs})
+
+
+def test_a_routed_report_whose_events_would_be_too_large_is_a_dead_letter():
+    # The largest storm that still fits on the routed topic: its events, which name every
+    # report that caused them beside their own fields, do not.
+    fits = (
+        n
+        for n in range(1700, 1000, -1)
+        if len(storm(n).model_dump_json().encode()) <= MAX_MESSAGE_BYTES
+    )
+    refs = next(fits)
+    r = storm(refs)
+    result = step(None, "reports.routed", encode(r), r.incident_key.encode())
+    assert result.events == () and result.tasks == () and result.state is None
+    [(_, raw)] = result.dead_letters
+    letter = decode(DEAD_LETTER, raw)
+    assert letter.error.error == "message_too_large"
+    assert letter.value.truncated and letter.value.length == len(encode(r))
+
+
+@pytest.mark.parametrize("part", ["decide", "apply", "tasks_to_publish", "next_due"])
+def test_an_exception_from_the_pure_core_is_a_dead_letter_naming_it(monkeypatch, part):
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"{part} is broken")
+
+    monkeypatch.setattr(handler, part, broken)
+    r = routed()
+    result = step(None, "reports.routed", encode(r), r.incident_key.encode())
+    assert result.events == () and result.tasks == () and result.state is None
+    [(_, raw)] = result.dead_letters
+    letter = decode(DEAD_LETTER, raw)
+    assert letter.error.error == "processing_failed"
+    assert [p.reason for p in letter.error.problems] == [f"RuntimeError: {part} is broken"]
+
+
+def test_a_dead_letter_for_a_huge_key_is_sent_under_the_key_digest():
+    huge = b"k" * (200 * 1024)
+    result = step(None, "reports.routed", b"{broken", huge)
+    [(key, raw)] = result.dead_letters
+    letter = decode(DEAD_LETTER, raw)
+    assert letter.key.truncated and key == letter.key.sha256.encode("ascii")
+    assert len(raw) < MAX_MESSAGE_BYTES
+
+
+def test_the_deadline_index_skips_a_state_that_no_longer_parses():
+    r = routed()
+    opened = step(None, "reports.routed", encode(r), r.incident_key.encode())
+    index = due_index([(b"broken", b"\x00"), (b"k1", opened.state)], POLICY)
+    assert index == {b"k1": opened.due}
