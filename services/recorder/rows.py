@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
@@ -19,6 +19,8 @@ from services.runtime.topics import DEAD_LETTERS, INCIDENT_EVENTS, RULESET_ACTIV
 
 # prev_hash of an incident's first event.
 GENESIS_HASH = "0" * 64
+# Longest reason kept with a message set aside (recorder_dead_letters.reason).
+REASON_MAX = 1000
 
 
 class Message(Protocol):
@@ -105,11 +107,19 @@ def decode_message(contract: Contract[Any], message: Message) -> Decoded | Poiso
         return Poison(message, "tombstone: a message without a value")
     try:
         model = decode(contract, message.value)
+        # The row keeps the log's JSON, not the model's dump: an older recorder meeting fields
+        # a newer writer added must not drop them from the permanent record.
+        raw = from_json(message.value)
     except ContractError as exc:
-        return Poison(message, str(exc)[:1000], exc.to_dict())
-    # The row keeps the log's JSON, not the model's dump: an older recorder meeting fields
-    # a newer writer added must not drop them from the permanent record.
-    return Decoded(message, model, from_json(message.value))
+        return Poison(message, str(exc)[:REASON_MAX], exc.to_dict())
+    except Exception as exc:  # a bug meeting one record must not stop the whole recorder
+        return Poison(message, failure("cannot be decoded", exc))
+    return Decoded(message, model, raw)
+
+
+def failure(what: str, exc: Exception) -> str:
+    """The reason a record is set aside after an unexpected exception: type and message."""
+    return f"{what}: {type(exc).__name__}: {exc}"[:REASON_MAX]
 
 
 def plan_events(
@@ -127,32 +137,43 @@ def plan_events(
             plan.duplicates += 1
             continue
         state = plan.incidents.get(event.incident_id) or incidents.get(event.incident_id)
-        expected = state.last_sequence + 1 if state else 1
-        if event.sequence != expected:
-            plan.poison.append(Poison(message, _sequence_problem(event, expected)))
+        try:
+            planned = _chain(item, state)
+        except Exception as exc:  # one event the core cannot take costs that event only
+            planned = Poison(message, failure("cannot be recorded", exc))
+        if isinstance(planned, Poison):
+            plan.poison.append(planned)
             continue
-        canonical = canonical_json(item.raw)
-        prev_hash = state.last_hash if state else GENESIS_HASH
-        digest = chain_hash(prev_hash, canonical)
-        plan.rows.append(
-            EventRow(
-                event.event_id,
-                event.incident_key,
-                event.incident_id,
-                event.sequence,
-                event.type,
-                event.occurred_at,
-                canonical,
-                message.topic,
-                message.partition,
-                message.offset,
-                prev_hash,
-                digest,
-            )
-        )
-        plan.incidents[event.incident_id] = apply(state, event, digest)
+        row, plan.incidents[event.incident_id] = planned
+        plan.rows.append(row)
         seen.add(event.event_id)
     return plan
+
+
+def _chain(item: Decoded, state: IncidentState | None) -> tuple[EventRow, IncidentState] | Poison:
+    """The event's row chained to its incident's last one and the incident after it."""
+    event, message = item.model, item.message
+    expected = state.last_sequence + 1 if state else 1
+    if event.sequence != expected:
+        return Poison(message, _sequence_problem(event, expected))
+    canonical = canonical_json(item.raw)
+    prev_hash = state.last_hash if state else GENESIS_HASH
+    digest = chain_hash(prev_hash, canonical)
+    row = EventRow(
+        event.event_id,
+        event.incident_key,
+        event.incident_id,
+        event.sequence,
+        event.type,
+        event.occurred_at,
+        canonical,
+        message.topic,
+        message.partition,
+        message.offset,
+        prev_hash,
+        digest,
+    )
+    return row, apply(state, event, digest)
 
 
 def _sequence_problem(event: Any, expected: int) -> str:
@@ -234,6 +255,19 @@ def rule_set_row(item: Decoded) -> tuple[Any, ...]:
         event.source_file,
         canonical_json(event.actor.model_dump(mode="json")),
     )
+
+
+def rows_of(
+    items: Iterable[Decoded], make: Callable[[Decoded], tuple[Any, ...]]
+) -> tuple[list[tuple[Any, ...]], list[Poison]]:
+    """`make(item)` for every item, and the items it failed on set aside with the reason."""
+    rows, poison = [], []
+    for item in items:
+        try:
+            rows.append(make(item))
+        except Exception as exc:  # one message the core cannot take costs that message only
+            poison.append(Poison(item.message, failure("cannot be recorded", exc)))
+    return rows, poison
 
 
 def poison_row(poison: Poison) -> tuple[Any, ...]:

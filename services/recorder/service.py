@@ -8,6 +8,7 @@ are never used. A crash anywhere means the batch is read again and found already
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from typing import TypeVar
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
 from schemas.registry import load_registry
@@ -24,6 +26,7 @@ from services.recorder.rows import CONTRACT_OF_TOPIC, Batch, sort_out
 from services.recorder.settings import RecorderSettings
 from services.recorder.store import Outcome
 from services.runtime import db
+from services.runtime.backoff import backoff_delay
 from services.runtime.errors import SignalPostError
 from services.runtime.kafka import make_consumer
 from services.runtime.topics import topic_name
@@ -35,17 +38,18 @@ T = TypeVar("T")
 # round trips are not held up for a whole batch's worth of decoding.
 DECODE_SLICE = 250
 
-# The database is away (stopped, restarting, unreachable, out of connections): wait and try
-# the same work again. Anything else is a bug or a row problem and is not retried blindly.
+# The database is away (stopped, restarting, unreachable, out of connections) or refuses the
+# work for a reason of its own (failed over to a read-only replica, a missing migration, a
+# revoked grant): wait and try the same work again, never skip it. What the database refuses
+# about one row never gets here: store.record sets that row aside (store.ROW_ERRORS).
 UNAVAILABLE = (
     OSError,
     TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
+    asyncpg.PostgresError,
     asyncpg.InterfaceError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.TransactionRollbackError,
 )
+# First back-off step, in seconds; it doubles up to recorder_retry_max_seconds.
+RETRY_BASE_SECONDS = 0.2
 
 
 class Stopped(SignalPostError):
@@ -55,8 +59,12 @@ class Stopped(SignalPostError):
 class Recorder:
     """One recorder instance: a consumer in the recorder group and a pool of service-role links."""
 
-    def __init__(self, settings: RecorderSettings) -> None:
+    def __init__(
+        self, settings: RecorderSettings, *, draw: Callable[[], float] = random.random
+    ) -> None:
         self.settings = settings
+        # Where the back-off's jitter comes from (a number in [0, 1)); tests pass their own.
+        self.draw = draw
         self.catalog_names = {topic_name(n, settings.topic_prefix): n for n in CONTRACT_OF_TOPIC}
         self.consumer: AIOKafkaConsumer = make_consumer(
             settings,
@@ -139,14 +147,22 @@ class Recorder:
             "read_offsets",
             lambda c: store.read_offsets(conn=c, group=group, partitions=partitions),
         )
-        fresh = [tp for tp in assigned if (tp.topic, tp.partition) not in stored]
-        for tp in assigned:
-            if (tp.topic, tp.partition) in stored:
-                self.consumer.seek(tp, stored[tp.topic, tp.partition])
-        if fresh:
-            # Not the broker's committed offsets (there are none we trust): the very start.
-            await self.consumer.seek_to_beginning(*fresh)
-        log.info("partitions_assigned", stored=len(stored), from_beginning=len(fresh))
+        fresh, revoked = 0, []
+        for tp in sorted(assigned):
+            try:
+                if (tp.topic, tp.partition) in stored:
+                    self.consumer.seek(tp, stored[tp.topic, tp.partition])
+                else:
+                    # Not the broker's committed offsets (there are none we trust): the start.
+                    await self.consumer.seek_to_beginning(tp)
+                    fresh += 1
+            except IllegalStateError:
+                # Taken away again while the offsets were read (another rebalance): its new
+                # owner seeks it; this instance has nothing to do for it.
+                revoked.append(f"{tp.topic}:{tp.partition}")
+        if revoked:
+            log.warning("partitions_revoked_before_seek", partitions=revoked)
+        log.info("partitions_assigned", stored=len(stored), from_beginning=fresh)
 
     async def with_conn(
         self, what: str, operation: Callable[[asyncpg.Connection], Awaitable[T]]
@@ -168,7 +184,12 @@ class Recorder:
                 return await attempt()
             except UNAVAILABLE as exc:
                 failures += 1
-                delay = min(self.settings.recorder_retry_max_seconds, 0.2 * 2**failures)
+                delay = backoff_delay(
+                    failures,
+                    base=RETRY_BASE_SECONDS,
+                    cap=self.settings.recorder_retry_max_seconds,
+                    draw=self.draw,
+                )
                 log.error(
                     "database_unavailable_will_retry",
                     during=what,

@@ -18,13 +18,18 @@ from services.recorder.rows import (
     dead_letter_row,
     plan_events,
     poison_row,
+    rows_of,
     rule_set_row,
 )
 
 Partition = tuple[str, int]
 # A refusal that belongs to one row (a value jsonb cannot hold, a unique key taken by a
 # different event); anything else is the database's trouble, not the message's.
-ROW_ERRORS = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
+ROW_ERRORS = (
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.DataError,
+    asyncpg.ProgramLimitExceededError,  # in these fixed statements, only a value can be too big
+)
 
 _SQL_TYPE = {str: "text", int: "integer", datetime: "timestamptz"}
 
@@ -70,6 +75,7 @@ async def read_offsets(
         SELECT topic, partition, next_offset FROM consumer_offsets
         WHERE consumer_group = $1
           AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::integer[]))
+        ORDER BY topic, partition
         """
         + (" FOR UPDATE" if lock else ""),
         group,
@@ -107,6 +113,18 @@ async def record(
     a rebalance take turns, and the second finds the first's work already recorded.
     """
     async with conn.transaction():
+        # FOR UPDATE locks nothing where no row exists yet (a partition's first batch): make
+        # the rows first, so a second instance waits on the first's insert, then sees its work.
+        await conn.execute(
+            """
+            INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
+            SELECT $1, *, 0 FROM unnest($2::text[], $3::integer[]) ORDER BY 2, 3
+            ON CONFLICT DO NOTHING
+            """,
+            group,
+            [t for t, _ in next_offsets],
+            [p for _, p in next_offsets],
+        )
         stored = await read_offsets(conn=conn, group=group, partitions=next_offsets, lock=True)
         fresh = batch.after(stored)
         try:
@@ -152,16 +170,18 @@ async def _write(conn: asyncpg.Connection, batch: Batch) -> Outcome:
     if plan.incidents:
         states = list(plan.incidents.values())
         await conn.execute(UPSERT_INCIDENTS, *([getattr(s, c) for s in states] for c in COLUMNS))
-    poison = batch.poison + plan.poison
-    await _insert(conn, "dead_letters", [dead_letter_row(d) for d in batch.dead_letters])
-    await _insert(conn, "rule_sets", [rule_set_row(d) for d in batch.rule_sets])
+    letters, bad_letters = rows_of(batch.dead_letters, dead_letter_row)
+    rule_sets, bad_rule_sets = rows_of(batch.rule_sets, rule_set_row)
+    poison = [*batch.poison, *plan.poison, *bad_letters, *bad_rule_sets]
+    await _insert(conn, "dead_letters", letters)
+    await _insert(conn, "rule_sets", rule_sets)
     await _insert(conn, "recorder_dead_letters", [poison_row(p) for p in poison])
     return Outcome(
         recorded=len(plan.rows),
         duplicates=plan.duplicates,
         poison=len(poison),
-        dead_letters=len(batch.dead_letters),
-        rule_sets=len(batch.rule_sets),
+        dead_letters=len(letters),
+        rule_sets=len(rule_sets),
     )
 
 

@@ -1,0 +1,51 @@
+"""A database that is away or refusing work is waited out with jittered back-off, never skipped."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from structlog.testing import capture_logs
+
+from services.recorder.service import Recorder
+from services.recorder.settings import RecorderSettings
+
+pytestmark = pytest.mark.unit
+
+
+def failing(*errors: Exception):
+    """An attempt that raises each of `errors` in turn, then returns "done"."""
+    pending = list(errors)
+
+    async def attempt() -> str:
+        if pending:
+            raise pending.pop(0)
+        return "done"
+
+    return attempt
+
+
+async def test_back_off_is_jittered_by_the_injected_draw_and_capped():
+    draws = iter([0.0, 1.0, 0.5])
+    recorder = Recorder(RecorderSettings(recorder_retry_max_seconds=0.04), draw=lambda: next(draws))
+    errors = [ConnectionRefusedError(111, "refused"), TimeoutError(), OSError("reset")]
+    with capture_logs() as logs:
+        assert await recorder.retrying("record", failing(*errors)) == "done"
+    waits = [e["retry_in_s"] for e in logs if e["event"] == "database_unavailable_will_retry"]
+    # base 0.2 s doubling, capped at 0.04 s, then drawn between half of that and all of it.
+    assert waits == [0.02, 0.04, 0.03]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+        asyncpg.UndefinedTableError('relation "incident_events" does not exist'),
+    ],
+    ids=["failed over to a replica", "migrations not applied yet"],
+)
+async def test_a_database_error_that_is_not_about_a_record_is_retried(error):
+    recorder = Recorder(RecorderSettings(recorder_retry_max_seconds=0.01), draw=lambda: 0.0)
+    with capture_logs() as logs:
+        assert await recorder.retrying("record", failing(error)) == "done"
+    (line,) = [e for e in logs if e["event"] == "database_unavailable_will_retry"]
+    assert type(error).__name__ in line["error"] and line["during"] == "record"
