@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from services.gateway.errors import ApiError
 from services.router.keys import incident_key
 
 KINDS = tuple(TOPIC_OF_KIND)
+# Only a body with an escape in the surrogate range pays for the full check.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,19 @@ def parse_object(body: bytes) -> dict[str, Any]:
         raise ApiError(400, "malformed_json", "", f"body is not JSON: {exc}"[:300]) from None
     if not isinstance(raw, dict):
         raise ApiError(422, "invalid_report", "", f"expected a JSON object, not {_type(raw)}")
+    if SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(raw)
     return raw
+
+
+def _refuse_lone_surrogates(raw: dict[str, Any]) -> None:
+    # JSON lets "\ud800" stand alone; Python keeps it, and UTF-8 cannot encode it later.
+    try:
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        escape = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
+        reason = f"body has the escape {escape}, half of a surrogate pair: no character"
+        raise ApiError(400, "malformed_json", "", reason) from None
 
 
 def admit(body: bytes, *, kind: str, enterprise: str, registry: Registry) -> Admitted:
