@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from schemas.lifecycle import (
     Cause,
@@ -13,6 +14,7 @@ from schemas.lifecycle import (
     IncidentEscalated,
     IncidentEvent,
     IncidentRouted,
+    WorkStarted,
 )
 from schemas.routing import EscalationLevel
 from schemas.tasks import Task, TaskRole
@@ -20,15 +22,33 @@ from services.incidents.emit import Emitter, issue_task, service_actor
 from services.incidents.policy import Policy
 from services.incidents.state import IncidentState, IncidentStatus, PendingDeadline, fold
 
-__all__ = ["Timer", "decide_due", "escalation_chain", "next_due", "promise", "resumed", "timers"]
+__all__ = [
+    "Timer",
+    "TimerAction",
+    "decide_due",
+    "escalation_chain",
+    "next_due",
+    "promise",
+    "resumed",
+    "timers",
+]
+
+
+class TimerAction(StrEnum):
+    """What the clock does to an incident when a timer falls due."""
+
+    ESCALATE = "escalate"  # a deadline passed: tell its next level
+    CLOSE = "close"  # resolved and quiet long enough
+    END_HOLD = "end_hold"  # the hold's until came: work resumes, the deadlines run again
 
 
 @dataclass(frozen=True)
 class Timer:
-    """Something the clock will do to an incident: escalate a deadline, or close it (None)."""
+    """Something the clock will do to an incident, and when; `deadline` is the one escalated."""
 
     at: datetime
     deadline: PendingDeadline | None
+    action: TimerAction = TimerAction.ESCALATE
 
 
 def escalation_chain(state: IncidentState, policy: Policy) -> tuple[EscalationLevel, ...]:
@@ -71,15 +91,19 @@ def resumed(em: Emitter, held: IncidentState) -> None:
 def timers(state: IncidentState, policy: Policy) -> list[Timer]:
     """Every timer of the incident, earliest first."""
     chain = escalation_chain(state, policy)
-    # A held incident's deadlines wait; restarting work moves them on by the hold's length.
+    # A held incident's deadlines wait; restarting work (or the hold's until) moves them on
+    # by the hold's length.
     waiting = state.status is IncidentStatus.HELD
     found = [
         Timer(at=d.promised_at + chain[d.level].after, deadline=d)
         for d in state.deadlines
         if d.level < len(chain) and not waiting
     ]
+    if waiting and state.held_until is not None:
+        found.append(Timer(at=state.held_until, deadline=None, action=TimerAction.END_HOLD))
     if state.status is IncidentStatus.RESOLVED and state.resolved_at is not None:
-        found.append(Timer(at=state.resolved_at + policy.close_after, deadline=None))
+        at = state.resolved_at + policy.close_after
+        found.append(Timer(at=at, deadline=None, action=TimerAction.CLOSE))
     return sorted(found, key=lambda timer: timer.at)
 
 
@@ -93,8 +117,8 @@ def decide_due(state: IncidentState, now: datetime, *, policy: Policy) -> list[I
     """Events of every timer due by `now`, each exactly once, oldest first.
 
     A timer fires once because its events move it on: an escalation raises the deadline's
-    level (and sets the next), a closing ends the incident. After downtime, every level that
-    fell due meanwhile fires in this one call, in order.
+    level (and sets the next), a closing ends the incident, the end of a hold restarts work.
+    After downtime, everything that fell due meanwhile fires in this one call, in order.
     """
     events: list[IncidentEvent] = []
     while (due := timers(state, policy)) and due[0].at <= now:
@@ -106,7 +130,11 @@ def decide_due(state: IncidentState, now: datetime, *, policy: Policy) -> list[I
 
 def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> list:
     deadline = timer.deadline
-    cause_id = deadline.set_by if deadline else state.resolved_by
+    cause_id = {
+        TimerAction.ESCALATE: deadline.set_by if deadline else None,
+        TimerAction.CLOSE: state.resolved_by,
+        TimerAction.END_HOLD: state.held_by,
+    }[timer.action]
     em = Emitter(
         state,
         incident_key=state.incident_key,
@@ -115,11 +143,21 @@ def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> 
         actor=service_actor(policy.service),
         now=now,
     )
-    if deadline is None:
+    if timer.action is TimerAction.CLOSE:
         em.emit(IncidentClosed, reason=f"Resolved and quiet for {policy.close_after}.")
+    elif timer.action is TimerAction.END_HOLD:
+        _end_hold(em)
     else:
         _escalate(em, deadline, escalation_chain(state, policy))
     return em.events
+
+
+def _end_hold(em: Emitter) -> None:
+    held = em.state
+    task = held.primary_task()
+    note = f"The hold ended at its until, {held.held_until.isoformat()}; work resumes."
+    em.emit(WorkStarted, task_id=task.task_id, enterprise=task.enterprise, note=note)
+    resumed(em, held)
 
 
 def _escalate(em: Emitter, deadline: PendingDeadline, chain: tuple[EscalationLevel, ...]) -> None:

@@ -131,6 +131,10 @@ class IncidentState(LogModel):
     held_since: Instant | None = Field(
         default=None, description="When the current hold began; its deadlines wait meanwhile."
     )
+    held_until: Instant | None = Field(
+        default=None, description="When the current hold ends by itself, if it was given one."
+    )
+    held_by: Identifier | None = Field(default=None, description="The current hold's event.")
     resolved_at: Instant | None = None
     resolved_by: Identifier | None = Field(default=None, description="The resolving event.")
     seen_reports: tuple[str, ...] = Field(default=(), description="Digests of recent reports.")
@@ -262,7 +266,18 @@ def _task_step(status: IncidentStatus, task_status: TaskStatus, stops_ack: bool)
 
 def _held(state: IncidentState, event: IncidentHeld) -> dict[str, Any]:
     changes = _task_step(IncidentStatus.HELD, TaskStatus.HELD, stops_ack=False)(state, event)
-    return {**changes, "held_since": event.occurred_at}
+    return {
+        **changes,
+        "held_since": event.occurred_at,
+        "held_until": event.until,
+        "held_by": event.event_id,
+    }
+
+
+def _hold_ended(state: IncidentState, at: datetime) -> datetime:
+    """When the current hold ended, for work restarted at `at`: at its until, if that came first."""
+    end = at if state.held_until is None else min(at, state.held_until)
+    return max(end, state.held_since)  # a hold until a time already past paused nothing
 
 
 def _started(state: IncidentState, event: WorkStarted) -> dict[str, Any]:
@@ -271,14 +286,14 @@ def _started(state: IncidentState, event: WorkStarted) -> dict[str, Any]:
     )
     if state.status is IncidentStatus.HELD and state.held_since is not None:
         # The deadlines waited while the incident was held: they move on by the hold's length.
-        paused = event.occurred_at - state.held_since
+        paused = _hold_ended(state, event.occurred_at) - state.held_since
         changes["deadlines"] = tuple(
             d.model_copy(
                 update={"promised_at": d.promised_at + paused, "due_at": d.due_at + paused}
             )
             for d in changes["deadlines"]
         )
-    return {**changes, "held_since": None}
+    return {**changes, "held_since": None, "held_until": None, "held_by": None}
 
 
 def _escalated(state: IncidentState, event: IncidentEscalated) -> dict[str, Any]:

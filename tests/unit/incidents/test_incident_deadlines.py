@@ -138,3 +138,79 @@ def test_a_repeated_firing_from_the_same_state_repeats_the_same_ids() -> None:
     first = due(opened(), 30)
     again = decide_due(opened(), T0 + timedelta(minutes=31), policy=POLICY)
     assert [e.event_id for e in first] == [e.event_id for e in again]
+
+
+# --- a hold's until ------------------------------------------------------------------------
+
+
+def held(hold_at: float, until: float | None) -> IncidentState:
+    """The opened incident acknowledged at minute 5 and held at `hold_at` until `until`."""
+    state, _ = run(opened(), command("acknowledge_incident", 1, PRIMARY, opened().incident_id))
+    fields = {"reason": "Waiting for the bridge to reopen."}
+    if until is not None:
+        fields["until"] = T0 + timedelta(minutes=until)
+    hold = command("hold_incident", 2, PRIMARY, state.incident_id, **fields)
+    return run(state, hold, T0 + timedelta(minutes=hold_at))[0]
+
+
+def test_a_hold_ends_at_its_until_and_the_deadlines_move_on_by_its_length() -> None:
+    state = held(30, until=90)
+    [resolve] = state.deadlines
+    assert next_due(state, POLICY) == T0 + timedelta(minutes=90)
+    assert due(state, 89.99) == []
+    events = due(state, 90)
+    assert [e.type for e in events] == ["work_started", "deadline_set"]
+    assert events[0].actor.kind == "service" and "until" in events[0].note
+    assert events[0].caused_by.event_id == state.held_by
+    assert events[1].due_at == resolve.due_at + timedelta(hours=1)
+    after = fold(events, state)
+    assert after.status is IncidentStatus.IN_PROGRESS and after.held_since is None
+    assert after.tasks[PRIMARY].status == "in_progress"
+    assert next_due(after, POLICY) == resolve.due_at + timedelta(hours=1)
+    assert due(after, 90) == []  # it ends once
+
+
+def test_a_hold_ended_late_still_lasted_until_its_until() -> None:
+    # The service was down from before `until` to long after it: the deadlines move on by the
+    # hold as asked, not by the downtime, and whatever fell due meanwhile fires in order.
+    state = held(30, until=90)
+    [resolve] = state.deadlines
+    moved = resolve.due_at + timedelta(hours=1)
+    events = decide_due(state, moved + timedelta(minutes=15), policy=POLICY)
+    assert [e.type for e in events][:2] == ["work_started", "deadline_set"]
+    assert events[1].due_at == moved
+    assert escalations(events) == [("resolve", 1, (PRIMARY,)), ("resolve", 2, (DEPARTMENT,))]
+
+
+def test_work_restarted_after_until_counts_the_hold_only_to_its_until() -> None:
+    state = held(30, until=90)
+    [resolve] = state.deadlines
+    restart = command("start_work", 3, PRIMARY, state.incident_id)
+    after, events = run(state, restart, T0 + timedelta(minutes=100))
+    assert events[-1].due_at == resolve.due_at + timedelta(hours=1)
+    assert next_due(after, POLICY) == resolve.due_at + timedelta(hours=1)
+
+
+def test_work_restarted_before_until_ends_the_hold_and_its_timer() -> None:
+    state = held(30, until=90)
+    [resolve] = state.deadlines
+    restart = command("start_work", 3, PRIMARY, state.incident_id)
+    after, _ = run(state, restart, T0 + timedelta(minutes=40))
+    assert next_due(after, POLICY) == resolve.due_at + timedelta(minutes=10)
+    assert [e.type for e in due(after, 90)] == []
+
+
+def test_a_hold_without_until_waits_for_work_to_restart() -> None:
+    state = held(30, until=None)
+    assert next_due(state, POLICY) is None
+    assert due(state, 7 * 24 * 60) == []
+
+
+def test_a_hold_until_a_time_already_passed_ends_at_the_next_tick() -> None:
+    # The command came late: the hold is recorded, and ends at once, paused for no time.
+    state = held(100, until=60)
+    [resolve] = state.deadlines
+    assert next_due(state, POLICY) == T0 + timedelta(minutes=60)
+    events = due(state, 100)
+    assert [e.type for e in events] == ["work_started", "deadline_set"]
+    assert events[1].due_at == resolve.due_at

@@ -40,12 +40,14 @@ reports = st.builds(
     st.sampled_from(["critical", "major", "cleared"]),
 )
 commands = st.builds(
-    lambda kind, n, by, stale, target: ("command", kind, n, by, stale, target),
+    lambda kind, n, by, stale, target, until: ("command", kind, n, by, stale, target, until),
     st.sampled_from(sorted(COMMAND_FIELDS)),
     st.integers(1, 40),
     st.sampled_from(SENDERS),
     st.booleans(),
     st.sampled_from([PRIMARY, DEPARTMENT, *SUPPORT]),
+    # A hold's until, in minutes after T0: often already past when the hold arrives.
+    st.one_of(st.none(), st.integers(1, 3000)),
 )
 ticks = st.builds(lambda minutes: ("tick", minutes), st.integers(0, 24 * 60 + 30))
 steps = st.lists(st.one_of(reports, commands, ticks), max_size=40)
@@ -82,10 +84,12 @@ def message_of(step: tuple, state: IncidentState, now: datetime) -> object:
     if step[0] == "report":
         _, n, severity = step
         return routed(n, minutes=int((now - T0).total_seconds() // 60), severity=severity)
-    _, kind, n, by, stale, target = step
+    _, kind, n, by, stale, target, until = step
     fields = {**COMMAND_FIELDS[kind]}
     if kind == "reassign_incident":
         fields["to_enterprise"] = target
+    if kind == "hold_incident" and until is not None:
+        fields["until"] = T0 + timedelta(minutes=until)
     incident = "inc-stale" if stale or state.incident_id is None else state.incident_id
     return command(kind, n, by, incident, **fields)
 
