@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from service_process import start_service
 
 from infra import stack
 from infra.settings import StackSettings
@@ -63,3 +66,25 @@ async def database(settings: StackSettings) -> AsyncIterator[asyncpg.Pool]:
     yield pool
     await pool.close()
     await stack.drop_schema(settings)
+
+
+@pytest.fixture
+async def running_system(topics, database, test_id, tmp_path):
+    """Router, incident manager and recorder as subprocesses; stopped with SIGTERM after."""
+    groups = {
+        "router": {"SIGNALPOST_ROUTER_GROUP_ID": f"{test_id}-router"},
+        "incidents": {"SIGNALPOST_INCIDENTS_APP_ID": f"{test_id}-incidents"},
+        "recorder": {"SIGNALPOST_RECORDER_GROUP_ID": f"{test_id}-recorder"},
+    }
+    processes = {
+        service: await start_service(service, topics, tmp_path / f"{service}.log", **variables)
+        for service, variables in groups.items()
+    }
+    # The auditor's CLI reads the same schema.
+    env = {**os.environ, "SIGNALPOST_DB_SCHEMA": topics.db_schema}
+    yield topics, database, env
+    for service, process in processes.items():
+        assert process.returncode is None, (tmp_path / f"{service}.log").read_text()[-3000:]
+        process.send_signal(signal.SIGTERM)
+    for process in processes.values():
+        await asyncio.wait_for(process.wait(), timeout=60)

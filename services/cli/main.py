@@ -12,6 +12,7 @@ from services.cli import (
     auditor_commands,
     bench_commands,
     demo_commands,
+    fuzz_commands,
     gateway_commands,
     recorder_commands,
     simulate_commands,
@@ -33,6 +34,7 @@ COMMAND_MODULES = (
     auditor_commands,
     bench_commands,
     demo_commands,
+    fuzz_commands,
 )
 
 

@@ -12,7 +12,6 @@ import json
 from datetime import datetime
 
 import pytest
-from test_report_to_timeline import running_system  # noqa: F401 (the services, as a fixture)
 from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
 from schemas.samples import report
@@ -23,7 +22,7 @@ VNPT = "vnpt-quang-nam"
 
 
 @pytest.fixture
-async def system(running_system, tmp_path):  # noqa: F811 (pytest passes the fixture)
+async def system(running_system, tmp_path):
     """The e2e test's router, incident manager and recorder, and a gateway in front."""
     settings, _, _ = running_system
     gateway = await start_gateway(settings, tmp_path / "gateway.log")

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 from datetime import UTC, datetime
 
 import pytest
 from kafka_io import publish, read_until
-from service_process import SIGNALPOST, start_service
+from service_process import SIGNALPOST
 
 from schemas.codec import decode, encode
 from schemas.commands import AcknowledgeIncident
@@ -29,28 +27,6 @@ from services.runtime.topics import (
 
 pytestmark = pytest.mark.e2e
 HOTLINE = EXAMPLES / "report.line-fault-election-hotline.json"
-
-
-@pytest.fixture
-async def running_system(topics, database, test_id, tmp_path):
-    """Router, incident manager and recorder as subprocesses; stopped with SIGTERM after."""
-    groups = {
-        "router": {"SIGNALPOST_ROUTER_GROUP_ID": f"{test_id}-router"},
-        "incidents": {"SIGNALPOST_INCIDENTS_APP_ID": f"{test_id}-incidents"},
-        "recorder": {"SIGNALPOST_RECORDER_GROUP_ID": f"{test_id}-recorder"},
-    }
-    processes = {
-        service: await start_service(service, topics, tmp_path / f"{service}.log", **variables)
-        for service, variables in groups.items()
-    }
-    # The auditor's CLI reads the same schema.
-    env = {**os.environ, "SIGNALPOST_DB_SCHEMA": topics.db_schema}
-    yield topics, database, env
-    for service, process in processes.items():
-        assert process.returncode is None, (tmp_path / f"{service}.log").read_text()[-3000:]
-        process.send_signal(signal.SIGTERM)
-    for process in processes.values():
-        await asyncio.wait_for(process.wait(), timeout=60)
 
 
 async def wait_for_rows(pool, query: str, *args, want, deadline_s: float = 90):

@@ -1,0 +1,207 @@
+"""Hostile input, generated from a seed: every kind of bad message a publisher could send. Pure.
+
+Each input names where it goes (a report topic, the command topic, or an HTTP endpoint) and
+its bytes; the same seed gives the same inputs, so a finding can be replayed exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.codec import MAX_MESSAGE_BYTES
+from schemas.samples import TOPIC_OF_KIND, encoded, report
+from services.runtime.topics import INCIDENT_COMMANDS
+
+KINDS = tuple(TOPIC_OF_KIND)
+# The broker's own limit is 1 MiB; a fuzz message stays under it so that it is written at all.
+LARGEST = 900 * 1024
+
+
+@dataclass(frozen=True)
+class FuzzInput:
+    """One message to throw: on Kafka (`topic` a catalog name) or over HTTP (`kind` path)."""
+
+    channel: str  # "kafka" or "http"
+    target: str  # a catalog topic name, or the report kind of POST /v1/reports/{kind}
+    value: bytes | None
+    key: bytes | None = None
+    label: str = ""  # what makes it hostile, for the figures
+
+
+def corpus(rng: random.Random) -> list[tuple[str, bytes | None]]:
+    """Small bytes that are hostile whatever topic they land on."""
+    return [
+        ("empty", b""),
+        ("tombstone", None),
+        ("null", b"null"),
+        ("array", b"[]"),
+        ("number", b"1e400"),
+        ("not utf-8", b"\xff\xfe\xfd" + rng.randbytes(64)),
+        ("utf-16", "Điện Bàn".encode("utf-16")),
+        ("bom", b"\xef\xbb\xbf{}"),
+        ("deep array", b"[" * 100_000),
+        ("deep object", b'{"a":' * 50_000),
+        ("nan", b'{"kind": "line_fault", "observed_value": NaN}'),
+        ("huge int", b'{"schema_version": 1' + b"0" * 5000 + b"}"),
+        ("lone surrogate", b'{"report_id": "\\ud800"}'),
+        ("nul in text", b'{"report_id": "a\\u0000b"}'),
+        ("duplicate keys", b'{"kind": "line_fault", "kind": "capacity_alarm"}'),
+    ]
+
+
+def large_corpus(rng: random.Random) -> list[tuple[str, bytes]]:
+    """Messages near and over every size limit: the codec's, the dead letter's, the broker's."""
+    near = MAX_MESSAGE_BYTES
+    return [
+        ("at the limit", b" " * (near - 2) + b"{}"),
+        ("over the limit", b" " * near + b"{}"),
+        ("600 KB random", rng.randbytes(600 * 1024)),
+        ("largest", b'{"x": "' + b"a" * (LARGEST - 10) + b'"}'),
+        ("control bytes", b"\x01" * 150_000),
+    ]
+
+
+WRONG_VALUES: tuple[Any, ...] = (
+    None, 0, -1, 10**30, 1.5, True, "", " ", "x" * 5000, [], {}, [1, 2], {"a": 1}, "2007-13-45",
+    "../../etc/passwd", "<script>", "\u202e", "🙂" * 100,
+)  # fmt: skip
+
+
+def mutated_report(rng: random.Random) -> tuple[str, bytes, str]:
+    """A valid report with one thing made wrong: (kind, bytes, what was done)."""
+    kind = rng.choice(KINDS)
+    payload = report(kind, f"fuzz-{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}")
+    paths = list(_paths(payload))
+    path = rng.choice(paths)
+    action = rng.choice(("drop", "wrong", "extra", "version", "kind", "enterprise", "time"))
+    if action == "drop":
+        _set(payload, path, _DROP)
+    elif action == "wrong":
+        _set(payload, path, rng.choice(WRONG_VALUES))
+    elif action == "extra":
+        payload[f"unknown_{rng.randrange(1000)}"] = rng.choice(WRONG_VALUES)
+    elif action == "version":
+        payload["schema_version"] = rng.choice((0, 2, 99, "1", 1.0, None))
+    elif action == "kind":
+        payload["kind"] = rng.choice(("", "line-fault", "LINE_FAULT", "capacity", None))
+    elif action == "enterprise":
+        payload["reported_by"] = rng.choice(("nobody", "viettel-quang-nam", "x" * 300, ""))
+    else:
+        payload["occurred_at"] = rng.choice(("2007-05-19T14:00:00", "3000-01-01T00:00:00Z", 0))
+    return kind, encoded(payload), f"{action} {'.'.join(map(str, path))}"
+
+
+def valid_report(rng: random.Random, *, cleared: bool = False) -> tuple[str, bytes, str]:
+    """A report that must be routed: sometimes a clear that arrives before any alarm."""
+    kind = "line_fault" if cleared else rng.choice(KINDS)
+    line = f"FUZZ-{rng.randrange(10**6)}"
+    overrides: dict[str, Any] = {"alarmed_object.id": line} if kind == "line_fault" else {}
+    if cleared:
+        overrides["perceived_severity"] = "cleared"
+    rid = f"fuzz-ok-{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}"
+    return kind, encoded(report(kind, rid, **overrides)), "clear first" if cleared else "valid"
+
+
+def command(rng: random.Random) -> tuple[bytes, str]:
+    """A command for an incident that does not exist, or one with a field made wrong."""
+    body: dict[str, Any] = {
+        "type": rng.choice(("acknowledge_incident", "start_work", "resolve_incident")),
+        "schema_version": 1,
+        "command_id": f"fuzz-cmd-{rng.getrandbits(64):016x}",
+        "incident_id": f"inc-fuzz-{rng.getrandbits(32):08x}",
+        "incident_key": f"line_fault:vnpt-quang-nam:FUZZ-{rng.randrange(10**6)}",
+        "issued_by": "vnpt-quang-nam",
+        "issued_at": "2007-05-20T06:45:00+07:00",
+        "dispatcher": "Trực ban",
+        "resolution": "Đã sửa",
+    }
+    if rng.random() < 0.5:
+        field = rng.choice(list(body))
+        body[field] = rng.choice(WRONG_VALUES)
+        return json.dumps(body, ensure_ascii=False).encode(), f"command wrong {field}"
+    return json.dumps(body, ensure_ascii=False).encode(), "command for no incident"
+
+
+def hostile_inputs(seed: int, count: int, *, http: bool = False) -> Iterator[FuzzInput]:
+    """`count` inputs from `seed`: corpus bytes, mutated and valid reports, commands.
+
+    Large messages are one input in 300 or so: enough to meet every size limit in a run of
+    a few thousand, few enough that a run of 100,000 is not mostly bulk.
+    """
+    rng = random.Random(seed)
+    small, large = corpus(rng), large_corpus(rng)
+    makers: list[tuple[float, Callable[[], FuzzInput]]] = [
+        (0.15, lambda: _from_corpus(rng, small, http)),
+        (0.003, lambda: _from_corpus(rng, large, http=False)),
+        (0.45, lambda: _report_input(rng, mutated_report(rng), http)),
+        (0.15, lambda: _report_input(rng, valid_report(rng), http)),
+        (0.05, lambda: _report_input(rng, valid_report(rng, cleared=True), http)),
+        (0.20, lambda: _command_input(rng)),
+    ]
+    weights = [w for w, _ in makers]
+    for _ in range(count):
+        (make,) = rng.choices([m for _, m in makers], weights=weights)
+        yield make()
+
+
+def _from_corpus(
+    rng: random.Random, choices: list[tuple[str, bytes | None]], http: bool
+) -> FuzzInput:
+    label, value = rng.choice(choices)
+    if rng.random() < 0.2:
+        key = b"line_fault:x:y"
+        return FuzzInput("kafka", INCIDENT_COMMANDS, value, key=key, label=label)
+    kind = rng.choice(KINDS)
+    if http and value is not None and rng.random() < 0.3:
+        return FuzzInput("http", kind, value, label=label)
+    # A Kafka record needs a key or a value: a tombstone always has a key.
+    key = _key(rng) if value is not None else b"tombstone"
+    return FuzzInput("kafka", TOPIC_OF_KIND[kind], value, key=key, label=label)
+
+
+def _report_input(rng: random.Random, made: tuple[str, bytes, str], http: bool) -> FuzzInput:
+    kind, value, label = made
+    if http and rng.random() < 0.3:
+        return FuzzInput("http", kind, value, label=label)
+    topic = TOPIC_OF_KIND[rng.choice(KINDS) if rng.random() < 0.05 else kind]
+    return FuzzInput("kafka", topic, value, key=_key(rng), label=label)
+
+
+def _command_input(rng: random.Random) -> FuzzInput:
+    value, label = command(rng)
+    key = rng.choice((b"line_fault:vnpt-quang-nam:FUZZ", None, b"\xff" * 10))
+    return FuzzInput("kafka", INCIDENT_COMMANDS, value, key=key, label=label)
+
+
+def _key(rng: random.Random) -> bytes | None:
+    # Keyed by report id (as the README's example does), by nothing, or by garbage.
+    return rng.choice((None, rng.randbytes(8), b"x" * 2000))
+
+
+_DROP = object()
+
+
+def _paths(value: Any, prefix: tuple = ()) -> Iterator[tuple]:
+    if isinstance(value, dict):
+        for name, item in value.items():
+            yield (*prefix, name)
+            yield from _paths(item, (*prefix, name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield (*prefix, index)
+            yield from _paths(item, (*prefix, index))
+
+
+def _set(payload: Any, path: tuple, value: Any) -> None:
+    *parents, leaf = path
+    for part in parents:
+        payload = payload[part]
+    if value is _DROP:
+        del payload[leaf]
+    else:
+        payload[leaf] = value

@@ -1,0 +1,176 @@
+"""Throw hostile input at a running system, then prove every input was accounted for.
+
+Kafka inputs go straight to their topics; HTTP inputs (with `gateway_url`) go to the
+gateway's publish endpoint as a publisher of the reference registry. Afterwards: a sentinel
+report must still become a task (every stage is alive and consuming), every Kafka input must
+have an outcome in PostgreSQL, and no HTTP input may get a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import structlog
+
+from schemas.samples import TOPIC_OF_KIND, encoded, report
+from services.auditor.access import connect as audit_connect
+from services.auditor.verify import OUTCOMES
+from services.fuzz.account import Outcomes, Sent, Tally, unaccounted
+from services.fuzz.hostile import LARGEST, FuzzInput, hostile_inputs
+from services.gateway.access import Role
+from services.gateway.tokens import create_token, revoke_token
+from services.runtime import db
+from services.runtime.kafka import make_consumer, make_producer
+from services.runtime.settings import Settings
+from services.runtime.topics import task_feed, topic_name
+
+log = structlog.get_logger(component="fuzz")
+SENTINEL_OWNER = "vnpt-quang-nam"  # owner of the reference example's line
+COMMAND_OUTCOMES = """
+    SELECT event->>'command_id' AS id FROM incident_events WHERE type = 'command_rejected'
+    UNION SELECT event->'caused_by'->>'command_id' FROM incident_events
+"""
+DEAD_LETTERS = "SELECT source_topic, source_partition, source_offset FROM dead_letters"
+
+
+@dataclass
+class FuzzResult:
+    """A run's figures and what it found."""
+
+    tally: Tally
+    seconds_sending: float
+    seconds_draining: float
+    sentinel_ms: float | None
+
+    @property
+    def ok(self) -> bool:
+        t = self.tally
+        return not t.unaccounted and not t.server_errors and self.sentinel_ms is not None
+
+
+async def run_fuzz(
+    settings: Settings,
+    *,
+    count: int,
+    seed: int,
+    gateway_url: str | None = None,
+    drain_seconds: float = 120.0,
+) -> FuzzResult:
+    """Send `count` hostile inputs, then wait (at most `drain_seconds`) for every outcome."""
+    tally = Tally()
+    inputs = list(hostile_inputs(seed, count, http=gateway_url is not None))
+    started = time.perf_counter()
+    sent = await _send_kafka(settings, [i for i in inputs if i.channel == "kafka"], tally)
+    http = [i for i in inputs if i.channel == "http"]
+    if http and gateway_url:
+        await _send_http(settings, gateway_url, http, tally)
+    sending = time.perf_counter() - started
+    sentinel_ms = await _sentinel(settings, deadline_s=drain_seconds)
+    started = time.perf_counter()
+    tally.unaccounted = await _drain(settings, sent, deadline_s=drain_seconds)
+    return FuzzResult(tally, sending, time.perf_counter() - started, sentinel_ms)
+
+
+async def _send_kafka(settings: Settings, inputs: list[FuzzInput], tally: Tally) -> list[Sent]:
+    producer = make_producer(settings, max_request_size=LARGEST + 64 * 1024)
+    await producer.start()
+    try:
+        futures = []
+        for item in inputs:
+            topic = topic_name(item.target, settings.topic_prefix)
+            futures.append(await producer.send(topic, item.value, key=item.key))
+            tally.labels[item.label] += 1
+        metadata = await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    tally.kafka = len(inputs)
+    return [
+        Sent(item, (m.topic, m.partition, m.offset))
+        for item, m in zip(inputs, metadata, strict=True)
+    ]
+
+
+async def _send_http(settings: Settings, url: str, inputs: list[FuzzInput], tally: Tally) -> None:
+    conn = await db.connect(settings)
+    try:
+        token = await create_token(
+            conn=conn, enterprise=SENTINEL_OWNER, role=Role.PUBLISHER, label="signalpost fuzz"
+        )
+        headers = {"Authorization": f"Bearer {token.secret}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+            for item in inputs:
+                tally.labels[item.label] += 1
+                try:
+                    answer = await client.post(f"/v1/reports/{item.target}", content=item.value)
+                except httpx.HTTPError as exc:
+                    tally.server_errors.append(f"{item.label}: no answer ({exc!r})"[:300])
+                    continue
+                tally.http[answer.status_code] += 1
+                if answer.status_code >= 500:
+                    tally.server_errors.append(f"{item.label}: {answer.status_code}")
+        await revoke_token(conn=conn, token_id=token.token_id)
+    finally:
+        await conn.close()
+
+
+async def _sentinel(settings: Settings, *, deadline_s: float) -> float | None:
+    """Milliseconds from a fresh valid report to its task on the owner's feed; None if never."""
+    line = f"SENTINEL-{uuid.uuid4().hex[:10]}"
+    payload = report("line_fault", f"sentinel-{line}", **{"alarmed_object.id": line})
+    feed = topic_name(task_feed(SENTINEL_OWNER), settings.topic_prefix)
+    consumer = make_consumer(settings, group_id=None, auto_offset_reset="latest")
+    await consumer.start()
+    try:
+        consumer.subscribe([feed])
+        await consumer.getmany(timeout_ms=500)  # take an assignment at the feed's end first
+        producer = make_producer(settings)
+        await producer.start()
+        started = time.perf_counter()
+        try:
+            await producer.send_and_wait(
+                topic_name(TOPIC_OF_KIND["line_fault"], settings.topic_prefix), encoded(payload)
+            )
+        finally:
+            await producer.stop()
+        async with asyncio.timeout(deadline_s):
+            while True:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    if any(line.encode() in (r.value or b"") for r in records):
+                        return (time.perf_counter() - started) * 1000
+    except TimeoutError:
+        return None
+    finally:
+        await consumer.stop()
+
+
+async def _drain(settings: Settings, sent: Iterable[Sent], *, deadline_s: float) -> list[Sent]:
+    """Wait until every input has an outcome; those still without one at the deadline."""
+    left = list(sent)
+    deadline = time.monotonic() + deadline_s
+    while left and time.monotonic() < deadline:
+        conn = await audit_connect(settings)
+        try:
+            left = unaccounted(left, await read_outcomes(conn))
+        finally:
+            await conn.close()
+        if left:
+            await asyncio.sleep(1)
+    return left
+
+
+async def read_outcomes(conn: asyncpg.Connection) -> Outcomes:
+    """Dead-letter positions, and the report and command ids recorded events name."""
+    letters = await conn.fetch(DEAD_LETTERS)
+    reports = await conn.fetch(OUTCOMES)
+    commands = await conn.fetch(COMMAND_OUTCOMES)
+    return Outcomes(
+        dead_letters={(r[0], r[1], r[2]) for r in letters},
+        reports={(r["by"], r["id"]) for r in reports},
+        commands={r["id"] for r in commands if r["id"]},
+    )
