@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
 
 from infra.kafka import local as kafka
 from infra.postgres import local as postgres
 from infra.postgres.roles import create_database_and_roles, superuser_connect
 from infra.settings import StackSettings
+from infra.supervision import Answer, Position, Sample
 from schemas.registry import load_registry
-from services.runtime import db
+from services.gateway.settings import GatewaySettings
+from services.incidents.settings import IncidentSettings
+from services.recorder.settings import RecorderSettings
+from services.router.settings import RouterSettings
+from services.runtime import db, lag
 from services.runtime.errors import StackError, TopicDriftError
 from services.runtime.kafka import admin_client
 from services.runtime.kinds import Progress
 from services.runtime.migrate import load_migrations, migrate
-from services.runtime.topics import CATALOG, apply_catalog, task_feeds
+from services.runtime.settings import load_settings
+from services.runtime.topics import (
+    CAPACITY_ALARM_REPORTS,
+    CATALOG,
+    INCIDENT_COMMANDS,
+    INCIDENT_EVENTS,
+    INCIDENT_TICKS,
+    LINE_FAULT_REPORTS,
+    ROUTED_REPORTS,
+    SUSPICIOUS_PARCEL_REPORTS,
+    apply_catalog,
+    task_feeds,
+    topic_name,
+)
+
+Probe = Callable[[], Awaitable[Sample]]
+# What a failed probe can raise; the supervisor's watch goes on with the lag unknown.
+PROBE_ERRORS = (KafkaError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -178,3 +205,60 @@ async def _postgres_health(settings: StackSettings) -> Health:
     if pending:
         detail += f", {pending} pending (run `signalpost migrate`)"
     return Health("postgres", where, True, not pending, detail)
+
+
+def service_probes(settings: StackSettings) -> dict[str, Probe]:
+    """How `signalpost up` watches each service: its group's position on its inputs (the
+    recorder's offsets are in PostgreSQL), or the gateway's /healthz. Read once, from the
+    services' own settings, as their processes read them."""
+    router = load_settings(RouterSettings).router_group_id
+    incidents = load_settings(IncidentSettings).app_name
+    recorder = load_settings(RecorderSettings).recorder_group_id
+    gateway = load_settings(GatewaySettings)
+    host = "127.0.0.1" if gateway.gateway_host in ("0.0.0.0", "::") else gateway.gateway_host
+    consumers = {
+        "router": (
+            (LINE_FAULT_REPORTS, CAPACITY_ALARM_REPORTS, SUSPICIOUS_PARCEL_REPORTS),
+            partial(lag.kafka_committed, settings, router),
+        ),
+        "incidents": (
+            (ROUTED_REPORTS, INCIDENT_COMMANDS, INCIDENT_TICKS),
+            partial(lag.kafka_committed, settings, incidents),
+        ),
+        "recorder": ((INCIDENT_EVENTS,), partial(lag.postgres_committed, settings, recorder)),
+    }
+    probes: dict[str, Probe] = {
+        name: partial(_position, settings, topics, committed)
+        for name, (topics, committed) in consumers.items()
+    }
+    probes["gateway"] = partial(_gateway_health, f"http://{host}:{gateway.gateway_port}/healthz")
+    return probes
+
+
+async def _position(
+    settings: StackSettings,
+    topics: Iterable[str],
+    committed: Callable[[], Awaitable[Mapping[TopicPartition, int]]],
+) -> Position:
+    names = [topic_name(t, settings.topic_prefix) for t in topics]
+    ends = await lag.end_offsets(settings, names)
+    return Position(committed=_keyed(await committed(), names), ends=_keyed(ends, names))
+
+
+def _keyed(offsets: Mapping[TopicPartition, int], topics: list[str]) -> dict[str, int]:
+    return {f"{tp.topic}:{tp.partition}": o for tp, o in offsets.items() if tp.topic in topics}
+
+
+async def _gateway_health(url: str) -> Answer:
+    try:
+        async with httpx.AsyncClient(timeout=3) as client:
+            answer = await client.get(url)
+    except httpx.HTTPError as exc:
+        return Answer(False, f"healthz unreachable: {exc!r}")
+    if answer.status_code == 200:
+        return Answer(True, "healthz ok")
+    try:
+        down = [part for part, up in answer.json().items() if up is False]
+    except ValueError:
+        down = []
+    return Answer(False, f"healthz {answer.status_code}: {', '.join(down) or 'degraded'} down")

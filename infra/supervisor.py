@@ -1,28 +1,51 @@
-"""`signalpost up`: the whole system in the foreground, merged logs, Ctrl-C stops it cleanly."""
+"""`signalpost up`: the whole system in the foreground, merged logs, services restarted when they
+exit (back-off, then a limit), a state file per service for `signalpost status`; Ctrl-C stops it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import random
 import signal
 import sys
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from infra import stack
 from infra.kafka import local as kafka
 from infra.postgres import local as postgres
-from infra.process import read_pid
+from infra.process import is_alive, read_pid
 from infra.settings import StackSettings
+from infra.supervision import (
+    LAST_ERROR_LINES,
+    RestartPolicy,
+    ServiceRecord,
+    Shown,
+    exit_message,
+    exited,
+    next_restart,
+    observe,
+    settled,
+    shown_state,
+    started,
+    stopped,
+)
 from services.runtime.kinds import Progress
 
 UP_MARKER = "signalpost"
+SETTLE_S = 2.0  # a process still alive this long after its start is "running"
+STOP_WAIT_S = 60.0  # then a service that ignores SIGTERM is killed
+PROBE_WAIT_S = 10.0
 
 
 def up_pid_file(settings: StackSettings) -> Path:
     """Where a running `signalpost up` writes its pid."""
-    return settings.home / "up.pid"
+    return settings.state_dir / "up.pid"
 
 
 def running_up(settings: StackSettings) -> int | None:
@@ -46,7 +69,7 @@ async def run_up(
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{os.getpid()}\n")
     cluster = postgres.existing_cluster(settings)
-    started = stack.Started(
+    ours = stack.Started(
         postgres=cluster is None or cluster.pid() is None,
         kafka=all(node.pid() is None for node in kafka.single_node(settings).nodes),
     )
@@ -59,9 +82,9 @@ async def run_up(
     except asyncio.CancelledError:
         progress("stopping")
     finally:
-        stopped = stack.stop_components(settings, started)
+        components = stack.stop_components(settings, ours)
         pid_file.unlink(missing_ok=True)
-        progress(f"stopped: {', '.join(stopped) or 'nothing that this run started'}")
+        progress(f"stopped: {', '.join(components) or 'nothing that this run started'}")
     return 0
 
 
@@ -75,38 +98,163 @@ async def _serve(
         _follow(node.server_log, "kafka", lambda line: " WARN " in line or " ERROR " in line),
         _follow(settings.home / "postgres" / "postgres.log", "postgres", lambda line: True),
     ]
-    children = [await _start_service(name) for name in services]
-    try:
-        on_ready()
-        await asyncio.gather(*followers, *(_relay(name, child) for name, child in children))
-    finally:
-        for _, child in children:
-            with contextlib.suppress(ProcessLookupError):
-                child.terminate()
-        for _, child in children:
-            await child.wait()
+    board = Board(settings.state_dir, services)
+    probes = {
+        name: probe for name, probe in stack.service_probes(settings).items() if name in board
+    }
+    children = {name: await _spawn(name, board) for name in services}
+    on_ready()
+    policy, rand = settings.restart_policy(), random.Random().random
+    keepers = [_keep_running(name, child, board, policy, rand) for name, child in children.items()]
+    await asyncio.gather(
+        *followers, *keepers, _watch(board, probes, every=settings.supervisor_sample_seconds)
+    )
 
 
-async def _start_service(name: str) -> tuple[str, asyncio.subprocess.Process]:
+class Board:
+    """The supervisor's record of each service, written to its state file on every change."""
+
+    def __init__(self, directory: Path, services: Iterable[str]) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.records: dict[str, ServiceRecord] = {}
+        for name in services:
+            self.put(ServiceRecord(name, _now()))
+
+    def __getitem__(self, name: str) -> ServiceRecord:
+        return self.records[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.records
+
+    def put(self, record: ServiceRecord) -> ServiceRecord:
+        """Keep `record` as its service's and write it (to a temporary file, then renamed)."""
+        self.records[record.service] = record
+        path = state_file(self.directory, record.service)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(record.to_json(), indent=2) + "\n")
+        temporary.replace(path)
+        return record
+
+
+def state_file(directory: Path, service: str) -> Path:
+    """Where the state of `service` is kept."""
+    return directory / f"{service}.json"
+
+
+def service_states(
+    settings: StackSettings, services: Iterable[str], now: datetime
+) -> list[tuple[ServiceRecord, Shown]]:
+    """Each service's last record and what it means now (its pid checked, stuck or not)."""
+    rows = []
+    for name in services:
+        try:
+            plain = json.loads(state_file(settings.state_dir, name).read_text())
+        except FileNotFoundError:
+            record = ServiceRecord(name, now, detail="no state file: not started by this `up`")
+        else:
+            record = ServiceRecord.from_json(plain)
+        alive = record.pid is not None and is_alive(record.pid)
+        stuck_after = settings.supervisor_stuck_seconds
+        rows.append((record, shown_state(record, alive=alive, now=now, stuck_after=stuck_after)))
+    return rows
+
+
+async def _spawn(name: str, board: Board) -> asyncio.subprocess.Process:
     env = {**os.environ, "SIGNALPOST_LOG_FORMAT": "console"}
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.cli.main", "run", name,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         start_new_session=True, env=env,
     )  # fmt: skip
-    return name, child
+    board.put(started(board[name], child.pid, _now()))
+    return child
+
+
+async def _keep_running(
+    name: str,
+    child: asyncio.subprocess.Process,
+    board: Board,
+    policy: RestartPolicy,
+    rand: Callable[[], float],
+) -> None:
+    """Watch a service's process; restart it when it exits, per `policy`, until given up."""
+    restarted_at: list[float] = []
+    try:
+        while True:
+            code, output = await _watch_child(name, child, board)
+            delay = next_restart(policy, restarted_at, time.monotonic(), rand())
+            record = board.put(exited(board[name], code, output, _now(), restart=delay is not None))
+            _emit("supervisor", exit_message(record, delay, policy))
+            if delay is None:
+                return
+            await asyncio.sleep(delay)
+            restarted_at.append(time.monotonic())
+            child = await _spawn(name, board)
+    except asyncio.CancelledError:
+        board.put(stopped(board[name], child.returncode, _now()))
+        raise
+
+
+async def _watch_child(
+    name: str, child: asyncio.subprocess.Process, board: Board
+) -> tuple[int, list[str]]:
+    """Relay a process's output until it exits; its exit code and last lines."""
+    output: deque[str] = deque(maxlen=LAST_ERROR_LINES)
+    relay = asyncio.create_task(_relay(name, child, output))
+    try:
+        done, _ = await asyncio.wait({relay}, timeout=SETTLE_S)
+        if not done:
+            board.put(settled(board[name], _now()))
+        await relay
+        return await child.wait(), list(output)
+    finally:
+        if child.returncode is None:
+            await _stop(child)
+        await relay
+
+
+async def _stop(child: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        child.terminate()
+    try:
+        await asyncio.wait_for(child.wait(), STOP_WAIT_S)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        await child.wait()
 
 
 def _emit(label: str, line: str) -> None:
     print(f"{label:>16} | {line.rstrip()}", flush=True)
 
 
-async def _relay(name: str, child: asyncio.subprocess.Process) -> None:
-    """Print a service's output under its name; report when it exits."""
+async def _relay(name: str, child: asyncio.subprocess.Process, output: deque[str]) -> None:
+    """Print a service's output under its name, keeping its last lines."""
     assert child.stdout is not None
     async for raw in child.stdout:
-        _emit(name, raw.decode(errors="replace"))
-    _emit(name, f"exited with code {await child.wait()}")
+        line = raw.decode(errors="replace")
+        output.append(line)
+        _emit(name, line)
+
+
+async def _watch(board: Board, probes: dict[str, stack.Probe], *, every: float) -> None:
+    """Sample every service's lag or health, now and then every `every` seconds."""
+    while True:
+        await asyncio.gather(*(_sample(board, name, probe) for name, probe in probes.items()))
+        await asyncio.sleep(every)
+
+
+async def _sample(board: Board, name: str, probe: stack.Probe) -> None:
+    try:
+        sample = await asyncio.wait_for(probe(), PROBE_WAIT_S)
+    except stack.PROBE_ERRORS as exc:
+        sample = f"unknown: {exc!r}"[:200]
+    board.put(observe(board[name], sample, _now()))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 async def _follow(path: Path, label: str, keep: Callable[[str], bool]) -> None:

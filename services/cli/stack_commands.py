@@ -7,12 +7,14 @@ import asyncio
 import json
 import sys
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 from infra import stack, supervisor
 from infra.kafka import local as kafka
 from infra.postgres import local as postgres
 from infra.process import stop_pid
 from infra.settings import StackSettings
+from infra.supervision import FINE, ServiceRecord, Shown
 from services.cli.runnable import SERVICES
 from services.runtime.errors import StackError
 
@@ -78,12 +80,22 @@ def _down(args: argparse.Namespace, settings: StackSettings) -> int:
 def _status(args: argparse.Namespace, settings: StackSettings) -> int:
     rows = asyncio.run(stack.health(settings))
     up_pid = supervisor.running_up(settings)
+    now = datetime.now(UTC)
+    services = supervisor.service_states(settings, SERVICES, now) if up_pid else []
     if args.json:
-        print(json.dumps({"up_pid": up_pid, "components": [asdict(r) for r in rows]}, indent=2))
+        listed = [{**record.to_json(), "state": shown, "recorded_state": record.state}
+                  for record, shown in services]  # fmt: skip
+        components = [asdict(r) for r in rows]
+        print(
+            json.dumps({"up_pid": up_pid, "components": components, "services": listed}, indent=2)
+        )
     else:
         print(format_health(rows))
+        if services:
+            print(format_services(services, now))
         print(f"signalpost up: {'running, pid ' + str(up_pid) if up_pid else 'not running'}")
-    return 0 if all(r.healthy for r in rows if r.component != "kafka (cluster)") else 1
+    healthy = all(r.healthy for r in rows if r.component != "kafka (cluster)")
+    return 0 if healthy and all(shown in FINE for _, shown in services) else 1
 
 
 def format_health(rows: list[stack.Health]) -> str:
@@ -93,6 +105,38 @@ def format_health(rows: list[stack.Health]) -> str:
         state = "healthy" if row.healthy else ("unhealthy" if row.running else "stopped")
         lines.append(f"{row.component:<16} {state:<10} {row.where:<32} {row.detail}")
     return "\n".join(lines)
+
+
+def format_services(rows: list[tuple[ServiceRecord, Shown]], now: datetime) -> str:
+    """The services' table: state, pid, restarts, lag or health, and how the last exit ended."""
+    lines = [f"{'service':<16} {'state':<10} {'pid':>7} {'restarts':>8}  {'lag':<24} last error"]
+    for record, shown in rows:
+        pid = str(record.pid) if record.pid and shown != "down" else "-"
+        lines.append(
+            f"{record.service:<16} {shown:<10} {pid:>7} {record.restarts:>8}  "
+            f"{_lag(record, shown, now):<24} {_summary(record.last_error)}"
+        )
+    return "\n".join(lines)
+
+
+def _lag(record: ServiceRecord, shown: Shown, now: datetime) -> str:
+    said = f"{record.lag:,}" if record.lag is not None else record.detail or "-"
+    quiet = f"{(now - record.progress_at).total_seconds():.0f}s" if record.progress_at else ""
+    if shown == "stuck":
+        said += f" (no progress for {quiet})"
+    elif shown == "unhealthy":
+        said += f" (for {quiet})"
+    return _cut(said, 40)
+
+
+def _summary(last_error: str) -> str:
+    """How the last exit ended and the last line of output, on one line."""
+    first, *rest = last_error.splitlines() or ["-"]
+    return _cut(f"{first}: {rest[-1].strip()}" if rest else first, 100)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _migrate(args: argparse.Namespace, settings: StackSettings) -> int:
