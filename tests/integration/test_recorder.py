@@ -40,7 +40,8 @@ class Running:
 
     def __init__(self, settings: RecorderSettings) -> None:
         self.stop = asyncio.Event()
-        self.task = asyncio.create_task(Recorder(settings).run(self.stop))
+        self.recorder = Recorder(settings)
+        self.task = asyncio.create_task(self.recorder.run(self.stop))
 
     async def close(self) -> None:
         self.stop.set()
