@@ -17,7 +17,7 @@ from schemas.commands import (
     ResolveIncident,
     StartWork,
 )
-from schemas.envelope import Actor, ActorKind, ReportRef
+from schemas.envelope import MAX_CLOCK_SKEW, Actor, ActorKind, ReportRef
 from schemas.errors import ErrorBody, Problem
 from schemas.lifecycle import (
     Cause,
@@ -104,7 +104,7 @@ def _on_report(
     refs = dict.fromkeys(
         (ReportRef(reported_by=report.reported_by, report_id=report.report_id), *routed.collapsed)
     )
-    seen = state.seen_reports
+    seen = set(state.seen_reports)
     new = tuple(r for r in refs if seen_report(r.reported_by, r.report_id) not in seen)
     if not new:
         return []
@@ -123,9 +123,26 @@ def _on_report(
             em.emit(DuplicateLinked, report=report)
     elif state.status is IncidentStatus.RESOLVED and is_clear(report):
         em.emit(SourceCleared, report=report)
+    elif _old_news(state, report):
+        em.emit(DuplicateLinked, report=report)
     else:
         _open(em, routed)
     return em.events
+
+
+def _old_news(state: IncidentState, report: AnyReport) -> bool:
+    """Whether a report happened before the incident was resolved, beyond any clock skew.
+
+    Such a report is late news of the resolved incident (or a resend of one of its storm's
+    reports that the bounded memory has forgotten), not a recurrence: it is linked to that
+    incident, resolved or since closed, rather than opening a new one. A report from within
+    the skew of the resolution opens one, so that a recurrence is never hidden.
+    """
+    return (
+        state.resolved_at is not None
+        and state.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED)
+        and report.occurred_at < state.resolved_at - MAX_CLOCK_SKEW
+    )
 
 
 def _open(em: Emitter, routed: RoutedReport) -> None:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import reduce
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from schemas.envelope import Identifier, IncidentKey, Instant, LogModel, ShortText, Slug
 from schemas.errors import SignalPostError
@@ -55,9 +55,12 @@ __all__ = [
     "tasks_to_publish",
 ]
 
-# Enough to absorb redelivery after a crash or a rebalance (a few batches), small enough to
-# keep a table row a few kilobytes; entries are 16-hex digests, not the ids themselves.
-MAX_SEEN_REPORTS = 256
+# The last reports of a key, newest last: two full router batches (2000 reports each, a
+# storm collapsed) and more, so a router or incident-manager redelivery is always known.
+# Entries are 48-bit digests (a new report is taken for a known one about once in 10^10);
+# a storm key's row stays under 64 KB. Older reports are forgotten: see _on_report.
+MAX_SEEN_REPORTS = 4096
+SEEN_REPORT_CHARS = 12
 MAX_SEEN_COMMANDS = 128
 
 
@@ -140,6 +143,12 @@ class IncidentState(LogModel):
     seen_reports: tuple[str, ...] = Field(default=(), description="Digests of recent reports.")
     seen_commands: tuple[str, ...] = Field(default=(), description="Digests of recent commands.")
 
+    @field_validator("seen_reports")
+    @classmethod
+    def _short_digests(cls, seen: tuple[str, ...]) -> tuple[str, ...]:
+        # Rows written before the digests were cut to SEEN_REPORT_CHARS still match.
+        return tuple(entry[:SEEN_REPORT_CHARS] for entry in seen)
+
     def primary_task(self) -> Task | None:
         """The task of the enterprise assigned now, if any."""
         return self.tasks.get(self.primary) if self.primary else None
@@ -147,7 +156,7 @@ class IncidentState(LogModel):
 
 def seen_report(reported_by: str, report_id: str) -> str:
     """The memory entry of a report: reports are unique per publisher."""
-    return digest("report", reported_by, report_id, length=16)
+    return digest("report", reported_by, report_id, length=SEEN_REPORT_CHARS)
 
 
 def seen_command(command_id: str) -> str:
@@ -156,7 +165,8 @@ def seen_command(command_id: str) -> str:
 
 
 def _remember(seen: tuple[str, ...], entries: Iterable[str], limit: int) -> tuple[str, ...]:
-    fresh = [e for e in dict.fromkeys(entries) if e not in seen]
+    known = set(seen)
+    fresh = [e for e in dict.fromkeys(entries) if e not in known]
     return (*seen, *fresh)[-limit:] if fresh else seen
 
 
