@@ -105,10 +105,13 @@ async def _serve(
     children = {name: await _spawn(name, board) for name in services}
     on_ready()
     policy, rand = settings.restart_policy(), random.Random().random
-    keepers = [_keep_running(name, child, board, policy, rand) for name, child in children.items()]
-    await asyncio.gather(
-        *followers, *keepers, _watch(board, probes, every=settings.supervisor_sample_seconds)
-    )
+    # A task group, not gather: when cancelled it waits until every keeper has stopped its service.
+    async with asyncio.TaskGroup() as group:
+        for name, child in children.items():
+            group.create_task(_keep_running(name, child, board, policy, rand))
+        for follower in followers:
+            group.create_task(follower)
+        group.create_task(_watch(board, probes, every=settings.supervisor_sample_seconds))
 
 
 class Board:

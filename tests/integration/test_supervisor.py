@@ -160,5 +160,15 @@ async def test_kill_restart_stuck_then_given_up(up, settings):
     assert (rows["router"]["state"], rows["router"]["restarts"], rows["router"]["pid"]) == (
         "failed", 1, None,
     )  # fmt: skip
-    assert all(rows[name]["state"] == "running" for name in ("incidents", "recorder", "gateway"))
+    others = ("incidents", "recorder", "gateway")
+    assert all(rows[name]["state"] == "running" for name in others)
     assert "given up after 1 restart within 300s (state failed)" in up.log.read_text()
+
+    # Ctrl-C: every service still running is stopped, and waited for, before `up` ends.
+    pids = [rows[name]["pid"] for name in others]
+    up.process.send_signal(signal.SIGINT)
+    assert await asyncio.wait_for(up.process.wait(), timeout=120) == 0
+    assert not any(is_alive(pid) for pid in pids)
+    assert [up.state(name)["state"] for name in others] == ["stopped"] * 3
+    assert all(up.state(name)["last_exit_code"] is not None for name in others)
+    assert up.state("router")["state"] == "failed"
