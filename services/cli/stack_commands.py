@@ -132,7 +132,7 @@ def _lag(record: ServiceRecord, shown: Shown, now: datetime) -> str:
 def _summary(last_error: str) -> str:
     """How the last exit ended and the last line of output, on one line."""
     first, *rest = last_error.splitlines() or ["-"]
-    return _cut(f"{first}: {rest[-1].strip()}" if rest else first, 100)
+    return _cut(f"{first}: {' '.join(rest[-1].split())}" if rest else first, 100)
 
 
 def _cut(text: str, width: int) -> str:
