@@ -1,6 +1,15 @@
 """The incident manager's pure core: per-key incident state, decisions, deadlines, tasks."""
 
-from services.incidents.deadlines import Timer, decide_due, escalation_chain, next_due, timers
+from services.incidents.deadlines import (
+    Timer,
+    TimerAction,
+    decide_due,
+    escalation_chain,
+    evictable,
+    next_due,
+    retained_until,
+    timers,
+)
 from services.incidents.machine import decide, summary
 from services.incidents.policy import ClearAction, Policy, RejectAction
 from services.incidents.state import (
@@ -22,12 +31,15 @@ __all__ = [
     "Policy",
     "RejectAction",
     "Timer",
+    "TimerAction",
     "apply",
     "decide",
     "decide_due",
     "escalation_chain",
+    "evictable",
     "fold",
     "next_due",
+    "retained_until",
     "summary",
     "tasks_to_publish",
     "timers",

@@ -127,15 +127,18 @@ def build_app(
         finally:
             await producer.stop()
 
+    def _stored(key: bytes | None) -> bytes | None:
+        return None if key is None else state.get(key)
+
     async def _handle_batches(stream: faust.StreamT, producer: AIOKafkaProducer) -> None:
         async for batch in stream.take_events(settings.incidents_batch_max, within=0.01):
-            changed: dict[bytes, bytes] = {}
+            changed: dict[bytes, bytes | None] = {}  # None: the key's state leaves the table
             deadlines: dict[bytes, datetime | None] = {}
             sends: list[asyncio.Future] = []
             for event in batch:
                 message = event.message
                 key = event.key
-                stored = changed.get(key) or (state.get(key) if key is not None else None)
+                stored = changed[key] if key in changed else _stored(key)
                 step = handle(
                     stored,
                     key=key,
@@ -150,12 +153,15 @@ def build_app(
                     policy=policy,
                 )
                 sends += await publish(producer, key, step)
-                if step.state is not None and key is not None:
+                if (step.state is not None or step.evict) and key is not None:
                     changed[key] = step.state
                     deadlines[key] = step.due
             await asyncio.gather(*sends)
             for key, raw in changed.items():
-                state[key] = raw
+                if raw is not None:
+                    state[key] = raw
+                elif key in state:
+                    del state[key]  # a tombstone on the changelog; the log keeps its events
             for key, deadline in deadlines.items():
                 index.set(key, deadline)
             log.debug("batch_handled", inputs=len(batch), sends=len(sends))

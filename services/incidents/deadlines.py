@@ -27,9 +27,11 @@ __all__ = [
     "TimerAction",
     "decide_due",
     "escalation_chain",
+    "evictable",
     "next_due",
     "promise",
     "resumed",
+    "retained_until",
     "timers",
 ]
 
@@ -107,10 +109,28 @@ def timers(state: IncidentState, policy: Policy) -> list[Timer]:
     return sorted(found, key=lambda timer: timer.at)
 
 
+def retained_until(state: IncidentState, policy: Policy) -> datetime | None:
+    """When the key's state leaves the hot state: a retention after its last event, once its
+    incident is over (closed or cancelled, or it never had one); None while it is not over.
+
+    The log keeps every event. What leaves with the state is the link to the incident before,
+    the memory of seen reports and commands, and the numbering of the key's incidents.
+    """
+    over = state.status in (None, IncidentStatus.CLOSED, IncidentStatus.CANCELLED)
+    return state.updated_at + policy.retention if over and state.updated_at else None
+
+
+def evictable(state: IncidentState, now: datetime, *, policy: Policy) -> bool:
+    """Whether the key's state is to leave the hot state at `now`."""
+    until = retained_until(state, policy)
+    return until is not None and until <= now
+
+
 def next_due(state: IncidentState, policy: Policy) -> datetime | None:
-    """When decide_due next has something to do for this incident, or None."""
-    pending = timers(state, policy)
-    return pending[0].at if pending else None
+    """When the clock next has something to do for this key (a timer, or leaving), or None."""
+    pending = [timer.at for timer in timers(state, policy)]
+    leaves = retained_until(state, policy)
+    return min([*pending, leaves] if leaves else pending, default=None)
 
 
 def decide_due(state: IncidentState, now: datetime, *, policy: Policy) -> list[IncidentEvent]:

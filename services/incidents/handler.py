@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from schemas.codec import MAX_MESSAGE_BYTES, decode, encode
 from schemas.contracts import COMMAND, ROUTED_REPORT
 from schemas.errors import ContractError, Problem
-from services.incidents.deadlines import decide_due, next_due
+from services.incidents.deadlines import decide_due, evictable, next_due
 from services.incidents.machine import decide
 from services.incidents.policy import Policy
 from services.incidents.state import IncidentState, apply, tasks_to_publish
@@ -39,7 +39,8 @@ class Step:
     events: tuple[bytes, ...] = ()
     tasks: tuple[tuple[str, bytes], ...] = ()
     dead_letters: tuple[tuple[bytes | None, bytes], ...] = ()  # (Kafka key, letter)
-    state: bytes | None = None  # None: the stored state stays as it is
+    state: bytes | None = None  # None: the stored state stays as it is (unless evicted)
+    evict: bool = False  # the key's state leaves the table (its retention is over)
     due: datetime | None = None  # the new state's next deadline, for the timer's index
 
 
@@ -81,6 +82,8 @@ def handle(
 def _step(raw_state, key, source, value, now, policy) -> Step:
     state = _stored(raw_state)
     events = _decide(state, key, source, value, now, policy)
+    if not events and source == INCIDENT_TICKS and evictable(state, now, policy=policy):
+        return Step(evict=True)
     after = state
     for event in events:
         after = apply(after, event)

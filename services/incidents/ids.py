@@ -4,6 +4,7 @@ and event ids, so a reprocessed input repeats ids the recorder already holds."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 __all__ = ["digest", "event_id", "incident_id", "task_id"]
 
@@ -14,9 +15,13 @@ def digest(*parts: str, length: int = 32) -> str:
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:length]
 
 
-def incident_id(incident_key: str, ordinal: int) -> str:
-    """The id of the key's `ordinal`-th incident (from 1); keys are long, so they are hashed."""
-    return f"inc-{ordinal}-{digest(incident_key, str(ordinal), length=24)}"
+def incident_id(incident_key: str, ordinal: int, opened_at: datetime) -> str:
+    """The id of the key's `ordinal`-th incident (from 1), opened at `opened_at`; hashed.
+
+    The opening time keeps ids unique when a key's numbering starts again at 1, after its
+    state has left the hot state at the end of its retention.
+    """
+    return f"inc-{ordinal}-{digest(incident_key, str(ordinal), opened_at.isoformat(), length=24)}"
 
 
 def task_id(incident_id: str, enterprise: str) -> str:

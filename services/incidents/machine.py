@@ -147,7 +147,7 @@ def _old_news(state: IncidentState, report: AnyReport) -> bool:
 
 def _open(em: Emitter, routed: RoutedReport) -> None:
     report, decision = routed.report, routed.decision
-    new_id = incident_id(routed.incident_key, em.state.incidents + 1)
+    new_id = incident_id(routed.incident_key, em.state.incidents + 1, em.now)
     if em.state.status is IncidentStatus.RESOLVED:
         em.emit(IncidentClosed, reason=f"The fault recurred after resolution, as {new_id}.")
     em.emit(IncidentOpened, incident_id=new_id, report=report, summary=summary(report))

@@ -39,6 +39,8 @@ class Policy:
     on_reject: RejectAction = RejectAction.HAND_ON
     on_clear: ClearAction = ClearAction.RESOLVE_IF_UNACKNOWLEDGED
     close_after: timedelta = timedelta(hours=24)
+    # How long a key whose incident is over stays in the hot state after its last event.
+    retention: timedelta = timedelta(days=7)
     service: str = "incident-manager"
     # Known enterprise ids, to refuse reassigning to a feed nobody reads; empty: not checked.
     enterprises: frozenset[str] = field(default_factory=frozenset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import faust
 
@@ -29,7 +30,10 @@ async def ensure_topics(settings: IncidentSettings, specs: tuple[TopicSpec, ...]
 
 def run(settings: IncidentSettings) -> None:
     """Run the worker until SIGINT/SIGTERM; faust owns the event loop and the signals."""
-    policy = Policy.from_registry(load_registry(settings.incidents_registry_dir))
+    policy = Policy.from_registry(
+        load_registry(settings.incidents_registry_dir),
+        retention=timedelta(seconds=settings.incidents_retention_seconds),
+    )
     app = build_app(settings, policy=policy)
     asyncio.run(ensure_topics(settings, changelog_topics(app)))
     worker = faust.Worker(app, loglevel=settings.incidents_log_level, quiet=True)

@@ -28,6 +28,12 @@ class IncidentSettings(Settings):
     incidents_batch_max: int = Field(
         default=100, ge=1, le=10_000, description="Most inputs decided per wait for acks."
     )
+    incidents_retention_seconds: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="How long a key whose incident is closed or cancelled stays in the table "
+        "after its last event; then its state is deleted (the log keeps every event).",
+    )
     incidents_log_level: str = Field(
         default="warn",
         pattern=r"^(crit|error|warn|info|debug)$",

@@ -140,6 +140,9 @@ class IncidentState(LogModel):
     held_by: Identifier | None = Field(default=None, description="The current hold's event.")
     resolved_at: Instant | None = None
     resolved_by: Identifier | None = Field(default=None, description="The resolving event.")
+    updated_at: Instant | None = Field(
+        default=None, description="When the key's last event happened; retention counts from it."
+    )
     seen_reports: tuple[str, ...] = Field(default=(), description="Digests of recent reports.")
     seen_commands: tuple[str, ...] = Field(default=(), description="Digests of recent commands.")
 
@@ -406,6 +409,7 @@ def apply(state: IncidentState, event: IncidentEvent) -> IncidentState:
     )
     if not _is_stray(state, event):
         changes["sequence"] = event.sequence
+    changes["updated_at"] = event.occurred_at
     return state.model_copy(update=changes)
 
 

@@ -25,6 +25,7 @@ from services.runtime.topics import (
     DEAD_LETTERS,
     INCIDENT_COMMANDS,
     INCIDENT_EVENTS,
+    INCIDENT_TICKS,
     ROUTED_REPORTS,
     task_feed,
     topic_name,
@@ -83,7 +84,7 @@ class ChangelogRecorder:
         return TP(topic, 0)
 
     def send_soon(self, fut) -> None:
-        self.journal.append(("changelog", fut.message.channel, fut.message.key, None))
+        self.journal.append(("changelog", fut.message.channel, fut.message.key, fut.message.value))
 
 
 def outputs(journal: list, name: str) -> list[bytes]:
@@ -98,8 +99,9 @@ def _topic(name: str) -> str:
     return topic_name(name, PREFIX)
 
 
-def routed_report(line: str = "HOTLINE-BAUCU-01"):
-    payload = report("line_fault", f"a-{line}", **{"alarmed_object.id": line})
+def routed_report(line: str = "HOTLINE-BAUCU-01", severity: str = "major", n: int = 0):
+    fields = {"alarmed_object.id": line, "perceived_severity": severity}
+    payload = report("line_fault", f"a-{line}-{n}", **fields)
     raw = RawMessage("reports.line-fault", 0, 0, 0, None, encoded(payload))
     rules = load_rule_set(REFERENCE_RULES, REGISTRY)
     now = datetime.now(UTC)
@@ -118,15 +120,17 @@ async def running():
         yield agent, app.tables["incident-state"], journal
 
 
-async def deliver(agent, name: str, key: bytes, value: bytes, offset: int) -> None:
-    """Put one input on the agent's stream as if read from topic `name` at `offset`."""
+async def deliver(
+    agent, name: str, key: bytes, value: bytes, offset: int, at: float | None = None
+) -> None:
+    """Put one input on the agent's stream as if read from topic `name` at `offset` (and `at`)."""
     # agent.put would name the agent's three-topic channel "<internal>"; the agent needs the
     # real topic to know a report from a command.
     message = Message(
         topic=_topic(name),
         partition=0,
         offset=offset,
-        timestamp=time.time(),
+        timestamp=time.time() if at is None else at,
         timestamp_type=0,
         headers=None,
         key=key,
@@ -204,3 +208,26 @@ async def test_an_input_that_fails_costs_only_itself_and_its_batch_keeps_its_sta
     assert (dead.error.error, dead.source.offset) == ("invalid_state", 1)
     opened = [decode(INCIDENT_EVENT, v) for v in outputs(journal, INCIDENT_EVENTS)]
     assert {e.incident_key for e in opened} == {first.incident_key, last.incident_key}
+
+
+async def test_a_key_whose_incident_ended_leaves_the_table_when_its_retention_is_over(running):
+    agent, table, journal = running
+    clear = routed_report("HOTLINE-BAUCU-09", severity="cleared")
+    key = clear.incident_key.encode()
+    await deliver(agent, ROUTED_REPORTS, key, encode(clear), offset=0)
+    await journal.until(lambda: states_written(journal) == 1)
+    first = load_state(table[key])
+    assert first.status == "cancelled"
+
+    later = time.time() + POLICY.retention.total_seconds() + 60
+    await deliver(agent, INCIDENT_TICKS, key, b"tick", offset=0, at=later)
+    await journal.until(lambda: states_written(journal) == 2)
+    assert key not in table
+    assert journal[-1] == ("changelog", journal[-1][1], key, None)  # a tombstone
+    # The log keeps the old incident; the key starts again, under a new incident id.
+    alarm = routed_report("HOTLINE-BAUCU-09", n=1)
+    await deliver(agent, ROUTED_REPORTS, key, encode(alarm), offset=1, at=later + 1)
+    await journal.until(lambda: states_written(journal) == 3)
+    again = load_state(table[key])
+    assert (again.incidents, again.previous_incident_id) == (1, None)
+    assert again.incident_id != first.incident_id

@@ -100,8 +100,10 @@ def test_each_command_in_each_status(kind: str, status: IncidentStatus) -> None:
         assert rejected.error.error == "invalid_transition"
         assert rejected.error.problems[0].field == "type"
         assert str(status) in rejected.error.problems[0].reason
-        assert after.model_copy(update={"sequence": before.sequence, "seen_commands": ()}) == (
-            before.model_copy(update={"seen_commands": ()})
+        # A refusal is in the timeline (sequence, last event time) and changes nothing else.
+        bookkeeping = {"seen_commands": (), "updated_at": None}
+        assert after.model_copy(update={"sequence": before.sequence, **bookkeeping}) == (
+            before.model_copy(update=bookkeeping)
         )
 
 

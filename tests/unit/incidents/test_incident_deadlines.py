@@ -17,7 +17,15 @@ from incident_samples import (
     run,
 )
 
-from services.incidents import IncidentState, IncidentStatus, decide_due, fold, next_due
+from services.incidents import (
+    IncidentState,
+    IncidentStatus,
+    decide_due,
+    evictable,
+    fold,
+    next_due,
+    retained_until,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -214,3 +222,49 @@ def test_a_hold_until_a_time_already_passed_ends_at_the_next_tick() -> None:
     events = due(state, 100)
     assert [e.type for e in events] == ["work_started", "deadline_set"]
     assert events[1].due_at == resolve.due_at
+
+
+# --- retention -----------------------------------------------------------------------------
+
+
+def closed_at(minutes: float) -> IncidentState:
+    """The opened incident resolved at T0 and closed by its quiet period, `minutes` later."""
+    state = opened()
+    resolve = command("resolve_incident", 1, PRIMARY, state.incident_id, resolution="Done.")
+    state, _ = run(state, resolve)
+    return fold(due(state, minutes), state)
+
+
+def test_a_closed_incident_leaves_the_hot_state_a_retention_after_its_last_event() -> None:
+    state = closed_at(24 * 60)
+    assert state.status is IncidentStatus.CLOSED
+    leaves = T0 + POLICY.close_after + POLICY.retention
+    assert retained_until(state, POLICY) == leaves == next_due(state, POLICY)
+    assert not evictable(state, leaves - timedelta(seconds=1), policy=POLICY)
+    assert evictable(state, leaves, policy=POLICY)
+    assert due(state, (leaves - T0) / MINUTE) == []  # leaving is no event: the log keeps it
+
+
+@pytest.mark.parametrize(
+    "state",
+    [opened(), held(30, until=None), fold(due(opened(), 15), opened())],
+    ids=["opened", "held", "escalated"],
+)
+def test_an_incident_still_open_never_leaves(state) -> None:
+    assert retained_until(state, POLICY) is None
+    assert not evictable(state, T0 + timedelta(days=3650), policy=POLICY)
+
+
+def test_a_resolved_incident_waits_for_its_closing_first() -> None:
+    state = opened()
+    resolve = command("resolve_incident", 1, PRIMARY, state.incident_id, resolution="Done.")
+    state, _ = run(state, resolve)
+    assert retained_until(state, POLICY) is None
+    assert next_due(state, POLICY) == T0 + POLICY.close_after
+
+
+def test_a_key_that_only_saw_stray_commands_leaves_too() -> None:
+    stray = command("acknowledge_incident", 1, PRIMARY, "inc-unknown")
+    state, [rejected] = run(IncidentState(), stray, T0)
+    assert rejected.type == "command_rejected" and state.incident_id is None
+    assert retained_until(state, POLICY) == T0 + POLICY.retention

@@ -178,3 +178,40 @@ def test_the_deadline_index_skips_a_state_that_no_longer_parses():
     opened = step(None, "reports.routed", encode(r), r.incident_key.encode())
     index = due_index([(b"broken", b"\x00"), (b"k1", opened.state)], POLICY)
     assert index == {b"k1": opened.due}
+
+
+def closed_by_a_clear():
+    """A clear for a key with nothing open: opened and cancelled at once, at T0."""
+    message = RawMessage(
+        "reports.line-fault",
+        0,
+        0,
+        T0,
+        None,
+        encoded(report("line_fault", "c", perceived_severity="cleared")),
+    )
+    now = datetime.fromtimestamp(T0 / 1000, tz=UTC)
+    r = process_batch([message], rules=RULES, registry=REGISTRY, now=now).routed[0]
+    return r, step(None, "reports.routed", encode(r), r.incident_key.encode())
+
+
+def test_a_tick_a_retention_after_the_incident_ended_evicts_its_state():
+    r, ended = closed_by_a_clear()
+    key = r.incident_key.encode()
+    leaves = T0 + int(POLICY.retention.total_seconds() * 1000)
+    assert ended.due == datetime.fromtimestamp(leaves / 1000, tz=UTC)
+    early = step(ended.state, "incidents.ticks", b"tick", key, ms=leaves - 1)
+    assert not early.evict and early.state is None
+    gone = step(ended.state, "incidents.ticks", b"tick", key, ms=leaves)
+    assert gone.evict and (gone.events, gone.state, gone.due) == ((), None, None)
+
+
+def test_after_eviction_the_key_opens_a_new_incident_with_a_new_id():
+    r, ended = closed_by_a_clear()
+    first = load_state(ended.state)
+    later = T0 + int(POLICY.retention.total_seconds() * 1000) + 1000
+    again = routed()
+    reopened = step(None, "reports.routed", encode(again), r.incident_key.encode(), ms=later)
+    state = load_state(reopened.state)
+    assert state.incident_key == first.incident_key and state.incidents == 1
+    assert state.incident_id != first.incident_id and state.previous_incident_id is None
