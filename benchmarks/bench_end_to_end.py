@@ -65,16 +65,21 @@ class Pipeline:
     async def start(self, logs: Path) -> None:
         """Start every service; each one's output goes to `logs`/NAME.log."""
         logs.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before the clock runs
+        for name in SERVICES:
+            await self.spawn(name, logs)
+
+    async def spawn(self, name: str, logs: Path) -> asyncio.subprocess.Process:
+        """Start (or start again) one service, appending to its log."""
         variables = {
             "router": {"SIGNALPOST_ROUTER_GROUP_ID": self.groups["router"]},
             "incidents": {"SIGNALPOST_INCIDENTS_APP_ID": self.groups["incidents"]},
             "recorder": {"SIGNALPOST_RECORDER_GROUP_ID": self.groups["recorder"]},
         }
-        for name in SERVICES:
-            with (logs / f"{name}.log").open("ab") as log:
-                self.processes[name] = await spawn_service(
-                    name, self.settings, log, SIGNALPOST_LOG_LEVEL="WARNING", **variables[name]
-                )
+        with (logs / f"{name}.log").open("ab") as log:
+            self.processes[name] = await spawn_service(
+                name, self.settings, log, SIGNALPOST_LOG_LEVEL="WARNING", **variables[name]
+            )
+        return self.processes[name]
 
     def peak_memory(self) -> dict[str, float]:
         """Each running service's peak resident memory, MiB."""

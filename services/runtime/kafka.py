@@ -36,6 +36,8 @@ def make_consumer(
         "isolation_level": "read_committed",
         # Notice new partitions and topics within seconds, not the default five minutes.
         "metadata_max_age_ms": 10_000,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_session_timeout_ms // 3,
     }
     return AIOKafkaConsumer(*topics, **(options | overrides))
 

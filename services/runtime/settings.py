@@ -28,6 +28,14 @@ class Settings(BaseSettings):
         default="127.0.0.1:29092",
         description="Kafka bootstrap servers, host:port[,host:port...].",
     )
+    kafka_session_timeout_ms: int = Field(
+        default=6000,
+        ge=1000,
+        le=300_000,
+        description="How long a silent consumer keeps its partitions: after a kill -9 its "
+        "partitions move to the others (or its restart) this much later. Heartbeats go at a "
+        "third of it. The broker's group.min.session.timeout.ms (6000 by default) bounds it.",
+    )
     topic_prefix: str = Field(
         default="",
         pattern=r"^[A-Za-z0-9._-]*$",
