@@ -20,10 +20,12 @@ class RefusingTwice:
     def __init__(self) -> None:
         self.calls = 0
         self.sent: list[bytes] = []
+        self.refused = asyncio.Event()
 
     async def send_and_wait(self, topic: str, value: bytes, key: bytes) -> None:
         self.calls += 1
         if self.calls <= 2:
+            self.refused.set()
             raise KafkaConnectionError("broker away")
         self.sent.append(value)
 
@@ -43,9 +45,7 @@ async def test_a_stop_during_the_retries_ends_the_wait() -> None:
     router.producer = RefusingTwice()
     stop = asyncio.Event()
     announcing = asyncio.create_task(router.announce_rules(stop))
-    async with asyncio.timeout(5):
-        while router.failures == 0:  # until it waits out its first back-off
-            await asyncio.sleep(0.01)
-    stop.set()
+    await asyncio.wait_for(router.producer.refused.wait(), timeout=5)
+    stop.set()  # while it waits out its first back-off
     await asyncio.wait_for(announcing, timeout=5)
     assert router.producer.sent == []
