@@ -39,3 +39,8 @@ def forbidden(reason: str) -> ApiError:
 def not_found(field: str, reason: str) -> ApiError:
     """404: nothing the caller may see has this name."""
     return ApiError(404, "not_found", field, reason)
+
+
+def unavailable(part: str, reason: str) -> ApiError:
+    """503: a part the gateway needs (`kafka`, `postgres`) did not answer in time or refused."""
+    return ApiError(503, "unavailable", part, f"{reason}; retry later")

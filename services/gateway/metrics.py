@@ -38,6 +38,11 @@ class Metrics:
             ("action", "outcome"),
             registry=self.registry,
         )
+        self.publishing = Gauge(
+            "signalpost_gateway_publishes_in_flight",
+            "Publishes holding a slot (and a PostgreSQL connection) while Kafka takes the report.",
+            registry=self.registry,
+        )
         self.streams = Gauge(
             "signalpost_gateway_task_streams",
             "Task streams (server-sent events) open now.",

@@ -2,28 +2,35 @@
 
 It starts at the end of the log when the gateway starts: it only has to hear the answers to
 commands sent from then on, and the incidents opened since (the recorder has the older ones).
+It keeps the first outcome of each command it hears, so that a resent command id is answered
+the same again (the incident manager stays silent on a command it has already seen).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.codec import decode
 from schemas.contracts import INCIDENT_EVENT
 from schemas.errors import ContractError, ErrorBody
 from schemas.lifecycle import CommandRejected, IncidentRouted, TaskEventBase
+from services.runtime.backoff import backoff_delay
 from services.runtime.kafka import make_consumer
 from services.runtime.settings import Settings
 from services.runtime.topics import CATALOG, INCIDENT_EVENTS, topic_name
 
 log = structlog.get_logger(component="gateway")
 EVENT_PARTITIONS = next(s.partitions for s in CATALOG if s.name == INCIDENT_EVENTS)
-MAX_REMEMBERED = 100_000
+MAX_REMEMBERED = 100_000  # incidents and command outcomes, each
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,13 @@ class Outcome:
     error: ErrorBody | None = None
 
 
+def outcome_of(event_type: str, error: ErrorBody | dict | None = None) -> Outcome:
+    """The outcome a command's first event tells: a rejection with its error, or accepted."""
+    if event_type == "command_rejected":
+        return Outcome(accepted=False, error=ErrorBody.model_validate(error))
+    return Outcome(accepted=True, event_types=(event_type,))
+
+
 @dataclass
 class SeenIncident:
     """An incident heard on the log: its key, and every enterprise given a task on it."""
@@ -44,13 +58,28 @@ class SeenIncident:
 
 
 class EventListener:
-    """Follows the log from the end; resolves waiting commands; remembers recent incidents."""
+    """Follows the log from the end; resolves waiting commands; remembers recent incidents.
 
-    def __init__(self, settings: Settings) -> None:
+    Nothing ends it but `stop`: a record it cannot use is logged and skipped, and a failed
+    fetch is retried with back-off and jitter.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        consumer: AIOKafkaConsumer | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
         self._topic = topic_name(INCIDENT_EVENTS, settings.topic_prefix)
-        self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id=None)
-        self._waiting: dict[str, asyncio.Future[Outcome]] = {}
+        self._consumer = consumer or make_consumer(settings, group_id=None)
+        self._sleep = sleep
+        self._draw = draw
+        self._waiting: dict[str, list[asyncio.Future[Outcome]]] = {}
         self.incidents: OrderedDict[str, SeenIncident] = OrderedDict()
+        self.outcomes: OrderedDict[str, Outcome] = OrderedDict()
+        self.fetch_failures = 0  # consecutive; 0 once a fetch works again
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -72,53 +101,101 @@ class EventListener:
 
     @property
     def healthy(self) -> bool:
-        """Still following the log."""
-        return self._task is not None and not self._task.done()
+        """Still following the log, and its last fetch worked."""
+        return self._task is not None and not self._task.done() and self.fetch_failures == 0
 
     def expect(self, command_id: str) -> asyncio.Future[Outcome]:
-        """A future for the outcome of a command about to be sent."""
+        """A future for the outcome of a command about to be sent (one per waiting request).
+
+        Already done when the command's outcome has been heard: a resent id, not to send again.
+        """
         future = asyncio.get_running_loop().create_future()
-        self._waiting[command_id] = future
+        if command_id in self.outcomes:
+            future.set_result(self.outcomes[command_id])
+        else:
+            self._waiting.setdefault(command_id, []).append(future)
         return future
 
-    def forget(self, command_id: str) -> None:
+    def forget(self, command_id: str, future: asyncio.Future[Outcome]) -> None:
         """Stop waiting for a command (answered, or given up on)."""
-        self._waiting.pop(command_id, None)
+        waiting = self._waiting.get(command_id, [])
+        if future in waiting:
+            waiting.remove(future)
+        if not waiting:
+            self._waiting.pop(command_id, None)
 
     async def _follow(self) -> None:
         while True:
-            polled = await self._consumer.getmany(timeout_ms=1000, max_records=1000)
+            try:
+                polled = await self._consumer.getmany(timeout_ms=1000, max_records=1000)
+            except Exception as error:  # a broker error is not the records' fault: try again
+                self.fetch_failures += 1
+                delay = backoff_delay(self.fetch_failures, base=0.1, cap=5.0, draw=self._draw)
+                log.warning(
+                    "events_fetch_failed_will_retry",
+                    topic=self._topic,
+                    failures=self.fetch_failures,
+                    retry_in_s=round(delay, 3),
+                    error=repr(error)[:300],
+                )
+                await self._sleep(delay)
+                continue
+            self.fetch_failures = 0
             for records in polled.values():
                 for record in records:
-                    self._hear(record.value or b"", record.offset)
+                    self._hear_safely(record)
 
-    def _hear(self, value: bytes, offset: int) -> None:
+    def _hear_safely(self, record: ConsumerRecord) -> None:
         try:
-            event = decode(INCIDENT_EVENT, value)
+            self._hear(record)
+        except Exception as error:  # one record never ends the listener: log it, move on
+            log.error(
+                "event_skipped",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=repr(error)[:300],
+            )
+
+    def _hear(self, record: ConsumerRecord) -> None:
+        try:
+            event = decode(INCIDENT_EVENT, record.value or b"")
         except ContractError as error:
-            log.error("unreadable_event", offset=offset, error=str(error)[:300])
+            log.error(
+                "unreadable_event",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=str(error)[:300],
+            )
             return
         self._remember(event)
         command_id = event.command_id if isinstance(event, CommandRejected) else None
         command_id = command_id or event.caused_by.command_id
-        future = self._waiting.get(command_id) if command_id else None
-        if future is None or future.done():
-            return
-        if isinstance(event, CommandRejected):
-            future.set_result(Outcome(accepted=False, error=event.error))
-        else:
-            # A command can cause several events in one decision; the first tells the answer.
-            future.set_result(Outcome(accepted=True, event_types=(event.type,)))
+        if command_id is None or command_id in self.outcomes:
+            return  # a command can cause several events in one decision; the first tells
+        error = event.error if isinstance(event, CommandRejected) else None
+        outcome = outcome_of(event.type, error)
+        _bounded_put(self.outcomes, command_id, outcome)
+        for future in self._waiting.get(command_id, ()):
+            if not future.done():
+                future.set_result(outcome)
 
     def _remember(self, event: object) -> None:
         if isinstance(event, CommandRejected):
             return
         seen = self.incidents.get(event.incident_id)
         if seen is None:
-            seen = self.incidents[event.incident_id] = SeenIncident(event.incident_key)
-            if len(self.incidents) > MAX_REMEMBERED:
-                self.incidents.popitem(last=False)
+            seen = _bounded_put(self.incidents, event.incident_id, SeenIncident(event.incident_key))
         if isinstance(event, IncidentRouted):
             seen.enterprises.update(t.enterprise for t in event.tasks)
         elif isinstance(event, TaskEventBase):
             seen.enterprises.add(event.enterprise)
+
+
+def _bounded_put(memory: OrderedDict[str, V], key: str, value: V) -> V:
+    """Remember `value`, forgetting the oldest entry beyond MAX_REMEMBERED."""
+    memory[key] = value
+    if len(memory) > MAX_REMEMBERED:
+        memory.popitem(last=False)
+    return value

@@ -6,10 +6,12 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+import structlog
+from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.openapi.utils import get_openapi
@@ -28,7 +30,7 @@ from services.gateway import store
 from services.gateway.access import Principal
 from services.gateway.app import Gateway, gateway_of
 from services.gateway.commands import ACTIONS, CommandAnswer, build_command, request_schema
-from services.gateway.errors import ApiError, forbidden, not_found, unauthorized
+from services.gateway.errors import ApiError, forbidden, not_found, unauthorized, unavailable
 from services.gateway.feeds import FeedReader
 from services.gateway.intake import KINDS, Admitted, admit
 from services.gateway.outcomes import Outcome, SeenIncident
@@ -38,11 +40,13 @@ from services.gateway.positions import (
     format_positions,
     parse_positions,
 )
+from services.gateway.streams import ClosingStream
 from services.gateway.tokens import principal_of
 from services.recorder import store as recorder_store
 from services.recorder.rows import verify_chain
 from services.runtime.topics import INCIDENT_COMMANDS, INCIDENT_EVENTS, topic_name
 
+log = structlog.get_logger(component="gateway")
 router = APIRouter()
 bearer = HTTPBearer(auto_error=False, description="A token from `signalpost tokens create`.")
 REPORT_MODELS = {
@@ -50,6 +54,7 @@ REPORT_MODELS = {
     "capacity_alarm": CapacityAlarm,
     "suspicious_parcel": SuspiciousParcel,
 }
+T = TypeVar("T")
 IncidentId = Annotated[str, Path(pattern=ID_PATTERN, description="The incident's id.")]
 
 
@@ -77,7 +82,8 @@ async def caller(
     """The token's principal, read from PostgreSQL on every request: a revoke acts at once."""
     if credentials is None:
         raise unauthorized("missing `Authorization: Bearer <token>` header")
-    found = await principal_of(conn=gw.pool, secret=credentials.credentials)
+    async with gw.database() as conn:
+        found = await principal_of(conn=conn, secret=credentials.credentials)
     if found is None:
         raise unauthorized()
     return found
@@ -125,9 +131,7 @@ def _publisher(kind: str):
         body = await read_body(request, gw.settings.gateway_max_body_bytes)
         try:
             admitted = admit(body, kind=kind, enterprise=who.enterprise, registry=gw.registry)
-            fresh = await store.accept_report(
-                pool=gw.pool, admitted=admitted, send=lambda: _send_report(gw, admitted)
-            )
+            fresh = await _accept(gw, admitted)
         except ApiError:
             gw.metrics.reports.labels(kind, "refused").inc()
             raise
@@ -139,11 +143,22 @@ def _publisher(kind: str):
     return publish
 
 
-async def _send_report(gw: Gateway, admitted: Admitted) -> None:
+async def _accept(gw: Gateway, admitted: Admitted) -> bool:
+    """Record and send the report; every wait bounded, and a slow Kafka holds few connections."""
+    gw.kafka()  # no connection is taken for a send that cannot happen
+    deadline = gw.deadline()
     topic = topic_name(admitted.topic, gw.settings.topic_prefix)
     # Keyed by incident key, so an alarm and its clear stay in order on one partition.
-    sent = await gw.producer.send(topic, admitted.value, key=admitted.incident_key.encode())
-    await sent
+    key = admitted.incident_key.encode()
+    async with (
+        gw.publish_slot(deadline),
+        gw.database(extra_s=gw.settings.gateway_kafka_timeout_seconds) as conn,
+    ):
+        return await store.accept_report(
+            conn=conn,
+            admitted=admitted,
+            send=lambda: gw.send(topic, admitted.value, key=key, deadline=deadline),
+        )
 
 
 for _kind in KINDS:
@@ -223,7 +238,8 @@ EnterpriseQuery = Annotated[
 async def list_tasks(who: Caller, gw: Gw, wanted: Wanted, enterprise: EnterpriseQuery = None):
     """The current tasks of the caller's enterprise (all enterprises for the Department)."""
     feeds = readable_feeds(who, gw, enterprise)
-    tasks = await FeedReader(gw.settings, feeds).snapshot()
+    gw.kafka()
+    tasks = await open_bounded(gw, FeedReader(gw.settings, feeds).snapshot())
     return {"tasks": [t for t in current_tasks(tasks) if wanted.matches(t)]}
 
 
@@ -247,13 +263,46 @@ async def stream_tasks(
     """Tasks live as server-sent events; each event's id resumes the stream after it."""
     feeds = readable_feeds(who, gw, enterprise)
     resume = parse_positions(last_event_id, feeds) if last_event_id else None
+    gw.kafka()
+    gw.streams.take(who.token_id)  # 429 beyond the limits; given back when the stream ends
+    gw.metrics.streams.inc()
     reader = FeedReader(gw.settings, feeds)
-    await reader.open(resume, at_end=start == "end" and resume is None)
+    opened = time.monotonic()
+
+    async def close() -> None:
+        try:
+            await reader.close()
+        finally:
+            gw.streams.give(who.token_id)
+            gw.metrics.streams.dec()
+            seconds = round(time.monotonic() - opened, 3)
+            log.info("task_stream_ended", token_id=who.token_id, feeds=len(feeds), seconds=seconds)
+
+    try:
+        await open_bounded(gw, reader.open(resume, at_end=start == "end" and resume is None))
+    except BaseException:
+        await close()
+        raise
     secret = request.headers["authorization"].partition(" ")[2].strip()
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(
-        _task_events(gw, reader, wanted, secret), media_type="text/event-stream", headers=headers
+    return ClosingStream(
+        _task_events(gw, reader, wanted, secret),
+        on_close=close,
+        media_type="text/event-stream",
+        headers=headers,
     )
+
+
+async def open_bounded(gw: Gateway, opening: Awaitable[T]) -> T:
+    """A task read's start (or a whole snapshot) within the Kafka timeout, else 503."""
+    limit = gw.settings.gateway_kafka_timeout_seconds
+    try:
+        async with asyncio.timeout(limit):
+            return await opening
+    except TimeoutError:
+        raise unavailable("kafka", f"Kafka did not answer within {limit:g} s") from None
+    except KafkaError as error:
+        raise unavailable("kafka", f"Kafka cannot be read ({type(error).__name__})") from None
 
 
 async def _task_events(
@@ -262,28 +311,30 @@ async def _task_events(
     sent = dict(reader.positions)
     heartbeat = gw.settings.gateway_stream_heartbeat_seconds
     next_check = time.monotonic() + heartbeat
-    gw.metrics.streams.inc()
-    try:
-        yield f"retry: 1000\nid: {format_positions(sent)}\n\n"
-        while True:
-            chunks = []
-            for slot, offset, task in await reader.read(timeout_ms=500):
-                sent[slot] = offset + 1
-                if wanted.matches(task):
-                    data = task.model_dump_json()
-                    chunks.append(f"id: {format_positions(sent)}\nevent: task\ndata: {data}\n\n")
-            if chunks:
-                yield "".join(chunks)
-            if time.monotonic() >= next_check:
-                # A revoked token stops its open streams too, within one heartbeat.
-                if await principal_of(conn=gw.pool, secret=secret) is None:
-                    yield 'event: revoked\ndata: {"error": "unauthorized"}\n\n'
-                    return
-                yield ": keepalive\n\n"
-                next_check = time.monotonic() + heartbeat
-    finally:
-        gw.metrics.streams.dec()
-        await reader.close()
+    yield f"retry: 1000\nid: {format_positions(sent)}\n\n"
+    while True:
+        chunks = []
+        for slot, offset, task in await reader.read(timeout_ms=500):
+            sent[slot] = offset + 1
+            if wanted.matches(task):
+                data = task.model_dump_json()
+                chunks.append(f"id: {format_positions(sent)}\nevent: task\ndata: {data}\n\n")
+        if chunks:
+            yield "".join(chunks)
+        if time.monotonic() >= next_check:
+            # A revoked token stops its open streams too, within one heartbeat; a token that
+            # cannot be checked ends the stream as well, and the client resumes once it can.
+            try:
+                async with gw.database() as conn:
+                    holder = await principal_of(conn=conn, secret=secret)
+            except ApiError as error:
+                yield f"event: unavailable\ndata: {error.body().model_dump_json()}\n\n"
+                return
+            if holder is None:
+                yield 'event: revoked\ndata: {"error": "unauthorized"}\n\n'
+                return
+            yield ": keepalive\n\n"
+            next_check = time.monotonic() + heartbeat
 
 
 # --- incidents --------------------------------------------------------------------------
@@ -319,7 +370,7 @@ async def incident_timeline(incident_id: IncidentId, who: Caller, gw: Gw):
     """The incident's recorded timeline (by id or key), if the caller may see it."""
     if not who.may_read_tasks:
         raise forbidden("a publisher token reads no incidents")
-    async with gw.pool.acquire() as conn:
+    async with gw.database() as conn:
         rows = [dict(r) for r in await recorder_store.timeline(conn=conn, incident=incident_id)]
     if not who.sees_everything:
         mine = {i for i, named in store.participants(rows).items() if who.enterprise in named}
@@ -334,10 +385,12 @@ async def incident_timeline(incident_id: IncidentId, who: Caller, gw: Gw):
 
 async def find_incident(gw: Gateway, incident_id: str) -> SeenIncident | None:
     """The incident as recorded or as heard on the log; waits briefly for one just opened."""
+    _, listener = gw.kafka()
     deadline = time.monotonic() + gw.settings.gateway_lookup_wait_seconds
-    recorded = await store.recorded_incident(pool=gw.pool, incident_id=incident_id)
+    async with gw.database() as conn:
+        recorded = await store.recorded_incident(conn=conn, incident_id=incident_id)
     while True:
-        heard = gw.listener.incidents.get(incident_id)
+        heard = listener.incidents.get(incident_id)
         if recorded or heard:
             found = recorded or heard
             return SeenIncident(
@@ -367,9 +420,9 @@ def _commander(action: str):
             incident_key=incident.incident_key,
             issued_by=who.enterprise,
             now=datetime.now(UTC),
-            new_id=f"gw-{uuid.uuid4().hex}",
+            new_id=(new_id := f"gw-{uuid.uuid4().hex}"),
         )
-        answer = await _send_command(gw, command)
+        answer = await _send_command(gw, command, resent=command.command_id != new_id)
         gw.metrics.commands.labels(action, answer.outcome).inc()
         status = {"accepted": 200, "rejected": 409, "pending": 202}[answer.outcome]
         return JSONResponse(answer.model_dump(mode="json"), status_code=status)
@@ -382,28 +435,43 @@ def _commander(action: str):
     return act
 
 
-async def _send_command(gw: Gateway, command: Any) -> CommandAnswer:
-    future = gw.listener.expect(command.command_id)
+async def _send_command(gw: Gateway, command: Any, *, resent: bool) -> CommandAnswer:
+    """Send the command and wait briefly for its outcome; a resent id gets its first outcome.
+
+    The incident manager says nothing to a command id it has seen, so a resent id is looked
+    up (the listener's memory, then the recorded timeline) instead of waited for.
+    """
+    _, listener = gw.kafka()
+    outcome = await _recorded_outcome(gw, command) if resent else None
+    future = listener.expect(command.command_id)  # done at once if heard since start
     try:
-        topic = topic_name(INCIDENT_COMMANDS, gw.settings.topic_prefix)
-        await (await gw.producer.send(topic, encode(command), key=command.incident_key.encode()))
-        try:
-            outcome: Outcome = await asyncio.wait_for(
-                future, gw.settings.gateway_command_wait_seconds
-            )
-        except TimeoutError:
-            return CommandAnswer(
-                command_id=command.command_id, incident_id=command.incident_id, outcome="pending"
-            )
+        if outcome is None and not future.done():
+            topic = topic_name(INCIDENT_COMMANDS, gw.settings.topic_prefix)
+            key = command.incident_key.encode()
+            await gw.send(topic, encode(command), key=key, deadline=gw.deadline())
+            await asyncio.wait({future}, timeout=gw.settings.gateway_command_wait_seconds)
+            if not future.done() and resent:
+                outcome = await _recorded_outcome(gw, command)  # recorded meanwhile?
+        if outcome is None and future.done():
+            outcome = future.result()
     finally:
-        gw.listener.forget(command.command_id)
+        listener.forget(command.command_id, future)
+    named = {"command_id": command.command_id, "incident_id": command.incident_id}
+    if outcome is None:
+        return CommandAnswer(**named, outcome="pending")
     return CommandAnswer(
-        command_id=command.command_id,
-        incident_id=command.incident_id,
+        **named,
         outcome="accepted" if outcome.accepted else "rejected",
         events=list(outcome.event_types),
         error=outcome.error,
     )
+
+
+async def _recorded_outcome(gw: Gateway, command: Any) -> Outcome | None:
+    async with gw.database() as conn:
+        return await store.recorded_outcome(
+            conn=conn, incident_id=command.incident_id, command_id=command.command_id
+        )
 
 
 for _action, _command in ACTIONS.items():
@@ -435,12 +503,13 @@ for _action, _command in ACTIONS.items():
 
 
 class Health(BaseModel):
-    """Whether the gateway can reach what it needs."""
+    """Whether the gateway can reach what it needs, and which parts are down."""
 
     status: Literal["ok", "degraded"]
     kafka: bool
     postgres: bool
     events: bool
+    down: list[Literal["kafka", "postgres", "events"]] = []
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["ops"])
@@ -448,17 +517,23 @@ async def health(gw: Gw) -> JSONResponse:
     """Kafka and PostgreSQL reachable, and the events listener following the log."""
     checks = {
         "kafka": await _reachable(_events_metadata(gw)),
-        "postgres": await _reachable(gw.pool.fetchval("SELECT 1")),
-        "events": gw.listener.healthy,
+        "postgres": await _reachable(_select_one(gw)),
+        "events": gw.listener is not None and gw.listener.healthy,
     }
-    ok = all(checks.values())
-    body = {"status": "ok" if ok else "degraded", **checks}
-    return JSONResponse(body, status_code=200 if ok else 503)
+    down = [part for part, up in checks.items() if not up]
+    body = {"status": "degraded" if down else "ok", **checks, "down": down}
+    return JSONResponse(body, status_code=503 if down else 200)
+
+
+async def _select_one(gw: Gateway) -> None:
+    async with gw.database() as conn:
+        await conn.fetchval("SELECT 1")
 
 
 async def _events_metadata(gw: Gateway) -> None:
     # One topic's metadata: a real round trip, small however many topics the broker holds.
-    client = gw.producer.client
+    producer, _ = gw.kafka()
+    client = producer.client
     topic = topic_name(INCIDENT_EVENTS, gw.settings.topic_prefix)
     await client.send(client.get_random_node(), MetadataRequest([topic]))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from schemas.codec import MAX_MESSAGE_BYTES
 from schemas.registry import REFERENCE_REGISTRY
@@ -49,3 +49,43 @@ class GatewaySettings(Settings):
         le=30,
         description="How long a command on an incident not yet heard of waits for it before 404.",
     )
+    gateway_kafka_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Longest a publish or command waits for Kafka to take its message (a slot"
+        " to send in included), and a task read for Kafka to answer, before 503.",
+    )
+    gateway_db_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Longest a request waits for a PostgreSQL connection and its queries (token"
+        " lookups included) before 503.",
+    )
+    gateway_publish_slots: int = Field(
+        default=6,
+        ge=1,
+        le=99,
+        description="Most publishes in flight at once; each holds a PostgreSQL connection while"
+        " Kafka takes its report. Below gateway_db_pool_size, so that publishes waiting on a"
+        " slow Kafka leave connections for token lookups and commands.",
+    )
+    gateway_streams_per_token: int = Field(
+        default=4, ge=1, le=1000, description="Most task streams one token holds open; more: 429."
+    )
+    gateway_streams_total: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="Most task streams this gateway serves at once (a Kafka consumer each);"
+        " more: 429.",
+    )
+
+    @field_validator("gateway_publish_slots")
+    @classmethod
+    def _publishes_leave_connections(cls, slots: int, info: ValidationInfo) -> int:
+        pool = info.data.get("gateway_db_pool_size")
+        if pool is not None and slots >= pool:
+            raise ValueError(f"must be below SIGNALPOST_GATEWAY_DB_POOL_SIZE ({pool})")
+        return slots

@@ -10,7 +10,7 @@ import asyncpg
 
 from services.gateway.errors import ApiError
 from services.gateway.intake import Admitted
-from services.gateway.outcomes import SeenIncident
+from services.gateway.outcomes import Outcome, SeenIncident, outcome_of
 
 # Every enterprise an incident's recorded events gave a task to, or named as a task's holder.
 PARTICIPANTS = """
@@ -27,9 +27,16 @@ PARTICIPANTS = """
     FROM incidents i WHERE i.incident_id = $1
 """
 
+# The first event a command caused on an incident's timeline (a rejection is one too).
+FIRST_EVENT_OF_COMMAND = """
+    SELECT event FROM incident_events
+    WHERE incident_id = $1 AND event->'caused_by'->>'command_id' = $2
+    ORDER BY sequence LIMIT 1
+"""
+
 
 async def accept_report(
-    *, pool: asyncpg.Pool, admitted: Admitted, send: Callable[[], Awaitable[Any]]
+    *, conn: asyncpg.Connection, admitted: Admitted, send: Callable[[], Awaitable[Any]]
 ) -> bool:
     """Record the report id and send the report once; False for a retry of the same report.
 
@@ -37,7 +44,7 @@ async def accept_report(
     finds it, and a send that fails leaves no row, so the publisher's retry sends again.
     """
     report = admitted.report
-    async with pool.acquire() as conn, conn.transaction():
+    async with conn.transaction():
         inserted = await conn.fetchval(
             """
             INSERT INTO gateway_reports (reported_by, report_id, kind, body_sha256, incident_key)
@@ -63,10 +70,21 @@ async def accept_report(
     return False
 
 
-async def recorded_incident(*, pool: asyncpg.Pool, incident_id: str) -> SeenIncident | None:
+async def recorded_incident(*, conn: asyncpg.Connection, incident_id: str) -> SeenIncident | None:
     """The recorder's knowledge of an incident: its key and participants, or None."""
-    row = await pool.fetchrow(PARTICIPANTS, incident_id)
+    row = await conn.fetchrow(PARTICIPANTS, incident_id)
     return None if row is None else SeenIncident(row["incident_key"], set(row["enterprises"]))
+
+
+async def recorded_outcome(
+    *, conn: asyncpg.Connection, incident_id: str, command_id: str
+) -> Outcome | None:
+    """What the recorded timeline says a command did (its first event), or None."""
+    row = await conn.fetchrow(FIRST_EVENT_OF_COMMAND, incident_id, command_id)
+    if row is None:
+        return None
+    event = json.loads(row["event"])
+    return outcome_of(event["type"], event.get("error"))
 
 
 def participants(rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:

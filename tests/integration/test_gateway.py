@@ -138,7 +138,13 @@ async def test_health_and_metrics(gateway):
         health = await http.get("/healthz")
         anonymous = await http.get("/v1/tasks")
         metrics = await http.get("/metrics")
-    assert health.json() == {"status": "ok", "kafka": True, "postgres": True, "events": True}
+    assert health.json() == {
+        "status": "ok",
+        "kafka": True,
+        "postgres": True,
+        "events": True,
+        "down": [],
+    }
     assert anonymous.status_code == 401
     assert (
         'signalpost_gateway_requests_total{method="GET",route="/v1/tasks",status="401"}'

@@ -57,8 +57,13 @@ def free_port() -> int:
     raise RuntimeError("no free port below 32000")
 
 
-async def start_gateway(settings: Settings, log: Path, **variables: str) -> RunningGateway:
-    """`signalpost run gateway` on the test's prefix and schema, once /healthz says ok."""
+async def start_gateway(
+    settings: Settings, log: Path, *, healthy: bool = True, **variables: str
+) -> RunningGateway:
+    """`signalpost run gateway` on the test's prefix and schema, once /healthz says ok.
+
+    With `healthy=False`, once /healthz answers at all (a gateway started in an outage).
+    """
     port = free_port()
     process = await start_service(
         "gateway", settings, log, SIGNALPOST_GATEWAY_PORT=str(port), **variables
@@ -70,7 +75,8 @@ async def start_gateway(settings: Settings, log: Path, **variables: str) -> Runn
                 if process.returncode is not None:
                     raise AssertionError(f"gateway exited; see {log}")
                 try:
-                    if (await http.get("/healthz")).status_code == 200:
+                    status = (await http.get("/healthz")).status_code
+                    if status == 200 or not healthy:
                         return running
                 except httpx.TransportError:
                     pass

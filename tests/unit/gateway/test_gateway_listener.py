@@ -1,0 +1,147 @@
+"""The gateway's events listener: no record and no failed fetch ends it; outcomes are kept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaConnectionError, NotLeaderForPartitionError
+from structlog.testing import capture_logs
+
+from services.gateway.outcomes import EventListener
+from services.recorder.samples import incident_story
+from services.runtime.settings import Settings
+
+pytestmark = pytest.mark.unit
+OPENED = datetime(2007, 5, 20, 6, 0, tzinfo=UTC)
+TOPIC = "incidents.events"
+
+
+def record(offset: int, value: bytes) -> ConsumerRecord:
+    return ConsumerRecord(TOPIC, 0, offset, 0, 0, None, value, None, 0, len(value), [])
+
+
+def acknowledged(command_id: str) -> bytes:
+    """inc-1's acknowledgement, as the incident manager writes it for `command_id`."""
+    event = incident_story(1, OPENED, steps=4)[3] | {"caused_by": {"command_id": command_id}}
+    return json.dumps(event).encode()
+
+
+class FakeConsumer:
+    """A consumer whose fetches are scripted: each step returns records or raises."""
+
+    def __init__(self, steps: list[list[ConsumerRecord] | Exception]) -> None:
+        self.steps = steps
+        self.drained = asyncio.Event()
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
+
+    async def seek_to_end(self, *partitions: TopicPartition) -> None: ...
+
+    async def position(self, tp: TopicPartition) -> int:
+        return 0
+
+    async def getmany(self, **_: object) -> dict[TopicPartition, list[ConsumerRecord]]:
+        if not self.steps:
+            self.drained.set()
+            await asyncio.Event().wait()  # as a quiet log does: nothing more comes
+        step = self.steps.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return {TopicPartition(TOPIC, 0): step}
+
+
+async def run(steps, *, slept=None, expect=()):
+    """A listener over these fetches, until all are done; its futures for `expect`."""
+    consumer = FakeConsumer(steps)
+    waits = slept if slept is not None else []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    listener = EventListener(Settings(), consumer=consumer, sleep=sleep, draw=lambda: 0.5)
+    futures = {command_id: listener.expect(command_id) for command_id in expect}
+    await listener.start()
+    async with asyncio.timeout(5):
+        await consumer.drained.wait()
+    return listener, futures
+
+
+async def test_a_record_that_raises_anything_is_logged_and_skipped(monkeypatch):
+    original = EventListener._remember
+
+    def explode_on_inc_1(self, event):
+        if event.incident_id == "inc-1" and event.sequence == 1:
+            raise KeyError("a bug in the listener, not in the record")
+        original(self, event)
+
+    monkeypatch.setattr(EventListener, "_remember", explode_on_inc_1)
+    story = [json.dumps(e).encode() for e in incident_story(1, OPENED, steps=2)]
+    with capture_logs() as logs:
+        listener, futures = await run(
+            [[record(0, story[0]), record(1, b"\xff not json"), record(2, story[1])],
+             [record(3, acknowledged("cmd-1"))]],
+            expect=["cmd-1"],
+        )  # fmt: skip
+    assert listener.healthy
+    assert futures["cmd-1"].result().event_types == ("incident_acknowledged",)
+    skipped = [e for e in logs if e["event"] == "event_skipped"]
+    assert [(e["offset"], "KeyError" in e["error"]) for e in skipped] == [(0, True)]
+    assert [e["offset"] for e in logs if e["event"] == "unreadable_event"] == [1]
+    await listener.stop()
+
+
+async def test_failed_fetches_are_retried_with_growing_jittered_waits():
+    slept: list[float] = []
+    broken = [KafkaConnectionError("broker gone"), NotLeaderForPartitionError(), RuntimeError()]
+    with capture_logs() as logs:
+        listener, futures = await run(
+            [*broken, [record(0, acknowledged("cmd-2"))]], slept=slept, expect=["cmd-2"]
+        )
+    assert futures["cmd-2"].result().accepted
+    assert listener.healthy and listener.fetch_failures == 0
+    # draw 0.5: three quarters of 0.2, 0.4, 0.8 s
+    assert slept == pytest.approx([0.15, 0.3, 0.6])
+    retries = [e for e in logs if e["event"] == "events_fetch_failed_will_retry"]
+    assert [e["failures"] for e in retries] == [1, 2, 3]
+    await listener.stop()
+
+
+async def test_the_first_outcome_of_a_command_is_kept_for_a_resend():
+    rejected = incident_story(1, OPENED, steps=4)[3] | {
+        "type": "command_rejected",
+        "command_id": "cmd-3",
+        "command_type": "acknowledge_incident",
+        "error": {"error": "invalid_transition", "problems": [{"field": "type", "reason": "no"}]},
+        "caused_by": {"command_id": "cmd-3"},
+    }
+    for name in ("task_id", "enterprise", "note"):
+        rejected.pop(name)
+    later = {**json.loads(acknowledged("cmd-3")), "sequence": 5}
+    listener, _ = await run(
+        [[record(0, json.dumps(rejected).encode()), record(1, json.dumps(later).encode())]]
+    )
+    outcome = listener.outcomes["cmd-3"]
+    assert not outcome.accepted and outcome.error.error == "invalid_transition"
+    await listener.stop()
+
+
+async def test_two_requests_waiting_for_one_command_id_both_get_its_outcome():
+    consumer = FakeConsumer([[record(0, acknowledged("cmd-4"))]])
+    listener = EventListener(Settings(), consumer=consumer)
+    first, second = listener.expect("cmd-4"), listener.expect("cmd-4")
+    listener.forget("cmd-4", second)
+    third = listener.expect("cmd-4")
+    await listener.start()
+    async with asyncio.timeout(5):
+        await consumer.drained.wait()
+    assert first.result().accepted and third.result().accepted
+    assert not second.done()
+    await listener.stop()
