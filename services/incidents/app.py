@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 import faust
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from services.incidents.handler import Step, due_index, handle
 from services.incidents.policy import Policy
 from services.incidents.recovery import IncidentTableManager, SnapshotConsumer
 from services.incidents.settings import IncidentSettings
+from services.runtime.backoff import backoff_delay
 from services.runtime.kafka import make_producer
 from services.runtime.topics import (
     DEAD_LETTERS,
@@ -38,6 +40,8 @@ from services.runtime.topics import (
 log = structlog.get_logger(component="incidents")
 Clock = Callable[[], datetime]
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+Outgoing = tuple[str, bytes | None, bytes]  # topic, key, value
+RETRY_MAX_SECONDS = 30.0
 
 
 def system_clock() -> datetime:
@@ -67,6 +71,10 @@ def build_app(
         topic_replication_factor=settings.topic_replication_factor,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        # A kill -9'd worker's partitions move (or go back to its restart) after this long;
+        # faust's own default is a minute of inputs waiting.
+        broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+        broker_heartbeat_interval=settings.kafka_session_timeout_ms / 3000,
         # The table holds the state as our own JSON bytes; faust must not re-encode them.
         table_key_serializer="raw",
         table_value_serializer="raw",
@@ -101,16 +109,13 @@ def build_app(
 
     events, dead = topic_name(INCIDENT_EVENTS, prefix), topic_name(DEAD_LETTERS, prefix)
 
-    async def publish(
-        producer: AIOKafkaProducer, key: bytes | None, step: Step
-    ) -> list[asyncio.Future]:
-        sends = [await producer.send(events, v, key=key) for v in step.events]
-        sends += [
-            await producer.send(topic_name(task_feed(e), prefix), v, key=key) for e, v in step.tasks
-        ]
+    def outgoing(key: bytes | None, step: Step) -> list[Outgoing]:
+        """Every message one input's step sends: events, task updates, dead letters."""
+        out = [(events, key, v) for v in step.events]
+        out += [(topic_name(task_feed(e), prefix), key, v) for e, v in step.tasks]
         # A dead letter's key is the input's, or its digest when that is too long to send.
-        sends += [await producer.send(dead, v, key=k) for k, v in step.dead_letters]
-        return sends
+        out += [(dead, k, v) for k, v in step.dead_letters]
+        return out
 
     @app.agent(inputs, concurrency=1)
     async def manage(stream: faust.StreamT) -> None:
@@ -134,7 +139,7 @@ def build_app(
         async for batch in stream.take_events(settings.incidents_batch_max, within=0.01):
             changed: dict[bytes, bytes | None] = {}  # None: the key's state leaves the table
             deadlines: dict[bytes, datetime | None] = {}
-            sends: list[asyncio.Future] = []
+            messages: list[Outgoing] = []
             for event in batch:
                 message = event.message
                 key = event.key
@@ -152,11 +157,11 @@ def build_app(
                     ),
                     policy=policy,
                 )
-                sends += await publish(producer, key, step)
+                messages += outgoing(key, step)
                 if (step.state is not None or step.evict) and key is not None:
                     changed[key] = step.state
                     deadlines[key] = step.due
-            await asyncio.gather(*sends)
+            await send_until_acked(producer, messages)
             for key, raw in changed.items():
                 if raw is not None:
                     state[key] = raw
@@ -164,7 +169,7 @@ def build_app(
                     del state[key]  # a tombstone on the changelog; the log keeps its events
             for key, deadline in deadlines.items():
                 index.set(key, deadline)
-            log.debug("batch_handled", inputs=len(batch), sends=len(sends))
+            log.debug("batch_handled", inputs=len(batch), sends=len(messages))
 
     @app.timer(interval=settings.incidents_tick_seconds)
     async def find_due() -> None:
@@ -178,6 +183,31 @@ def build_app(
             await ticks.send(key=key, value=now.isoformat().encode(), force=True)
 
     return app
+
+
+async def send_until_acked(producer: AIOKafkaProducer, messages: list[Outgoing]) -> None:
+    """Send a batch's messages and wait for every ack, sending again after a broker error.
+
+    No state is written before this returns, so a broker outage holds the agent back and
+    loses nothing; a message sent twice carries the same event id, which the recorder keeps
+    once, and a task update sent twice says the same thing twice.
+    """
+    failures = 0
+    while True:
+        try:
+            sends = [await producer.send(topic, value, key=key) for topic, key, value in messages]
+            await asyncio.gather(*sends)
+            return
+        except KafkaError as exc:
+            failures += 1
+            delay = backoff_delay(failures, base=0.25, cap=RETRY_MAX_SECONDS)
+            log.error(
+                "batch_not_published_will_retry",
+                error=repr(exc),
+                failures=failures,
+                retry_in_s=round(delay, 2),
+            )
+            await asyncio.sleep(delay)
 
 
 class DeadlineIndex:
