@@ -242,8 +242,10 @@ def summary(result: CrashLoopResult) -> str:
     return "\n".join(lines)
 
 
-async def main(rounds: int, rate: int, services: tuple[str, ...], seed: int) -> CrashLoopResult:
-    """On a private prefix and schema of the local stack; cleaned up afterwards."""
+async def main(
+    rounds: int, rate: int, services: tuple[str, ...], seed: int, keep: bool = False
+) -> CrashLoopResult:
+    """On a private prefix and schema of the local stack; cleaned up afterwards unless `keep`."""
     base = load_settings(StackSettings)
     await stack.start_components(base, _progress)
     tag = f"crash{uuid.uuid4().hex[:8]}"
@@ -253,8 +255,11 @@ async def main(rounds: int, rate: int, services: tuple[str, ...], seed: int) -> 
     try:
         return await crash_loop(settings, rounds=rounds, rate=rate, services=services, seed=seed)
     finally:
-        await stack.delete_topics(settings)
-        await stack.drop_schema(settings)
+        if keep:
+            _progress(f"kept: topic prefix {tag}. and schema {tag}")
+        else:
+            await stack.delete_topics(settings)
+            await stack.drop_schema(settings)
 
 
 if __name__ == "__main__":
@@ -263,9 +268,11 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=100, help="reports per second meanwhile")
     parser.add_argument("--services", default=",".join(SERVICES), help="comma-separated")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the topics and schema")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(10**6)
-    outcome = asyncio.run(main(args.rounds, args.rate, tuple(args.services.split(",")), seed))
+    services = tuple(args.services.split(","))
+    outcome = asyncio.run(main(args.rounds, args.rate, services, seed, args.keep))
     print(table(figures(outcome)))
     print(summary(outcome))
     raise SystemExit(0 if outcome.ok else 1)
