@@ -1,43 +1,110 @@
-"""The 3-node KRaft cluster on loopback: all brokers serve, and data is replicated to all three."""
+"""The 3-node KRaft cluster on loopback: data replicated to all three, and a broker lost mid-storm.
+
+Topics at replication factor 3 with min.insync.replicas 2: one broker killed with kill -9
+while the router drains a storm costs no report.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+
 import pytest
 from aiokafka.admin import NewTopic
+from kafka_io import publish, read_until
 
+from infra import stack
 from infra.kafka import local as kafka
+from schemas.codec import decode
+from schemas.contracts import ROUTED_REPORT
+from schemas.samples import encoded, report
+from services.router.service import Router
+from services.router.settings import RouterSettings
 from services.runtime.kafka import admin_client, make_consumer, make_producer
-from services.runtime.topics import partitions_of
+from services.runtime.topics import LINE_FAULT_REPORTS, ROUTED_REPORTS, partitions_of, topic_name
 
 pytestmark = pytest.mark.integration
 
 
-async def test_three_node_cluster_replicates(local_stack, tmp_path):
+@pytest.fixture(scope="module")
+async def cluster(local_stack, tmp_path_factory):
+    """The three nodes, started once for this module, and settings that point at them."""
     settings = local_stack.model_copy(
-        update={"home": tmp_path, "kafka_cluster_base_port": 29410, "kafka_heap": "512m"}
+        update={
+            "home": tmp_path_factory.mktemp("cluster"),
+            "kafka_cluster_base_port": 29410,
+            "kafka_heap": "512m",
+        }
     )
-    cluster = kafka.three_node_cluster(settings)
-    assert await kafka.start(cluster, settings, print)
+    deployment = kafka.three_node_cluster(settings)
+    assert await kafka.start(deployment, settings, print)
+    client = settings.model_copy(
+        update={"kafka_bootstrap": deployment.bootstrap, "topic_replication_factor": 3}
+    )
+    yield deployment, client
+    stopped = kafka.stop(deployment)
+    assert set(stopped) <= {1, 2, 3}
+    assert all(node.pid() is None for node in deployment.nodes)
+
+
+async def test_three_node_cluster_replicates(cluster):
+    _, client = cluster
+    async with admin_client(client) as admin:
+        await admin.create_topics([NewTopic("replicated", 3, 3)])
+        described = await partitions_of(admin, ["replicated"], wait=True)
+    assert {len(p["replicas"]) for p in described["replicated"]} == {3}
+    producer = make_producer(client)
+    await producer.start()
     try:
-        client = settings.model_copy(update={"kafka_bootstrap": cluster.bootstrap})
-        async with admin_client(client) as admin:
-            await admin.create_topics([NewTopic("replicated", 3, 3)])
-            described = await partitions_of(admin, ["replicated"], wait=True)
-        assert {len(p["replicas"]) for p in described["replicated"]} == {3}
-        producer = make_producer(client)
-        await producer.start()
-        try:
-            await producer.send_and_wait("replicated", b"three copies", key=b"k")
-        finally:
-            await producer.stop()
-        consumer = make_consumer(client, "replicated", group_id="cluster-reader")
-        await consumer.start()
-        try:
-            record = await consumer.getone()
-        finally:
-            await consumer.stop()
-        assert record.value == b"three copies"
+        await producer.send_and_wait("replicated", b"three copies", key=b"k")
     finally:
-        stopped = kafka.stop(cluster)
-    assert sorted(stopped) == [1, 2, 3]
-    assert all(node.pid() is None for node in cluster.nodes)
+        await producer.stop()
+    consumer = make_consumer(client, "replicated", group_id="cluster-reader")
+    await consumer.start()
+    try:
+        record = await consumer.getone()
+    finally:
+        await consumer.stop()
+    assert record.value == b"three copies"
+
+
+def routed_ids(records) -> set[str]:
+    ids = set()
+    for record in records:
+        routed = decode(ROUTED_REPORT, record.value)
+        ids |= {routed.report.report_id, *(r.report_id for r in routed.collapsed)}
+    return ids
+
+
+async def test_a_broker_killed_during_a_storm_costs_no_report(cluster, test_id):
+    deployment, client = cluster
+    settings = RouterSettings.model_validate(
+        client.model_dump()
+        | {"topic_prefix": f"{test_id}.", "router_group_id": f"{test_id}-router"}
+    )
+    await stack.apply_topics(settings, print)
+    storm = [
+        encoded(report("line_fault", f"storm-{n}", **{"alarmed_object.id": f"L-{n % 300}"}))
+        for n in range(6000)
+    ]
+    stop = asyncio.Event()
+    routing = asyncio.create_task(Router(settings).run(stop))
+    routed_topic = topic_name(ROUTED_REPORTS, settings.topic_prefix)
+    try:
+        await publish(settings, topic_name(LINE_FAULT_REPORTS, settings.topic_prefix),
+                      [(None, v) for v in storm[:3000]])  # fmt: skip
+        await read_until(settings, routed_topic, lambda r: len(r) >= 50, group=f"{test_id}-peek")
+        victim = deployment.nodes[1]
+        os.kill(victim.pid(), signal.SIGKILL)  # the rest of the storm meets two brokers
+        await publish(settings, topic_name(LINE_FAULT_REPORTS, settings.topic_prefix),
+                      [(None, v) for v in storm[3000:]])  # fmt: skip
+        records = await read_until(
+            settings, routed_topic, lambda r: len(routed_ids(r)) >= len(storm),
+            group=f"{test_id}-check", deadline_s=180,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        await asyncio.wait_for(routing, timeout=60)
+    assert routed_ids(records) == {f"storm-{n}" for n in range(6000)}
+    assert not routing.exception()
