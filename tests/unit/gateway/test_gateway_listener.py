@@ -1,4 +1,4 @@
-"""The gateway's events listener: no record and no failed fetch ends it; outcomes are kept."""
+"""The events listener (no record, no failed fetch ends it; outcomes kept), stream slots, bounds."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, NotLeaderForPartitionError
 from structlog.testing import capture_logs
 
+from services.gateway.errors import ApiError
 from services.gateway.outcomes import EventListener
+from services.gateway.settings import GatewaySettings
+from services.gateway.streams import StreamSlots
 from services.recorder.samples import incident_story
-from services.runtime.settings import Settings
+from services.runtime.errors import ConfigurationError
+from services.runtime.settings import Settings, load_settings
 
 pytestmark = pytest.mark.unit
 OPENED = datetime(2007, 5, 20, 6, 0, tzinfo=UTC)
@@ -145,3 +149,28 @@ async def test_two_requests_waiting_for_one_command_id_both_get_its_outcome():
     assert first.result().accepted and third.result().accepted
     assert not second.done()
     await listener.stop()
+
+
+# --- stream slots and the bounds' settings -------------------------------------------------
+
+
+def test_stream_slots_hold_per_token_and_in_total_and_come_back():
+    slots = StreamSlots(per_token=2, total=3)
+    slots.take("a")
+    slots.take("a")
+    with pytest.raises(ApiError) as per_token:
+        slots.take("a")
+    slots.take("b")
+    with pytest.raises(ApiError) as total:
+        slots.take("c")
+    assert (per_token.value.status, per_token.value.problems[0].field) == (429, "authorization")
+    assert (total.value.status, total.value.problems[0].field) == (429, "")
+    slots.give("a")
+    slots.take("c")
+    assert slots.open == 3
+
+
+def test_publish_slots_must_leave_connections_for_lookups():
+    with pytest.raises(ConfigurationError, match="SIGNALPOST_GATEWAY_PUBLISH_SLOTS"):
+        load_settings(GatewaySettings, gateway_db_pool_size=4, gateway_publish_slots=4)
+    assert load_settings(GatewaySettings, gateway_db_pool_size=4, gateway_publish_slots=3)
