@@ -246,7 +246,7 @@ async def list_tasks(who: Caller, gw: Gw, wanted: Wanted, enterprise: Enterprise
 @router.get(
     "/v1/tasks/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **errors(400, 404)},
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(400, 404, 429)},
     tags=["tasks"],
 )
 async def stream_tasks(
