@@ -3,9 +3,18 @@
 Reports, commands and timer ticks arrive on three topics co-partitioned by incident key,
 so one agent (concurrency 1: faust-streaming #606) sees every input of an incident in
 order. For each input it sends the lifecycle events and task updates, waits until the
-brokers acknowledge them, and only then writes the new state to the table: a crash before
-the write replays the input from the old state, which yields the same events with the same
-ids (the recorder keeps one of each); a crash after it finds the input already applied.
+brokers acknowledge them, and only then writes the new state to the table, with where its
+key's last event is in the log.
+
+The log wins. A crash between the acks and the writes leaves events in the log that the
+table does not hold, and the inputs that caused them come again, but the order of inputs
+from three topics is fixed by nothing: decided again from the old state they could make
+another history at the same sequences. So before the agent decides the inputs of a
+partition for the first time after an assignment, it reads that partition of the log from
+the partition's mark (the end of the log as of the last batch whose states are all
+written) to its end and folds into each stored state the events it does not hold. The
+inputs that come again are then known as seen (their report and command ids, their
+deadlines' levels) in whatever order they come.
 """
 
 from __future__ import annotations
@@ -19,7 +28,8 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from services.incidents.handler import Step, due_index, handle
+from services.incidents.handler import Step, catch_up, due_index, encode_row, handle
+from services.incidents.log import LogReader, kafka_log_reader, mark_key
 from services.incidents.policy import Policy
 from services.incidents.recovery import IncidentTableManager, SnapshotConsumer
 from services.incidents.settings import IncidentSettings
@@ -55,11 +65,13 @@ def build_app(
     policy: Policy,
     clock: Clock = system_clock,
     output_producer: Callable[[], AIOKafkaProducer] | None = None,
+    log_reader: LogReader | None = None,
 ) -> faust.App:
     """The faust app with its table, agent and timer, wired to `settings`' topics.
 
     `output_producer` makes the producer of the agent's outputs (by default an aiokafka
-    producer on `settings`); agent tests in faust's test context pass one that records.
+    producer on `settings`), and `log_reader` reads a partition of the log back (by default
+    from the broker); agent tests in faust's test context pass ones that record and replay.
     """
     prefix = settings.topic_prefix
     app = faust.App(
@@ -108,6 +120,9 @@ def build_app(
     index = DeadlineIndex()
 
     events, dead = topic_name(INCIDENT_EVENTS, prefix), topic_name(DEAD_LETTERS, prefix)
+    read_log = log_reader or kafka_log_reader(settings, events)
+    marks = {p: mark_key(p) for p in range(KEYED_PARTITIONS)}
+    caught_up: dict[int, int] = {}  # partition: the consumer generation it was brought up in
 
     def outgoing(key: bytes | None, step: Step) -> list[Outgoing]:
         """Every message one input's step sends: events, task updates, dead letters."""
@@ -135,10 +150,60 @@ def build_app(
     def _stored(key: bytes | None) -> bytes | None:
         return None if key is None else state.get(key)
 
+    def _rows():
+        """The table's incidents: every row but the partitions' log marks."""
+        reserved = set(marks.values())
+        return ((key, raw) for key, raw in state.items() if key not in reserved)
+
+    async def _bring_up(batch: list) -> None:
+        """The stored states of each partition new to this assignment, brought up to the log."""
+        for message in (event.message for event in batch):
+            partition, generation = message.partition, message.generation_id
+            if caught_up.get(partition) == generation:
+                continue
+            mark = state.get(marks[partition])
+            start = None if mark is None else int(mark)
+            records = await read_log(partition, start)
+            result = catch_up(_stored, records, policy=policy)
+            for key, raw in result.rows.items():
+                state[key] = raw
+            if records:
+                state[marks[partition]] = b"%d" % (records[-1].offset + 1)
+            for key, deadline in result.due.items():
+                index.set(key, deadline)
+            caught_up[partition] = generation
+            log.info(
+                "log_caught_up",
+                partition=partition,
+                from_offset=start,
+                records=len(records),
+                folded=result.folded,
+                held=result.held,
+                unusable=result.unusable,
+                keys=len(result.rows),
+            )
+
+    def _written(changed: dict, last: dict[bytes, int], acks: list) -> None:
+        """The batch's states, each with its key's last event, then the marks after them."""
+        for key, raw in changed.items():
+            if raw is not None:
+                ack = acks[last[key]]
+                state[key] = encode_row(raw, (ack.partition, ack.offset))
+            elif key in state:
+                del state[key]  # a tombstone on the changelog; the log keeps its events
+        ends: dict[int, int] = {}
+        for ack in acks:
+            if ack.topic == events:
+                ends[ack.partition] = max(ends.get(ack.partition, 0), ack.offset + 1)
+        for partition, end in ends.items():
+            state[marks[partition]] = b"%d" % end
+
     async def _handle_batches(stream: faust.StreamT, producer: AIOKafkaProducer) -> None:
         async for batch in stream.take_events(settings.incidents_batch_max, within=0.01):
+            await _bring_up(batch)
             changed: dict[bytes, bytes | None] = {}  # None: the key's state leaves the table
             deadlines: dict[bytes, datetime | None] = {}
+            last: dict[bytes, int] = {}  # the index in `messages` of each key's last event
             messages: list[Outgoing] = []
             for event in batch:
                 message = event.message
@@ -157,16 +222,13 @@ def build_app(
                     ),
                     policy=policy,
                 )
+                if step.events and key is not None:
+                    last[key] = len(messages) + len(step.events) - 1  # events go first
                 messages += outgoing(key, step)
                 if (step.state is not None or step.evict) and key is not None:
                     changed[key] = step.state
                     deadlines[key] = step.due
-            await send_until_acked(producer, messages)
-            for key, raw in changed.items():
-                if raw is not None:
-                    state[key] = raw
-                elif key in state:
-                    del state[key]  # a tombstone on the changelog; the log keeps its events
+            _written(changed, last, await send_until_acked(producer, messages))
             for key, deadline in deadlines.items():
                 index.set(key, deadline)
             log.debug("batch_handled", inputs=len(batch), sends=len(messages))
@@ -179,14 +241,16 @@ def build_app(
             index.forget()
             return
         now = clock()
-        for key in index.due(now, lambda: due_index(state.items(), policy)):
+        for key in index.due(now, lambda: due_index(_rows(), policy)):
             await ticks.send(key=key, value=now.isoformat().encode(), force=True)
 
     return app
 
 
-async def send_until_acked(producer: AIOKafkaProducer, messages: list[Outgoing]) -> None:
+async def send_until_acked(producer: AIOKafkaProducer, messages: list[Outgoing]) -> list:
     """Send a batch's messages and wait for every ack, sending again after a broker error.
+
+    Returns the acks (RecordMetadata), in the order of `messages`.
 
     No state is written before this returns, so a broker outage holds the agent back and
     loses nothing; a message sent twice carries the same event id, which the recorder keeps
@@ -196,8 +260,7 @@ async def send_until_acked(producer: AIOKafkaProducer, messages: list[Outgoing])
     while True:
         try:
             sends = [await producer.send(topic, value, key=key) for topic, key, value in messages]
-            await asyncio.gather(*sends)
-            return
+            return list(await asyncio.gather(*sends))
         except KafkaError as exc:
             failures += 1
             delay = backoff_delay(failures, base=0.25, cap=RETRY_MAX_SECONDS)

@@ -9,17 +9,26 @@ send) makes it one dead letter, and the rest of its batch goes on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pydantic import BaseModel
+
 from schemas.codec import MAX_MESSAGE_BYTES, decode, encode
-from schemas.contracts import COMMAND, ROUTED_REPORT
+from schemas.contracts import COMMAND, INCIDENT_EVENT, ROUTED_REPORT
 from schemas.errors import ContractError, Problem
+from schemas.lifecycle import IncidentOpened
 from services.incidents.deadlines import decide_due, evictable, next_due
 from services.incidents.machine import decide
 from services.incidents.policy import Policy
-from services.incidents.state import IncidentState, apply, tasks_to_publish
+from services.incidents.state import (
+    IncidentState,
+    IncidentStateError,
+    apply,
+    holds,
+    tasks_to_publish,
+)
 from services.runtime.deadletters import (
     RawMessage,
     dead_letter,
@@ -30,6 +39,9 @@ from services.runtime.deadletters import (
 from services.runtime.topics import INCIDENT_COMMANDS, INCIDENT_TICKS, ROUTED_REPORTS
 
 STAGE = "incident-manager"
+LogPosition = tuple[int, int]  # partition and offset in incidents.events
+_ROW_START = b'{"log":'
+_ROW_HEADROOM = 64  # the row's log position around the state's JSON
 
 
 @dataclass(frozen=True)
@@ -44,9 +56,30 @@ class Step:
     due: datetime | None = None  # the new state's next deadline, for the timer's index
 
 
+class _Row(BaseModel):
+    log: LogPosition
+    state: IncidentState
+
+
+def encode_row(state: bytes, at: LogPosition) -> bytes:
+    """A table row: a state's JSON and where its key's last event is in the log (the ack's)."""
+    return b'{"log":[%d,%d],"state":%s}' % (*at, state)
+
+
+def load_row(raw: bytes | None) -> tuple[IncidentState, LogPosition | None]:
+    """A key's stored state and its last event's log position (None: not known)."""
+    if raw is None:
+        return IncidentState(), None
+    if raw.startswith(_ROW_START):
+        row = _Row.model_validate_json(raw)
+        return row.state, row.log
+    # A bare state: written within a batch, or by a version that kept no position.
+    return IncidentState.model_validate_json(raw), None
+
+
 def load_state(raw: bytes | None) -> IncidentState:
     """The stored state of a key, or the empty state of a key never seen."""
-    return IncidentState() if raw is None else IncidentState.model_validate_json(raw)
+    return load_row(raw)[0]
 
 
 def _stored(raw: bytes | None) -> IncidentState:
@@ -98,7 +131,7 @@ def _step(raw_state, key, source, value, now, policy) -> Step:
 def _dumped(state: IncidentState) -> bytes:
     # The changelog is a Kafka topic too: a row it refuses would stop the agent at the write.
     raw = state.model_dump_json().encode()
-    if len(raw) > MAX_MESSAGE_BYTES:
+    if len(raw) + _ROW_HEADROOM > MAX_MESSAGE_BYTES:
         reason = f"the incident's state would be {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}"
         raise ContractError("state_too_large", (Problem(field="", reason=reason),))
     return raw
@@ -134,3 +167,96 @@ def due_index(items: Iterable[tuple[bytes, bytes | None]], policy: Policy) -> di
         if deadline is not None:
             index[key] = deadline
     return index
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One record of incidents.events, read back."""
+
+    key: bytes | None
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+@dataclass
+class CaughtUp:
+    """Stored states brought up to the log: the rows to write, their deadlines, and counts."""
+
+    rows: dict[bytes, bytes] = field(default_factory=dict)
+    due: dict[bytes, datetime | None] = field(default_factory=dict)
+    folded: int = 0  # events the stored states did not hold yet
+    held: int = 0  # events they held already (repeats, earlier incidents)
+    unusable: int = 0  # records that are no event of theirs, or do not follow them
+
+
+def catch_up(
+    stored: Callable[[bytes], bytes | None], records: Iterable[LogRecord], *, policy: Policy
+) -> CaughtUp:
+    """Fold into each key's stored state every event of the log after the state's own last one.
+
+    `records` are a partition of incidents.events in log order, from any point at or before
+    the first event whose state might not have been written (a crash between a batch's acks
+    and its state writes). Events at or before a row's own position are held already; later
+    ones are folded unless the state holds them (`holds`). A row with no position (written by
+    a version that kept none) takes no new incident, only later events of its current one; a
+    row that no longer parses takes nothing (each input of its key is a dead letter). No I/O.
+    """
+    out = CaughtUp()
+    keys: dict[bytes, _Key] = {}
+    for record in records:
+        if record.key is None or record.value is None:
+            out.unusable += 1
+            continue
+        if record.key not in keys:
+            keys[record.key] = _Key.of(stored(record.key))
+        key = keys[record.key]
+        if key.state is None:
+            out.unusable += 1
+        elif key.holds_position(record):
+            out.held += 1
+        else:
+            _fold_record(key, record, out)
+    for raw_key, key in keys.items():
+        if key.changed:
+            try:
+                out.rows[raw_key] = encode_row(_dumped(key.state), key.at)
+            except ContractError:  # too large for the changelog: its inputs say so
+                continue
+            out.due[raw_key] = next_due(key.state, policy)
+    return out
+
+
+@dataclass
+class _Key:
+    state: IncidentState | None  # None: the stored row no longer parses
+    at: LogPosition | None
+    positioned: bool  # False: a row of a version that kept no position
+    changed: bool = False
+
+    @classmethod
+    def of(cls, raw: bytes | None) -> _Key:
+        try:
+            state, at = load_row(raw)
+        except Exception:
+            return cls(None, None, positioned=False)
+        return cls(state, at, positioned=raw is None or at is not None)
+
+    def holds_position(self, record: LogRecord) -> bool:
+        at = self.at
+        return at is not None and at[0] == record.partition and record.offset <= at[1]
+
+
+def _fold_record(key: _Key, record: LogRecord, out: CaughtUp) -> None:
+    try:
+        event = decode(INCIDENT_EVENT, record.value)
+        if holds(key.state, event) or (not key.positioned and isinstance(event, IncidentOpened)):
+            out.held += 1
+        else:
+            key.state = apply(key.state, event)
+            key.changed = True
+            out.folded += 1
+    except (ContractError, IncidentStateError):
+        out.unusable += 1
+        return
+    key.at = (record.partition, record.offset)

@@ -50,6 +50,7 @@ __all__ = [
     "PendingDeadline",
     "apply",
     "fold",
+    "holds",
     "seen_command",
     "seen_report",
     "tasks_to_publish",
@@ -416,6 +417,21 @@ def apply(state: IncidentState, event: IncidentEvent) -> IncidentState:
 def fold(events: Iterable[IncidentEvent], state: IncidentState | None = None) -> IncidentState:
     """The state after a run of events, from `state` or from nothing (a rebuild from the log)."""
     return reduce(apply, events, state if state is not None else IncidentState())
+
+
+def holds(state: IncidentState, event: IncidentEvent) -> bool:
+    """Whether `state` already holds `event`, an event of its key read back from the log after
+    the state's own last event: a repeat (a batch sent again after a broker error, a decision
+    repeated after a crash) or an event of an incident before the current one.
+
+    An event it does not hold is the next of the key's history, to `apply`: the log is the
+    source of truth, and a state is brought up to it before any input is decided from it.
+    """
+    if isinstance(event, IncidentOpened):
+        return event.incident_id == state.incident_id
+    if _is_stray(state, event):
+        return seen_command(event.command_id) in state.seen_commands
+    return event.incident_id != state.incident_id or event.sequence <= state.sequence
 
 
 def tasks_to_publish(before: IncidentState, events: Sequence[IncidentEvent]) -> list[Task]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.structs import RecordMetadata, TopicPartition
 from faust.types import TP, Message
 
 from schemas.codec import decode, encode
@@ -15,7 +17,8 @@ from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, TASK
 from schemas.registry import load_registry
 from schemas.samples import encoded, report
 from services.incidents.app import build_app
-from services.incidents.handler import load_state
+from services.incidents.handler import LogRecord, load_row, load_state
+from services.incidents.log import mark_key, partition_of
 from services.incidents.policy import Policy
 from services.incidents.settings import IncidentSettings
 from services.router.intake import process_batch
@@ -26,6 +29,7 @@ from services.runtime.topics import (
     INCIDENT_COMMANDS,
     INCIDENT_EVENTS,
     INCIDENT_TICKS,
+    KEYED_PARTITIONS,
     ROUTED_REPORTS,
     task_feed,
     topic_name,
@@ -35,6 +39,7 @@ pytestmark = pytest.mark.unit
 REGISTRY = load_registry()
 POLICY = Policy.from_registry(REGISTRY)
 PREFIX = "agent."
+MARKS = {mark_key(p) for p in range(KEYED_PARTITIONS)}
 
 
 class Journal(list):
@@ -56,10 +61,15 @@ class Journal(list):
 
 
 class OutputRecorder:
-    """Stands in for the agent's aiokafka producer: journals each send, acknowledged at once."""
+    """Stands in for the agent's aiokafka producer: journals each send, acknowledged at once.
+
+    It keeps what was sent to each partition as the broker would, so that the agent can read
+    the log back through `read`.
+    """
 
     def __init__(self, journal: list) -> None:
         self.journal = journal
+        self.partitions: dict[tuple[str, int], list[LogRecord]] = defaultdict(list)
 
     async def start(self) -> None:
         return None
@@ -69,9 +79,16 @@ class OutputRecorder:
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future:
         self.journal.append(("output", topic, key, value))
+        partition = 0 if key is None else partition_of(key)
+        written = self.partitions[topic, partition]
+        written.append(LogRecord(key, partition, len(written), value))
         acked = asyncio.get_running_loop().create_future()
-        acked.set_result(None)
+        tp = TopicPartition(topic, partition)
+        acked.set_result(RecordMetadata(topic, partition, tp, len(written) - 1, -1, 0, 0))
         return acked
+
+    async def read(self, partition: int, start: int | None) -> list[LogRecord]:
+        return self.partitions[_topic(INCIDENT_EVENTS), partition][start or 0 :]
 
 
 class ChangelogRecorder:
@@ -92,7 +109,8 @@ def outputs(journal: list, name: str) -> list[bytes]:
 
 
 def states_written(journal: list) -> int:
-    return sum(1 for kind, *_ in journal if kind == "changelog")
+    """Rows of incidents written to the changelog, not counting the partitions' log marks."""
+    return sum(1 for kind, _, key, _ in journal if kind == "changelog" and key not in MARKS)
 
 
 def _topic(name: str) -> str:
@@ -113,7 +131,10 @@ async def running():
     """The app's agent in faust's test context, with both producers journalling."""
     journal = Journal()
     settings = IncidentSettings(topic_prefix=PREFIX)
-    app = build_app(settings, policy=POLICY, output_producer=lambda: OutputRecorder(journal))
+    outputs = OutputRecorder(journal)
+    app = build_app(
+        settings, policy=POLICY, output_producer=lambda: outputs, log_reader=outputs.read
+    )
     app.producer = ChangelogRecorder(journal)
     [manage] = app.agents.values()
     async with manage.test_context() as agent:
@@ -128,7 +149,7 @@ async def deliver(
     # real topic to know a report from a command.
     message = Message(
         topic=_topic(name),
-        partition=0,
+        partition=partition_of(key),  # as every producer partitions by incident key
         offset=offset,
         timestamp=time.time() if at is None else at,
         timestamp_type=0,
@@ -164,9 +185,15 @@ async def test_a_routed_report_gives_events_and_tasks_and_only_then_the_state(ru
     [task] = [decode(TASK, v) for v in outputs(journal, task_feed(primary))]
     assert (task.enterprise, task.incident_id) == (primary, events[0].incident_id)
     assert load_state(table[key]).sequence == events[-1].sequence
-    # Every output is keyed by the incident, and the state is written after all of them.
-    assert {k for _, _, k, _ in journal} == {key}
-    assert [kind for kind, *_ in journal][-1] == "changelog"
+    # Every output is keyed by the incident, and the state is written after all of them, with
+    # where its last event is in the log; then the partition's mark: the log's end after them.
+    assert {k for _, _, k, _ in journal if k not in MARKS} == {key}
+    partition = partition_of(key)
+    assert load_row(table[key])[1] == (partition, len(events) - 1)
+    assert [(kind, k, v) for kind, _, k, v in journal[-2:]] == [
+        ("changelog", key, table[key]),
+        ("changelog", mark_key(partition), b"%d" % len(events)),
+    ]
 
 
 async def test_a_command_acts_on_the_stored_state_and_bad_input_is_a_dead_letter(running):

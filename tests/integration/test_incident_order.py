@@ -1,0 +1,221 @@
+"""Order per incident: the same events after a crash whatever order the inputs come again in.
+
+The agent runs in faust's test context (so that the test chooses the order in which the
+inputs are redelivered), with its outputs and its reads of the log on the real broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.partitioner import murmur2
+from faust.types import TP, Message
+
+from schemas.codec import decode, encode
+from schemas.commands import AcknowledgeIncident
+from schemas.contracts import INCIDENT_EVENT
+from schemas.registry import load_registry
+from schemas.samples import encoded, report
+from services.incidents.app import build_app
+from services.incidents.handler import load_state
+from services.incidents.policy import Policy
+from services.incidents.settings import IncidentSettings
+from services.incidents.state import fold
+from services.router.intake import process_batch
+from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.runtime.deadletters import RawMessage
+from services.runtime.kafka import make_consumer
+from services.runtime.topics import (
+    INCIDENT_COMMANDS,
+    INCIDENT_EVENTS,
+    KEYED_PARTITIONS,
+    ROUTED_REPORTS,
+    topic_name,
+)
+
+pytestmark = pytest.mark.integration
+REGISTRY = load_registry()
+POLICY = Policy.from_registry(REGISTRY)
+RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
+
+
+def partition_of(key: bytes) -> int:
+    """The partition every producer (aiokafka's default partitioner) puts `key` on."""
+    return (murmur2(key) & 0x7FFFFFFF) % KEYED_PARTITIONS
+
+
+class Changelog:
+    """Stands in for faust's producer of the table's changelog: what reached it, in order.
+
+    After `crash()` the writes no longer reach it: the worker died between the brokers' acks
+    of a batch's events and the write of its states.
+    """
+
+    def __init__(self) -> None:
+        self.durable: list[tuple[bytes, bytes | None]] = []
+        self.attempted: list[bytes] = []  # keys, durable or not
+        self._crashed = False
+        self._wrote = asyncio.Event()
+
+    def crash(self) -> None:
+        self._crashed = True
+
+    def key_partition(self, topic: str, key: bytes | None) -> TP:
+        return TP(topic, partition_of(key))
+
+    def send_soon(self, fut) -> None:
+        self.attempted.append(fut.message.key)
+        if not self._crashed:
+            self.durable.append((fut.message.key, fut.message.value))
+        self._wrote.set()
+
+    async def until(self, condition, timeout: float = 30.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._wrote.clear()
+                await self._wrote.wait()
+
+
+@asynccontextmanager
+async def worker(
+    settings: IncidentSettings, recovered: list[tuple[bytes, bytes | None]]
+) -> AsyncIterator[tuple]:
+    """A fresh incident manager whose table holds what a restart recovers from `recovered`."""
+    changelog = Changelog()
+    app = build_app(settings, policy=POLICY)  # its outputs go to the real broker
+    app.producer = changelog
+    table = app.tables["incident-state"]
+    for key, value in recovered:
+        if value is None:
+            table.data.pop(key, None)
+        else:
+            table.data[key] = value
+    [manage] = app.agents.values()
+    async with manage.test_context() as agent:
+        yield agent, table, changelog
+
+
+async def deliver(agent, topic: str, key: bytes, value: bytes, offset: int, at: float) -> None:
+    """Put one input on the agent's stream as if fetched from `topic` (the key's partition)."""
+    message = Message(
+        topic=topic,
+        partition=partition_of(key),
+        offset=offset,
+        timestamp=at,
+        timestamp_type=0,
+        headers=None,
+        key=key,
+        value=value,
+        checksum=b"",
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        generation_id=agent.app.consumer_generation_id,
+    )
+    channel = agent.stream().channel
+    await channel.put(await channel.decode(message))
+
+
+def routed(report_id: str, line: str, severity: str):
+    """A routed line fault on `line` as the router makes it."""
+    fields = {"alarmed_object.id": line, "perceived_severity": severity}
+    raw = RawMessage(
+        "reports.line-fault", 0, 0, 0, None, encoded(report("line_fault", report_id, **fields))
+    )
+    [result] = process_batch([raw], rules=RULES, registry=REGISTRY, now=datetime.now(UTC)).routed
+    return result
+
+
+async def handled(agent, changelog: Changelog, topic: str, alarm, offset: int, at: float) -> None:
+    """Deliver a report for another key and wait until the agent tried to write its state."""
+    key = alarm.incident_key.encode()
+    await deliver(agent, topic, key, encode(alarm), offset=offset, at=at)
+    await changelog.until(lambda: key in changelog.attempted)
+
+
+async def the_log(settings: IncidentSettings) -> list:
+    """Every event on the test's incidents.events, read to its end."""
+    topic = topic_name(INCIDENT_EVENTS, settings.topic_prefix)
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(KEYED_PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records = []
+        async with asyncio.timeout(30):
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    records += batch
+    finally:
+        await consumer.stop()
+    return [decode(INCIDENT_EVENT, r.value) for r in records]
+
+
+@pytest.fixture
+def incident_settings(topics, test_id) -> IncidentSettings:
+    return IncidentSettings.model_validate(
+        {**topics.model_dump(), "incidents_app_id": f"{test_id}-incidents"}
+    )
+
+
+async def test_a_crash_then_a_clear_and_an_ack_again_in_the_other_order_change_no_event(
+    incident_settings,
+):
+    settings = incident_settings
+    prefix = settings.topic_prefix
+    reports, commands = topic_name(ROUTED_REPORTS, prefix), topic_name(INCIDENT_COMMANDS, prefix)
+    alarm = routed("r-order-alarm", "L-ORDER", "major")
+    clear = routed("r-order-clear", "L-ORDER", "cleared")
+    # Inputs after those: once their states are written, everything before them is handled.
+    later = [routed(f"r-order-later-{n}", f"L-ORDER-{n}", "major") for n in (1, 2)]
+    key = alarm.incident_key.encode()
+    t0 = time.time()
+
+    async with worker(settings, []) as (agent, table, changelog):
+        await deliver(agent, reports, key, encode(alarm), offset=0, at=t0)
+        await changelog.until(lambda: key in {k for k, _ in changelog.durable})
+        opened = load_state(table[key])
+        ack = AcknowledgeIncident(
+            command_id="c-order-ack",
+            incident_id=opened.incident_id,
+            incident_key=alarm.incident_key,
+            issued_by=opened.primary,
+            issued_at=datetime.now(UTC),
+        )
+        # The clear, then the ack: their events are sent and acked, their states never written.
+        changelog.crash()
+        await deliver(agent, reports, key, encode(clear), offset=1, at=t0 + 1)
+        await deliver(agent, commands, key, encode(ack), offset=0, at=t0 + 2)
+        await handled(agent, changelog, reports, later[0], offset=2, at=t0 + 3)
+    recovered = changelog.durable
+    crashed = [e for e in await the_log(settings) if e.incident_key == alarm.incident_key]
+    assert [e.type for e in crashed][-3:] == [
+        "source_cleared",
+        "incident_resolved",
+        "command_rejected",
+    ]
+
+    # The restart: the same inputs come again, the ack first this time.
+    async with worker(settings, recovered) as (agent, table, changelog):
+        await deliver(agent, commands, key, encode(ack), offset=0, at=t0 + 2)
+        await deliver(agent, reports, key, encode(clear), offset=1, at=t0 + 1)
+        await handled(agent, changelog, reports, later[1], offset=3, at=t0 + 4)
+        after = load_state(table[key])
+
+    log = [e for e in await the_log(settings) if e.incident_key == alarm.incident_key]
+    ids_at: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for event in log:
+        ids_at[event.incident_id, event.sequence].add(event.event_id)
+    taken_twice = {at: ids for at, ids in ids_at.items() if len(ids) > 1}
+    assert not taken_twice, f"two histories at the same sequences: {taken_twice}"
+    # The key's state is the fold of its log, and the log is what the first worker decided.
+    assert {e.event_id for e in log} == {e.event_id for e in crashed}
+    assert after == fold({e.event_id: e for e in log}.values())
