@@ -46,9 +46,9 @@ class OriginalBytes(LogModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> OriginalBytes:
-        """Wrap raw bytes, choosing the readable form when it is lossless."""
+        """Wrap raw bytes, choosing the readable form when it is lossless and storable."""
         try:
-            return cls(encoding=ByteEncoding.UTF8, data=raw.decode("utf-8"))
+            return cls(encoding=ByteEncoding.UTF8, data=_text(raw))
         except UnicodeDecodeError:
             return cls(encoding=ByteEncoding.BASE64, data=base64.b64encode(raw).decode("ascii"))
 
@@ -58,7 +58,7 @@ class OriginalBytes(LogModel):
         prefix = raw[:prefix_bytes]
         try:
             # A cut can split a character: drop its partial tail rather than switch to base64.
-            text = prefix.decode("utf-8") if len(prefix) == len(raw) else _utf8_head(prefix)
+            text = _text(prefix) if len(prefix) == len(raw) else _utf8_head(prefix)
             kept = {"encoding": ByteEncoding.UTF8, "data": text}
         except UnicodeDecodeError:
             kept = {"encoding": ByteEncoding.BASE64, "data": base64.b64encode(prefix).decode()}
@@ -82,11 +82,22 @@ class OriginalBytes(LogModel):
         return self
 
 
+def _text(raw: bytes) -> str:
+    """The bytes as text, when they are UTF-8 without NUL.
+
+    Dead letters are recorded as PostgreSQL jsonb, which cannot hold U+0000 anywhere: bytes
+    with a NUL in them are kept as base64 instead, exactly all the same.
+    """
+    if b"\x00" in raw:
+        raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), len(raw), "NUL")
+    return raw.decode("utf-8")
+
+
 def _utf8_head(prefix: bytes) -> str:
     """The prefix as text, less a character cut in two at its end (at most 3 bytes)."""
     for cut in range(4):
         try:
-            return prefix[: len(prefix) - cut].decode("utf-8")
+            return _text(prefix[: len(prefix) - cut])
         except UnicodeDecodeError:
             continue
     raise UnicodeDecodeError("utf-8", prefix, 0, len(prefix), "not UTF-8")

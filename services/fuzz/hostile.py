@@ -50,6 +50,7 @@ def corpus(rng: random.Random) -> list[tuple[str, bytes | None]]:
         ("huge int", b'{"schema_version": 1' + b"0" * 5000 + b"}"),
         ("lone surrogate", b'{"report_id": "\\ud800"}'),
         ("nul in text", b'{"report_id": "a\\u0000b"}'),
+        ("raw nul", b'{"report_id": "a\x00b"}'),  # UTF-8, and no JSON allows it raw
         ("duplicate keys", b'{"kind": "line_fault", "kind": "capacity_alarm"}'),
     ]
 
@@ -180,7 +181,7 @@ def _command_input(rng: random.Random) -> FuzzInput:
 
 def _key(rng: random.Random) -> bytes | None:
     # Keyed by report id (as the README's example does), by nothing, or by garbage.
-    return rng.choice((None, rng.randbytes(8), b"x" * 2000))
+    return rng.choice((None, rng.randbytes(8), b"x" * 2000, b"key\x00with nul"))
 
 
 _DROP = object()

@@ -39,7 +39,7 @@ def dead_letter(
     message: RawMessage, error: ContractError, *, stage: str, now: datetime
 ) -> DeadLetter:
     """The message kept exactly (or summarised when too large), with where it was read."""
-    problems = error.problems
+    problems = tuple(map(_storable, error.problems))
     kept = [_kept(raw) for raw in (message.key, message.value)]
     for name, raw, original in zip(
         ("key", "value"), (message.key, message.value), kept, strict=True
@@ -125,3 +125,13 @@ def _last_resort(letter: DeadLetter, exc: Exception) -> DeadLetter:
 
 def _clipped(problem: Problem) -> Problem:
     return Problem(field=clip(problem.field), reason=clip(problem.reason))
+
+
+def _storable(problem: Problem) -> Problem:
+    """The problem with NUL written out: a field path can echo a hostile key, and the
+    dead letter is recorded as jsonb, which cannot hold U+0000."""
+    if "\x00" not in problem.field + problem.reason:
+        return problem
+    return Problem(
+        field=problem.field.replace("\x00", "\\x00"), reason=problem.reason.replace("\x00", "\\x00")
+    )

@@ -32,6 +32,17 @@ def letter_of(key: bytes | None, value: bytes | None, error: ContractError = ERR
     return dead_letter(message, error, stage="router", now=NOW)
 
 
+def test_bytes_with_nul_are_kept_as_base64_and_problems_write_it_out() -> None:
+    # PostgreSQL's jsonb, where dead letters are recorded, cannot hold U+0000 anywhere.
+    error = ContractError("invalid_report", (Problem(field="a\x00b", reason="extra \x00"),))
+    letter = letter_of(b"key\x00", b'{"a\x00b": 1}', error)
+    assert letter.key.encoding == "base64" and letter.key.to_bytes() == b"key\x00"
+    assert letter.value.encoding == "base64" and letter.value.to_bytes() == b'{"a\x00b": 1}'
+    assert b"\\u0000" not in encode_dead_letter(letter)  # the JSON escape jsonb refuses
+    (problem,) = letter.error.problems
+    assert (problem.field, problem.reason) == ("a\\x00b", "extra \\x00")
+
+
 def test_small_bytes_are_kept_exactly() -> None:
     letter = letter_of(b"k", b"\xff\xfe not utf-8")
     assert letter.value.to_bytes() == b"\xff\xfe not utf-8" and not letter.value.truncated
