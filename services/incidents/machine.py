@@ -48,6 +48,7 @@ from services.incidents.state import (
     OPEN,
     IncidentState,
     IncidentStatus,
+    over_by,
     seen_command,
     seen_report,
 )
@@ -126,26 +127,31 @@ def _on_report(
     elif _old_news(state, report):
         em.emit(DuplicateLinked, report=report)
     else:
-        _open(em, routed)
+        _open(em, routed, policy)
     return em.events
 
 
 def _old_news(state: IncidentState, report: AnyReport) -> bool:
-    """Whether a report happened before the incident was resolved, beyond any clock skew.
+    """Whether a report happened before the incident was resolved, beyond any clock skew, or
+    before a clear the resolved incident has had.
 
     Such a report is late news of the resolved incident (or a resend of one of its storm's
     reports that the bounded memory has forgotten), not a recurrence: it is linked to that
     incident, resolved or since closed, rather than opening a new one. A report from within
-    the skew of the resolution opens one, so that a recurrence is never hidden.
+    the skew of the resolution opens one, so that a recurrence is never hidden, unless the
+    source had already said the alarm was over (the clear and the alarm share its clock).
     """
-    return (
-        state.resolved_at is not None
-        and state.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED)
-        and report.occurred_at < state.resolved_at - MAX_CLOCK_SKEW
+    if state.resolved_at is None or state.status not in (
+        IncidentStatus.RESOLVED,
+        IncidentStatus.CLOSED,
+    ):
+        return False
+    return report.occurred_at < state.resolved_at - MAX_CLOCK_SKEW or (
+        state.source_cleared and over_by(state, report.occurred_at)
     )
 
 
-def _open(em: Emitter, routed: RoutedReport) -> None:
+def _open(em: Emitter, routed: RoutedReport, policy: Policy) -> None:
     report, decision = routed.report, routed.decision
     new_id = incident_id(routed.incident_key, em.state.incidents + 1, em.now)
     if em.state.status is IncidentStatus.RESOLVED:
@@ -153,8 +159,13 @@ def _open(em: Emitter, routed: RoutedReport) -> None:
     em.emit(IncidentOpened, incident_id=new_id, report=report, summary=summary(report))
     if is_clear(report):
         # A clear must still leave a trace (nothing accepted is lost), but there is no alarm
-        # open on this key for it to end, so the incident it opens has nothing to handle.
-        em.emit(IncidentCancelled, reason="A clear arrived for an alarm with no open incident.")
+        # open on this key for it to end, so the incident it opens has nothing to handle. The
+        # key remembers it: an alarm that happened before it and arrives later is over.
+        em.emit(
+            IncidentCancelled,
+            reason="A clear arrived with no alarm open on this key; an alarm that happened "
+            "before it and arrives later is cleared by it.",
+        )
         return
     others = {e: TaskRole.NOTIFY for e in decision.notified}
     others |= {e: TaskRole.SUPPORT for e in decision.support if e not in others}
@@ -165,6 +176,11 @@ def _open(em: Emitter, routed: RoutedReport) -> None:
     )
     em.emit(IncidentRouted, decision=decision, tasks=tasks)
     promise(em, tasks[0])
+    clear = em.state.last_clear
+    if clear is not None and over_by(em.state, report.occurred_at):
+        # It arrived after its clear (another partition, a slower path): decided as if it
+        # had come first, the clear ends it at once. Its tasks show it, resolved or not.
+        _clear(em, clear, policy, late=True)
 
 
 def _assignment(
@@ -182,17 +198,35 @@ def _assignment(
     )
 
 
-def _clear(em: Emitter, report: AnyReport, policy: Policy) -> None:
-    untouched = em.state.status is IncidentStatus.OPENED
+def _clear(em: Emitter, report: AnyReport, policy: Policy, *, late: bool = False) -> None:
+    """The source says the alarm is over: mark it, and resolve it if the policy says so.
+
+    Under RESOLVE_IF_UNACKNOWLEDGED the clear resolves an incident nobody had taken on when
+    the clear happened, so an acknowledgement that arrives before a clear that happened
+    earlier does not keep it open.
+    """
+    state = em.state
+    at = report.occurred_at
+    untouched = state.status is IncidentStatus.OPENED or (
+        state.taken_on_at is not None and at < state.taken_on_at
+    )
     em.emit(SourceCleared, report=report)
     if policy.on_clear is ClearAction.RESOLVE or (
         policy.on_clear is ClearAction.RESOLVE_IF_UNACKNOWLEDGED and untouched
     ):
-        em.emit(
-            IncidentResolved,
-            **_on_primary(em.state),
-            resolution="The source cleared the alarm.",
-        )
+        if late:
+            resolution = (
+                f"The source cleared the alarm at {at.isoformat()} (report {report.report_id}), "
+                "before the alarm arrived."
+            )
+        elif state.status is not IncidentStatus.OPENED:
+            resolution = (
+                f"The source cleared the alarm at {at.isoformat()}, before it was taken on at "
+                f"{state.taken_on_at.isoformat()}."
+            )
+        else:
+            resolution = "The source cleared the alarm."
+        em.emit(IncidentResolved, **_on_primary(em.state), resolution=resolution)
 
 
 # --- dispatcher commands -------------------------------------------------------------------

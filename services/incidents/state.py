@@ -33,7 +33,7 @@ from schemas.lifecycle import (
     SourceCleared,
     WorkStarted,
 )
-from schemas.reports import ReportKind
+from schemas.reports import Report, ReportKind
 from schemas.routing import RoutingDecision
 from schemas.tasks import Task, TaskRole, TaskStatus
 from services.incidents.ids import digest
@@ -51,6 +51,7 @@ __all__ = [
     "apply",
     "fold",
     "holds",
+    "over_by",
     "seen_command",
     "seen_report",
     "tasks_to_publish",
@@ -132,6 +133,14 @@ class IncidentState(LogModel):
     deadlines: tuple[PendingDeadline, ...] = ()
     escalation_level: int = Field(default=0, ge=0, description="Highest level told so far.")
     source_cleared: bool = False
+    last_clear: Report | None = Field(
+        default=None,
+        description="The key's latest clear by when it happened, across its incidents: an alarm "
+        "that happened by then is over, whenever it arrives.",
+    )
+    taken_on_at: Instant | None = Field(
+        default=None, description="When the assignee first acknowledged or started work."
+    )
     held_since: Instant | None = Field(
         default=None, description="When the current hold began; its deadlines wait meanwhile."
     )
@@ -203,11 +212,22 @@ def _without_deadlines(
 
 def _reports_seen(state: IncidentState, event: Any) -> dict[str, Any]:
     at = event.report.occurred_at
-    return {
+    changes = {
         "count": state.count + len(set(event.caused_by.reports)),
         "first_seen": min(state.first_seen, at) if state.first_seen else at,
         "last_seen": max(state.last_seen, at) if state.last_seen else at,
     }
+    if is_clear(event.report):
+        latest = state.last_clear
+        changes["last_clear"] = (
+            event.report if latest is None or latest.occurred_at <= at else latest
+        )
+    return changes
+
+
+def over_by(state: IncidentState, at: datetime) -> bool:
+    """Whether an alarm that happened at `at` was over by the key's latest clear."""
+    return state.last_clear is not None and at <= state.last_clear.occurred_at
 
 
 def _opened(state: IncidentState, event: IncidentOpened) -> dict[str, Any]:
@@ -222,6 +242,7 @@ def _opened(state: IncidentState, event: IncidentOpened) -> dict[str, Any]:
         summary=event.summary,
         opened_at=event.occurred_at,
         source_cleared=is_clear(event.report),
+        last_clear=state.last_clear,
         seen_reports=state.seen_reports,
         seen_commands=state.seen_commands,
     )
@@ -229,10 +250,18 @@ def _opened(state: IncidentState, event: IncidentOpened) -> dict[str, Any]:
 
 
 def _duplicate(state: IncidentState, event: DuplicateLinked) -> dict[str, Any]:
-    return {**_reports_seen(state, event), "source_cleared": False}
+    # An alarm live after the last clear makes the fault live again; one from before it (or
+    # a clear linked late) does not.
+    report = event.report
+    live = not is_clear(report) and not over_by(state, report.occurred_at)
+    return {**_reports_seen(state, event), "source_cleared": state.source_cleared and not live}
 
 
 def _cleared(state: IncidentState, event: SourceCleared) -> dict[str, Any]:
+    if event.report == state.last_clear:
+        # The key's remembered clear, ending an alarm that arrived after it: that alarm, its
+        # cause, was counted when it opened the incident, and the clear when it arrived.
+        return {"source_cleared": True}
     return {**_reports_seen(state, event), "source_cleared": True}
 
 
@@ -243,7 +272,11 @@ def _routed(state: IncidentState, event: IncidentRouted) -> dict[str, Any]:
     }
     for task in event.tasks:
         if task.role is TaskRole.PRIMARY and task.enterprise != state.primary:
-            changes |= {"primary": task.enterprise, "status": IncidentStatus.OPENED}
+            changes |= {
+                "primary": task.enterprise,
+                "status": IncidentStatus.OPENED,
+                "taken_on_at": None,
+            }
     return changes
 
 
@@ -270,6 +303,7 @@ def _task_step(status: IncidentStatus, task_status: TaskStatus, stops_ack: bool)
         changes: dict[str, Any] = {
             "status": status,
             "tasks": _with_task(state, event.enterprise, event.occurred_at, status=task_status),
+            "taken_on_at": state.taken_on_at or event.occurred_at,
         }
         if stops_ack:
             changes["deadlines"] = _without_deadlines(state, kind=DeadlineKind.ACKNOWLEDGE)

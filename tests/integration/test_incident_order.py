@@ -1,12 +1,15 @@
-"""Order per incident: the same events after a crash whatever order the inputs come again in.
+"""Order per incident: an alarm and its clear in the order they happened, and the same events
+after a crash whatever order the inputs come again in.
 
-The agent runs in faust's test context (so that the test chooses the order in which the
-inputs are redelivered), with its outputs and its reads of the log on the real broker.
+The crash test runs the agent in faust's test context (so that the test chooses the order in
+which the inputs are redelivered), with its outputs and its reads of the log on the real
+broker; the alarm and clear test runs the real router and incident manager.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -17,6 +20,8 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 from faust.types import TP, Message
+from kafka_io import publish, read_until
+from service_process import start_service
 
 from schemas.codec import decode, encode
 from schemas.commands import AcknowledgeIncident
@@ -36,6 +41,7 @@ from services.runtime.topics import (
     INCIDENT_COMMANDS,
     INCIDENT_EVENTS,
     KEYED_PARTITIONS,
+    LINE_FAULT_REPORTS,
     ROUTED_REPORTS,
     topic_name,
 )
@@ -219,3 +225,103 @@ async def test_a_crash_then_a_clear_and_an_ack_again_in_the_other_order_change_n
     # The key's state is the fold of its log, and the log is what the first worker decided.
     assert {e.event_id for e in log} == {e.event_id for e in crashed}
     assert after == fold({e.event_id: e for e in log}.values())
+
+
+# --- an alarm and its clear, keyed by report id, through the router and incident manager ---
+
+
+@pytest.fixture
+async def pipeline(topics, test_id, tmp_path):
+    """`signalpost run router` and `signalpost run incidents` on this test's topics."""
+    variables = {
+        "router": {"SIGNALPOST_ROUTER_GROUP_ID": f"{test_id}-router"},
+        "incidents": {"SIGNALPOST_INCIDENTS_APP_ID": f"{test_id}-incidents"},
+    }
+    processes = {
+        name: await start_service(name, topics, tmp_path / f"{name}.log", **env)
+        for name, env in variables.items()
+    }
+    yield topics
+    for name, process in processes.items():
+        assert process.returncode is None, (tmp_path / f"{name}.log").read_text()[-3000:]
+        process.send_signal(signal.SIGTERM)
+    for process in processes.values():
+        await asyncio.wait_for(process.wait(), timeout=60)
+
+
+def line_report(report_id: str, line: str, severity: str, occurred_at: str) -> tuple[bytes, bytes]:
+    """A line fault as a publisher following the README sends it: keyed by its report id."""
+    fields = {
+        "alarmed_object.id": line,
+        "perceived_severity": severity,
+        "occurred_at": occurred_at,
+        "reported_at": occurred_at,
+    }
+    return report_id.encode(), encoded(report("line_fault", report_id, **fields))
+
+
+def apart(prefix: str) -> tuple[str, str]:
+    """Report ids for an alarm and its clear that land on different report partitions."""
+    alarm = f"{prefix}-alarm"
+    clear = next(
+        f"{prefix}-clear-{n}"
+        for n in range(100)
+        if partition_of(f"{prefix}-clear-{n}".encode()) != partition_of(alarm.encode())
+    )
+    return alarm, clear
+
+
+async def test_an_alarm_and_its_clear_end_the_same_in_either_arrival_order(pipeline, test_id):
+    settings = pipeline
+    reports = topic_name(LINE_FAULT_REPORTS, settings.topic_prefix)
+    events = topic_name(INCIDENT_EVENTS, settings.topic_prefix)
+    lines = {"alarm first": "L-ORDER-AC", "clear first": "L-ORDER-CA"}
+    sent: dict[str, dict[str, tuple[bytes, bytes]]] = {}
+    for order, line in lines.items():
+        alarm_id, clear_id = apart(f"{test_id}-{line}")
+        sent[order] = {
+            "alarm": line_report(alarm_id, line, "critical", "2007-05-20T06:42:10+07:00"),
+            "clear": line_report(clear_id, line, "cleared", "2007-05-20T06:45:00+07:00"),
+        }
+
+    def timelines(records) -> dict[str, list]:
+        found = defaultdict(list)
+        for event in (decode(INCIDENT_EVENT, r.value) for r in records):
+            found[event.incident_key.rsplit(":", 1)[-1]].append(event)
+        return found
+
+    # Each key's first report is decided before its second is published: they arrive apart.
+    await publish(settings, reports, [sent["alarm first"]["alarm"], sent["clear first"]["clear"]])
+    await read_until(
+        settings, events, lambda rs: set(lines.values()) <= timelines(rs).keys(),
+        group=f"{test_id}-first", deadline_s=120,
+    )  # fmt: skip
+    await publish(settings, reports, [sent["alarm first"]["clear"], sent["clear first"]["alarm"]])
+
+    def ended(records) -> bool:
+        found = timelines(records)
+        return all(
+            found[line] and found[line][-1].type == "incident_resolved" for line in lines.values()
+        )
+
+    records = await read_until(settings, events, ended, group=f"{test_id}-ended", deadline_s=120)
+    found = timelines(records)
+    alarm_first, clear_first = found[lines["alarm first"]], found[lines["clear first"]]
+    assert [e.type for e in alarm_first][-2:] == ["source_cleared", "incident_resolved"]
+    # The clear that came first left its trace, and the alarm after it is over at once.
+    assert [e.type for e in clear_first][:2] == ["incident_opened", "incident_cancelled"]
+    last = [e for e in clear_first if e.incident_id == clear_first[-1].incident_id]
+    assert [e.type for e in last] == [
+        "incident_opened",
+        "incident_routed",
+        "deadline_set",
+        "deadline_set",
+        "source_cleared",
+        "incident_resolved",
+    ]
+    assert "before the alarm arrived" in last[-1].resolution
+    # Both end the same: the alarm's incident resolved by its source, its tasks resolved.
+    for timeline in (alarm_first, last):
+        state = fold(timeline)
+        assert (state.status, state.source_cleared) == ("resolved", True)
+        assert {t.status for t in state.tasks.values()} == {"resolved"}
