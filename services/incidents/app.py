@@ -156,14 +156,16 @@ def build_app(
         return ((key, raw) for key, raw in state.items() if key not in reserved)
 
     async def _bring_up(batch: list) -> None:
-        """The stored states of each partition new to this assignment, brought up to the log."""
-        for message in (event.message for event in batch):
-            partition, generation = message.partition, message.generation_id
-            if caught_up.get(partition) == generation:
-                continue
-            mark = state.get(marks[partition])
-            start = None if mark is None else int(mark)
-            records = await read_log(partition, start)
+        """The stored states of the partitions new to this assignment, brought up to the log."""
+        new = {
+            event.message.partition: event.message.generation_id
+            for event in batch
+            if caught_up.get(event.message.partition) != event.message.generation_id
+        }
+        if not new:
+            return
+        starts = {p: None if (mark := state.get(marks[p])) is None else int(mark) for p in new}
+        for partition, records in (await read_log(starts)).items():
             result = catch_up(_stored, records, policy=policy)
             for key, raw in result.rows.items():
                 state[key] = raw
@@ -171,11 +173,11 @@ def build_app(
                 state[marks[partition]] = b"%d" % (records[-1].offset + 1)
             for key, deadline in result.due.items():
                 index.set(key, deadline)
-            caught_up[partition] = generation
+            caught_up[partition] = new[partition]
             log.info(
                 "log_caught_up",
                 partition=partition,
-                from_offset=start,
+                from_offset=starts[partition],
                 records=len(records),
                 folded=result.folded,
                 held=result.held,

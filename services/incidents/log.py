@@ -1,6 +1,6 @@
-"""Reading the log back: a partition of incidents.events from an offset to its end (aiokafka).
+"""Reading the log back: partitions of incidents.events from offsets to their ends (aiokafka).
 
-The agent reads it once per partition after an assignment, to bring the stored states up to
+The agent reads each partition once after an assignment, to bring the stored states up to
 the log before it decides any input (see `handler.catch_up`). A plain consumer without a
 group: it commits nothing and takes no part in the agent's rebalances.
 """
@@ -24,7 +24,8 @@ from services.runtime.topics import KEYED_PARTITIONS
 __all__ = ["LogReader", "kafka_log_reader", "mark_key", "partition_of"]
 
 log = structlog.get_logger(component="incidents")
-LogReader = Callable[[int, int | None], Awaitable[list[LogRecord]]]
+# Partitions to read, each from an offset (None: its beginning), to their records in order.
+LogReader = Callable[[dict[int, int | None]], Awaitable[dict[int, list[LogRecord]]]]
 RETRY_MAX_SECONDS = 30.0
 
 
@@ -46,13 +47,14 @@ def mark_key(partition: int) -> bytes:
 
 
 def kafka_log_reader(settings: Settings, topic: str) -> LogReader:
-    """Reads `topic`'s partition from an offset (None: its beginning) to its end at the call."""
+    """Reads partitions of `topic`, each from an offset (None: its beginning) to its end at
+    the call, through one consumer; retried after a broker error."""
 
-    async def read(partition: int, start: int | None) -> list[LogRecord]:
+    async def read(starts: dict[int, int | None]) -> dict[int, list[LogRecord]]:
         failures = 0
         while True:
             try:
-                return await _read(settings, TopicPartition(topic, partition), start)
+                return await _read(settings, topic, starts)
             except KafkaError as exc:  # the broker, not the records: wait and read again
                 failures += 1
                 delay = backoff_delay(failures, base=0.25, cap=RETRY_MAX_SECONDS)
@@ -62,23 +64,27 @@ def kafka_log_reader(settings: Settings, topic: str) -> LogReader:
     return read
 
 
-async def _read(settings: Settings, tp: TopicPartition, start: int | None) -> list[LogRecord]:
+async def _read(
+    settings: Settings, topic: str, starts: dict[int, int | None]
+) -> dict[int, list[LogRecord]]:
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        consumer.assign([tp])
-        if start is None:
-            await consumer.seek_to_beginning(tp)
-        else:
-            consumer.seek(tp, start)
-        end = (await consumer.end_offsets([tp]))[tp]
-        records: list[LogRecord] = []
-        while await consumer.position(tp) < end:
-            for batch in (await consumer.getmany(tp, timeout_ms=500)).values():
-                records += [
+        tps = {p: TopicPartition(topic, p) for p in starts}
+        consumer.assign(list(tps.values()))
+        for partition, start in starts.items():
+            if start is None:
+                await consumer.seek_to_beginning(tps[partition])
+            else:
+                consumer.seek(tps[partition], start)
+        ends = await consumer.end_offsets(list(tps.values()))
+        records: dict[int, list[LogRecord]] = {p: [] for p in starts}
+        while behind := [tp for tp in tps.values() if await consumer.position(tp) < ends[tp]]:
+            for tp, batch in (await consumer.getmany(*behind, timeout_ms=500)).items():
+                records[tp.partition] += [
                     LogRecord(r.key, r.partition, r.offset, r.value)
                     for r in batch
-                    if r.offset < end
+                    if r.offset < ends[tp]
                 ]
         return records
     finally:

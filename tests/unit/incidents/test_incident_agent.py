@@ -87,8 +87,9 @@ class OutputRecorder:
         acked.set_result(RecordMetadata(topic, partition, tp, len(written) - 1, -1, 0, 0))
         return acked
 
-    async def read(self, partition: int, start: int | None) -> list[LogRecord]:
-        return self.partitions[_topic(INCIDENT_EVENTS), partition][start or 0 :]
+    async def read(self, starts: dict[int, int | None]) -> dict[int, list[LogRecord]]:
+        log = _topic(INCIDENT_EVENTS)
+        return {p: self.partitions[log, p][start or 0 :] for p, start in starts.items()}
 
 
 class ChangelogRecorder:
