@@ -26,12 +26,11 @@ from benchmarks.results import Figure, percentiles, table
 from infra import stack
 from infra.settings import StackSettings
 from schemas.samples import encoded, report
-from services.auditor.access import connect as audit_connect
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import VerifyResult, verify
-from services.fuzz.account import Sent, unaccounted
+from services.fuzz.account import Sent
 from services.fuzz.hostile import FuzzInput
-from services.fuzz.runner import read_outcomes
+from services.fuzz.runner import wait_for_outcomes
 from services.runtime import db
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.settings import load_settings
@@ -156,20 +155,6 @@ async def recover(pipeline: Pipeline, name: str, logs, outputs: dict[str, Output
     return await outputs[name].first_after(killed_at, 90)
 
 
-async def drain(settings: StackSettings, sent: list[Sent], deadline_s: float) -> list[Sent]:
-    """The reports still without an outcome once the pipeline had `deadline_s` to finish."""
-    left, until = list(sent), time.monotonic() + deadline_s
-    while left and time.monotonic() < until:
-        conn = await audit_connect(settings)
-        try:
-            left = unaccounted(left, await read_outcomes(conn))
-        finally:
-            await conn.close()
-        if left:
-            await asyncio.sleep(1)
-    return left
-
-
 async def crash_loop(
     settings: StackSettings, *, rounds: int, rate: int, services: tuple[str, ...], seed: int
 ) -> CrashLoopResult:
@@ -199,7 +184,7 @@ async def crash_loop(
         stop.set()
         await streaming
         result.sent = len(sent)
-        result.lost = len(await drain(settings, sent, 180))
+        result.lost = len(await wait_for_outcomes(settings, sent, deadline_s=180))
         conn = await db.connect(settings)
         try:
             result.opened_twice = [r["id"] for r in await conn.fetch(OPENED_TWICE)]

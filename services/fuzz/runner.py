@@ -75,7 +75,7 @@ async def run_fuzz(
     sending = time.perf_counter() - started
     sentinel_ms = await _sentinel(settings, deadline_s=drain_seconds)
     started = time.perf_counter()
-    tally.unaccounted = await _drain(settings, sent, deadline_s=drain_seconds)
+    tally.unaccounted = await wait_for_outcomes(settings, sent, deadline_s=drain_seconds)
     return FuzzResult(tally, sending, time.perf_counter() - started, sentinel_ms)
 
 
@@ -163,7 +163,9 @@ async def _sentinel(settings: Settings, *, deadline_s: float) -> float | None:
         await consumer.stop()
 
 
-async def _drain(settings: Settings, sent: Iterable[Sent], *, deadline_s: float) -> list[Sent]:
+async def wait_for_outcomes(
+    settings: Settings, sent: Iterable[Sent], *, deadline_s: float
+) -> list[Sent]:
     """Wait until every input has an outcome; those still without one at the deadline."""
     left = list(sent)
     deadline = time.monotonic() + deadline_s
