@@ -20,16 +20,25 @@ deadlines' levels) in whatever order they come.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import faust
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from services.incidents.handler import Step, catch_up, due_index, encode_row, handle
-from services.incidents.log import LogReader, kafka_log_reader, mark_key
+from services.incidents.handler import (
+    LogPosition,
+    Step,
+    catch_up,
+    due_index,
+    encode_row,
+    handle,
+)
+from services.incidents.log import LogReader, kafka_log_reader, mark_key, partition_of
 from services.incidents.policy import Policy
 from services.incidents.recovery import IncidentTableManager, SnapshotConsumer
 from services.incidents.settings import IncidentSettings
@@ -51,7 +60,12 @@ log = structlog.get_logger(component="incidents")
 Clock = Callable[[], datetime]
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 Outgoing = tuple[str, bytes | None, bytes]  # topic, key, value
+Decision = tuple[bytes, Sequence[bytes]]  # one input's key and its encoded events
 RETRY_MAX_SECONDS = 30.0
+# The broker appends a record batch whole; the events of one decision go in one (the codec
+# bounds a message to 256 KiB, the broker a batch to 1 MiB).
+BATCH_BYTES = 512 * 1024
+RECORD_OVERHEAD = 64  # a record's length, attributes, deltas and header count, at most
 
 
 def system_clock() -> datetime:
@@ -125,9 +139,8 @@ def build_app(
     caught_up: dict[int, int] = {}  # partition: the consumer generation it was brought up in
 
     def outgoing(key: bytes | None, step: Step) -> list[Outgoing]:
-        """Every message one input's step sends: events, task updates, dead letters."""
-        out = [(events, key, v) for v in step.events]
-        out += [(topic_name(task_feed(e), prefix), key, v) for e, v in step.tasks]
+        """The messages one input's step sends besides its events: task updates, dead letters."""
+        out = [(topic_name(task_feed(e), prefix), key, v) for e, v in step.tasks]
         # A dead letter's key is the input's, or its digest when that is too long to send.
         out += [(dead, k, v) for k, v in step.dead_letters]
         return out
@@ -140,7 +153,11 @@ def build_app(
         agent keep up; the states of a batch are written only after all its sends are acked.
         """
         # Made here: aiokafka wants the running loop.
-        producer = output_producer() if output_producer else make_producer(settings)
+        producer = (
+            output_producer()
+            if output_producer
+            else make_producer(settings, max_batch_size=BATCH_BYTES)
+        )
         await producer.start()
         try:
             await _handle_batches(stream, producer)
@@ -185,18 +202,16 @@ def build_app(
                 keys=len(result.rows),
             )
 
-    def _written(changed: dict, last: dict[bytes, int], acks: list) -> None:
+    def _written(changed: dict, last: dict[bytes, int], at: list[LogPosition]) -> None:
         """The batch's states, each with its key's last event, then the marks after them."""
         for key, raw in changed.items():
             if raw is not None:
-                ack = acks[last[key]]
-                state[key] = encode_row(raw, (ack.partition, ack.offset))
+                state[key] = encode_row(raw, at[last[key]])
             elif key in state:
                 del state[key]  # a tombstone on the changelog; the log keeps its events
         ends: dict[int, int] = {}
-        for ack in acks:
-            if ack.topic == events:
-                ends[ack.partition] = max(ends.get(ack.partition, 0), ack.offset + 1)
+        for partition, offset in at:
+            ends[partition] = max(ends.get(partition, 0), offset + 1)
         for partition, end in ends.items():
             state[marks[partition]] = b"%d" % end
 
@@ -205,7 +220,8 @@ def build_app(
             await _bring_up(batch)
             changed: dict[bytes, bytes | None] = {}  # None: the key's state leaves the table
             deadlines: dict[bytes, datetime | None] = {}
-            last: dict[bytes, int] = {}  # the index in `messages` of each key's last event
+            decisions: list[Decision] = []
+            last: dict[bytes, int] = {}  # each key's last decision in `decisions`
             messages: list[Outgoing] = []
             for event in batch:
                 message = event.message
@@ -225,15 +241,17 @@ def build_app(
                     policy=policy,
                 )
                 if step.events and key is not None:
-                    last[key] = len(messages) + len(step.events) - 1  # events go first
+                    last[key] = len(decisions)
+                    decisions.append((key, step.events))
                 messages += outgoing(key, step)
                 if (step.state is not None or step.evict) and key is not None:
                     changed[key] = step.state
                     deadlines[key] = step.due
-            _written(changed, last, await send_until_acked(producer, messages))
+            at = await send_until_acked(producer, messages, log_topic=events, decisions=decisions)
+            _written(changed, last, at)
             for key, deadline in deadlines.items():
                 index.set(key, deadline)
-            log.debug("batch_handled", inputs=len(batch), sends=len(messages))
+            log.debug("batch_handled", inputs=len(batch), decisions=len(decisions))
 
     @app.timer(interval=settings.incidents_tick_seconds)
     async def find_due() -> None:
@@ -249,20 +267,32 @@ def build_app(
     return app
 
 
-async def send_until_acked(producer: AIOKafkaProducer, messages: list[Outgoing]) -> list:
-    """Send a batch's messages and wait for every ack, sending again after a broker error.
-
-    Returns the acks (RecordMetadata), in the order of `messages`.
+async def send_until_acked(
+    producer: AIOKafkaProducer,
+    messages: list[Outgoing],
+    *,
+    log_topic: str = "",
+    decisions: Sequence[Decision] = (),
+) -> list[LogPosition]:
+    """Send a batch's decisions to the log and its other messages, and wait for every ack,
+    sending all again after a broker error. Returns where each decision's last event is.
 
     No state is written before this returns, so a broker outage holds the agent back and
     loses nothing; a message sent twice carries the same event id, which the recorder keeps
-    once, and a task update sent twice says the same thing twice.
+    once (and the catch-up after a crash knows as a repeat), and a task update sent twice
+    says the same thing twice.
     """
     failures = 0
     while True:
         try:
-            sends = [await producer.send(topic, value, key=key) for topic, key, value in messages]
-            return list(await asyncio.gather(*sends))
+            batches = _record_batches(producer, decisions)
+            sends = [
+                await producer.send_batch(b.builder, log_topic, partition=b.partition)
+                for b in batches
+            ]
+            sends += [await producer.send(topic, value, key=key) for topic, key, value in messages]
+            acks = await asyncio.gather(*sends)
+            return _positions(batches, acks, len(decisions))
         except KafkaError as exc:
             failures += 1
             delay = backoff_delay(failures, base=0.25, cap=RETRY_MAX_SECONDS)
@@ -273,6 +303,46 @@ async def send_until_acked(producer: AIOKafkaProducer, messages: list[Outgoing])
                 retry_in_s=round(delay, 2),
             )
             await asyncio.sleep(delay)
+
+
+@dataclass
+class _RecordBatch:
+    partition: int
+    builder: Any
+    ends: list[tuple[int, int]] = field(default_factory=list)  # decision, its last record
+
+
+def _record_batches(producer: AIOKafkaProducer, decisions: Sequence[Decision]) -> list:
+    """The decisions' events in record batches by partition, each decision whole in one.
+
+    The broker appends a record batch whole, so a crash while a batch is sent leaves no half
+    decision in the log for the catch-up to take for a whole one (its input would then be
+    known as seen, and the rest of its events never sent). Only a decision larger than a
+    batch on its own is split.
+    """
+    batches: list[_RecordBatch] = []
+    current: dict[int, _RecordBatch] = {}
+    for index, (key, values) in enumerate(decisions):
+        partition = partition_of(key)
+        size = sum(len(key) + len(value) + RECORD_OVERHEAD for value in values)
+        batch = current.get(partition)
+        if batch is None or batch.builder.size() + size > BATCH_BYTES:
+            batch = current[partition] = _RecordBatch(partition, producer.create_batch())
+            batches.append(batch)
+        for value in values:
+            while batch.builder.append(key=key, value=value, timestamp=None) is None:
+                batch = current[partition] = _RecordBatch(partition, producer.create_batch())
+                batches.append(batch)
+        batch.ends.append((index, batch.builder.record_count() - 1))
+    return batches
+
+
+def _positions(batches: list[_RecordBatch], acks: Sequence, count: int) -> list[LogPosition]:
+    at: list[LogPosition] = [(-1, -1)] * count
+    for batch, ack in zip(batches, acks, strict=False):
+        for index, relative in batch.ends:
+            at[index] = (ack.partition, ack.offset + relative)
+    return at
 
 
 class DeadlineIndex:

@@ -60,6 +60,26 @@ class Journal(list):
                 await self._grew.wait()
 
 
+class RecordedBatch:
+    """A record batch as aiokafka's BatchBuilder fills it: appended whole, or not at all."""
+
+    def __init__(self, limit: int) -> None:
+        self.records: list[tuple[bytes | None, bytes]] = []
+        self._limit = limit
+
+    def append(self, *, key: bytes | None, value: bytes, timestamp: None) -> object | None:
+        if self.records and self.size() + len(value) > self._limit:
+            return None
+        self.records.append((key, value))
+        return object()
+
+    def size(self) -> int:
+        return sum(len(k or b"") + len(v) for k, v in self.records)
+
+    def record_count(self) -> int:
+        return len(self.records)
+
+
 class OutputRecorder:
     """Stands in for the agent's aiokafka producer: journals each send, acknowledged at once.
 
@@ -67,9 +87,11 @@ class OutputRecorder:
     the log back through `read`.
     """
 
-    def __init__(self, journal: list) -> None:
+    def __init__(self, journal: list, batch_limit: int = 1 << 20) -> None:
         self.journal = journal
         self.partitions: dict[tuple[str, int], list[LogRecord]] = defaultdict(list)
+        self.batches: list[tuple[str, int, int]] = []  # topic, partition, records
+        self._batch_limit = batch_limit
 
     async def start(self) -> None:
         return None
@@ -77,15 +99,26 @@ class OutputRecorder:
     async def stop(self) -> None:
         return None
 
-    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future:
-        self.journal.append(("output", topic, key, value))
-        partition = 0 if key is None else partition_of(key)
+    def _append(self, topic: str, partition: int, records) -> asyncio.Future:
         written = self.partitions[topic, partition]
-        written.append(LogRecord(key, partition, len(written), value))
+        base = len(written)
+        for key, value in records:
+            self.journal.append(("output", topic, key, value))
+            written.append(LogRecord(key, partition, len(written), value))
         acked = asyncio.get_running_loop().create_future()
         tp = TopicPartition(topic, partition)
-        acked.set_result(RecordMetadata(topic, partition, tp, len(written) - 1, -1, 0, 0))
+        acked.set_result(RecordMetadata(topic, partition, tp, base, -1, 0, 0))
         return acked
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future:
+        return self._append(topic, 0 if key is None else partition_of(key), [(key, value)])
+
+    def create_batch(self) -> RecordedBatch:
+        return RecordedBatch(self._batch_limit)
+
+    async def send_batch(self, batch: RecordedBatch, topic: str, *, partition: int):
+        self.batches.append((topic, partition, batch.record_count()))
+        return self._append(topic, partition, batch.records)
 
     async def read(self, starts: dict[int, int | None]) -> dict[int, list[LogRecord]]:
         log = _topic(INCIDENT_EVENTS)
