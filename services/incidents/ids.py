@@ -24,6 +24,15 @@ def incident_id(incident_key: str, ordinal: int, opened_at: datetime) -> str:
     return f"inc-{ordinal}-{digest(incident_key, str(ordinal), opened_at.isoformat(), length=24)}"
 
 
+def stray_incident_id(incident_key: str, command_id: str) -> str:
+    """Where a command for an incident its key never had is rejected: a timeline of its own.
+
+    The id it claims may be another key's incident, or claimed by many commands: filed under
+    it, every such rejection took its sequence 1, and all but the first were set aside.
+    """
+    return f"stray-{digest(incident_key, command_id)}"
+
+
 def task_id(incident_id: str, enterprise: str) -> str:
     """The id of an enterprise's one task for an incident."""
     return f"task-{digest(incident_id, enterprise, length=24)}"

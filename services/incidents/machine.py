@@ -42,7 +42,7 @@ from schemas.routing import RoutedReport, RoutingDecision
 from schemas.tasks import Task, TaskRole, TaskStatus
 from services.incidents.deadlines import promise, resumed
 from services.incidents.emit import Emitter, issue_task, service_actor
-from services.incidents.ids import incident_id
+from services.incidents.ids import incident_id, stray_incident_id
 from services.incidents.policy import ClearAction, Policy, RejectAction
 from services.incidents.state import (
     OPEN,
@@ -268,7 +268,8 @@ def _on_command(
         code, problem = refusal
         em.emit(
             CommandRejected,
-            incident_id=state.incident_id or command.incident_id,
+            incident_id=state.incident_id
+            or stray_incident_id(command.incident_key, command.command_id),
             command_id=command.command_id,
             command_type=command.type,
             error=ErrorBody(error=code, problems=(problem,)),
@@ -280,7 +281,8 @@ def _refusal(
     state: IncidentState, command: Command, rule: _Rule, policy: Policy
 ) -> tuple[str, Problem] | None:
     if state.incident_id is None:
-        return "unknown_incident", Problem(field="incident_id", reason="no such incident")
+        reason = f"no such incident: {command.incident_id} (this key has none)"
+        return "unknown_incident", Problem(field="incident_id", reason=reason)
     if command.incident_id != state.incident_id:
         reason = f"not the current incident of this key, which is {state.incident_id}"
         return "unknown_incident", Problem(field="incident_id", reason=reason)
