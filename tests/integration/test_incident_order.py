@@ -325,3 +325,77 @@ async def test_an_alarm_and_its_clear_end_the_same_in_either_arrival_order(pipel
         state = fold(timeline)
         assert (state.status, state.source_cleared) == ("resolved", True)
         assert {t.status for t in state.tasks.values()} == {"resolved"}
+
+
+# --- kill -9 amid clears and acks on two topics -------------------------------------------
+
+KEYS = 60
+
+
+async def test_kill_9_amid_clears_and_acks_on_two_topics_leaves_one_history(
+    topics, test_id, tmp_path
+):
+    prefix, log = topics.topic_prefix, tmp_path / "incidents.log"
+    reports, commands = topic_name(ROUTED_REPORTS, prefix), topic_name(INCIDENT_COMMANDS, prefix)
+    events = topic_name(INCIDENT_EVENTS, prefix)
+    env = {"SIGNALPOST_INCIDENTS_APP_ID": f"{test_id}-incidents"}
+    alarms = [routed(f"{test_id}-{n}-alarm", f"L-KILL-{n}", "major") for n in range(KEYS)]
+    await publish(topics, reports, [(a.incident_key.encode(), encode(a)) for a in alarms])
+    first = await start_service("incidents", topics, log, **env)
+
+    def of_type(records, *types: str) -> list:
+        return [e for e in (decode(INCIDENT_EVENT, r.value) for r in records) if e.type in types]
+
+    opened = await read_until(
+        topics, events, lambda rs: len(of_type(rs, "incident_opened")) >= KEYS,
+        group=f"{test_id}-opened", deadline_s=120,
+    )  # fmt: skip
+    incident_of = {e.incident_key: e.incident_id for e in of_type(opened, "incident_opened")}
+    clears, acks = [], []
+    for n, alarm in enumerate(alarms):
+        key = alarm.incident_key
+        clear = routed(f"{test_id}-{n}-clear", f"L-KILL-{n}", "cleared")
+        clears.append((key.encode(), encode(clear)))
+        ack = AcknowledgeIncident(
+            command_id=f"{test_id}-{n}-ack",
+            incident_id=incident_of[key],
+            incident_key=key,
+            issued_by=alarm.decision.primary,
+            issued_at=datetime.now(UTC),
+        )
+        acks.append((key.encode(), encode(ack)))
+    # The clears and the acks on their two topics at once; the kill comes in the middle.
+    await asyncio.gather(publish(topics, reports, clears), publish(topics, commands, acks))
+    await read_until(
+        topics, events, lambda rs: len(of_type(rs, "source_cleared")) >= KEYS // 4,
+        group=f"{test_id}-peek", deadline_s=120,
+    )  # fmt: skip
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+
+    def resolved(records) -> set[str]:
+        return {e.incident_key for e in of_type(records, "incident_resolved")}
+
+    second = await start_service("incidents", topics, log, **env)
+    try:
+        records = await read_until(
+            topics, events, lambda rs: resolved(rs) >= incident_of.keys(),
+            group=f"{test_id}-ended", deadline_s=150,
+        )  # fmt: skip
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), timeout=60)
+
+    timeline = [decode(INCIDENT_EVENT, r.value) for r in records]
+    ids_at: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for event in timeline:
+        ids_at[event.incident_id, event.sequence].add(event.event_id)
+    taken_twice = {at: ids for at, ids in ids_at.items() if len(ids) > 1}
+    assert not taken_twice, f"two histories at the same sequences: {list(taken_twice)[:5]}"
+    unique = list({e.event_id: e for e in timeline}.values())
+    for key in incident_of:
+        types = [e.type for e in unique if e.incident_key == key]
+        # The clear happened before the ack was issued: resolved by it in either order, and
+        # the ack is applied before it or rejected after it, once.
+        assert (types.count("source_cleared"), types.count("incident_resolved")) == (1, 1), types
+        assert types.count("incident_acknowledged") + types.count("command_rejected") == 1, types
