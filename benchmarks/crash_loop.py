@@ -184,7 +184,7 @@ async def crash_loop(
         stop.set()
         await streaming
         result.sent = len(sent)
-        result.lost = len(await wait_for_outcomes(settings, sent, deadline_s=180))
+        result.lost = len(await wait_for_outcomes(settings, sent, deadline_s=60))
         conn = await db.connect(settings)
         try:
             result.opened_twice = [r["id"] for r in await conn.fetch(OPENED_TWICE)]

@@ -26,7 +26,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--gateway", action="store_true", help="also send some of them over HTTP to the gateway"
     )
     fuzz.add_argument(
-        "--drain", type=float, default=300.0, metavar="S", help="longest wait for the outcomes"
+        "--drain",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="how long outcomes may stall before the rest count as lost",
     )
 
 

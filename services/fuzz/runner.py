@@ -166,15 +166,19 @@ async def _sentinel(settings: Settings, *, deadline_s: float) -> float | None:
 async def wait_for_outcomes(
     settings: Settings, sent: Iterable[Sent], *, deadline_s: float
 ) -> list[Sent]:
-    """Wait until every input has an outcome; those still without one at the deadline."""
+    """Wait until every input has an outcome; those still without one once `deadline_s` has
+    passed with no new outcome (a backlog still draining is waited for, a stall is not)."""
     left = list(sent)
     deadline = time.monotonic() + deadline_s
     while left and time.monotonic() < deadline:
         conn = await audit_connect(settings)
         try:
-            left = unaccounted(left, await read_outcomes(conn))
+            still = unaccounted(left, await read_outcomes(conn))
         finally:
             await conn.close()
+        if len(still) < len(left):
+            deadline = time.monotonic() + deadline_s
+        left = still
         if left:
             await asyncio.sleep(1)
     return left
