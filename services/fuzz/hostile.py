@@ -27,10 +27,11 @@ class FuzzInput:
     """One message to throw: on Kafka (`topic` a catalog name) or over HTTP (`kind` path)."""
 
     channel: str  # "kafka" or "http"
-    target: str  # a catalog topic name, or the report kind of POST /v1/reports/{kind}
+    target: str  # a catalog topic name, or an HTTP path (with its query)
     value: bytes | None
     key: bytes | None = None
     label: str = ""  # what makes it hostile, for the figures
+    method: str = "POST"  # HTTP only
 
 
 def corpus(rng: random.Random) -> list[tuple[str, bytes | None]]:
@@ -144,6 +145,9 @@ def hostile_inputs(seed: int, count: int, *, http: bool = False) -> Iterator[Fuz
         (0.05, lambda: _report_input(rng, valid_report(rng, cleared=True), http)),
         (0.20, lambda: _command_input(rng)),
     ]
+    if http:
+        makers.append((0.05, lambda: _http_command(rng, small)))
+        makers.append((0.02, lambda: _http_read(rng)))
     weights = [w for w, _ in makers]
     for _ in range(count):
         (make,) = rng.choices([m for _, m in makers], weights=weights)
@@ -159,7 +163,7 @@ def _from_corpus(
         return FuzzInput("kafka", INCIDENT_COMMANDS, value, key=key, label=label)
     kind = rng.choice(KINDS)
     if http and value is not None and rng.random() < 0.3:
-        return FuzzInput("http", kind, value, label=label)
+        return FuzzInput("http", f"/v1/reports/{kind}", value, label=label)
     # A Kafka record needs a key or a value: a tombstone always has a key.
     key = _key(rng) if value is not None else b"tombstone"
     return FuzzInput("kafka", TOPIC_OF_KIND[kind], value, key=key, label=label)
@@ -168,9 +172,36 @@ def _from_corpus(
 def _report_input(rng: random.Random, made: tuple[str, bytes, str], http: bool) -> FuzzInput:
     kind, value, label = made
     if http and rng.random() < 0.3:
-        return FuzzInput("http", kind, value, label=label)
+        return FuzzInput("http", f"/v1/reports/{kind}", value, label=label)
     topic = TOPIC_OF_KIND[rng.choice(KINDS) if rng.random() < 0.05 else kind]
     return FuzzInput("kafka", topic, value, key=_key(rng), label=label)
+
+
+ACTIONS = ("acknowledge", "start", "hold", "resolve", "reject", "notes", "reassign", "nope")
+HOSTILE_IDS = ("inc-fuzz-0", "x" * 300, "..", "%2e%2e%2f", "inc%00x", "🙂", " ", "inc-1;DROP")
+
+
+def _http_command(rng: random.Random, choices: list[tuple[str, bytes | None]]) -> FuzzInput:
+    """A dispatcher's command over HTTP on an incident that is not there, or a bad body."""
+    path = f"/v1/incidents/{rng.choice(HOSTILE_IDS)}/{rng.choice(ACTIONS)}"
+    if rng.random() < 0.5:
+        label, body = rng.choice(choices)
+        return FuzzInput("http", path, body or b"", label=f"http command {label}")
+    value, label = command(rng)
+    return FuzzInput("http", path, value, label=f"http {label}")
+
+
+def _http_read(rng: random.Random) -> FuzzInput:
+    """A read with a hostile path or query: tasks of another enterprise, odd incident ids."""
+    path = rng.choice(
+        (
+            f"/v1/incidents/{rng.choice(HOSTILE_IDS)}",
+            f"/v1/tasks?enterprise={rng.choice(('viettel-quang-nam', 'x' * 500, '%00', ''))}",
+            "/v1/tasks?limit=-1&status=🙂",
+            "/v1/nowhere",
+        )
+    )
+    return FuzzInput("http", path, None, label="http read", method="GET")
 
 
 def _command_input(rng: random.Random) -> FuzzInput:

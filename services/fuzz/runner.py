@@ -101,30 +101,39 @@ async def _send_kafka(settings: Settings, inputs: list[FuzzInput], tally: Tally)
 async def _send_http(settings: Settings, url: str, inputs: list[FuzzInput], tally: Tally) -> None:
     conn = await db.connect(settings)
     try:
-        token = await create_token(
-            conn=conn, enterprise=SENTINEL_OWNER, role=Role.PUBLISHER, label="signalpost fuzz"
-        )
-        headers = {"Authorization": f"Bearer {token.secret}"}
+        # Reports as the publisher of an enterprise, everything else as its dispatcher.
+        tokens = {
+            role: await create_token(
+                conn=conn, enterprise=SENTINEL_OWNER, role=role, label="signalpost fuzz"
+            )
+            for role in (Role.PUBLISHER, Role.DISPATCHER)
+        }
         limits = httpx.Limits(max_connections=HTTP_CLIENTS)
-        async with httpx.AsyncClient(
-            base_url=url, headers=headers, timeout=30, limits=limits
-        ) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
             queue = list(reversed(inputs))
 
-            async def post_from_queue() -> None:
+            async def send_from_queue() -> None:
                 while queue:
-                    await _post(client, queue.pop(), tally)
+                    item = queue.pop()
+                    role = (
+                        Role.PUBLISHER
+                        if item.target.startswith("/v1/reports/")
+                        else Role.DISPATCHER
+                    )
+                    await _request(client, item, tokens[role].secret, tally)
 
-            await asyncio.gather(*(post_from_queue() for _ in range(HTTP_CLIENTS)))
-        await revoke_token(conn=conn, token_id=token.token_id)
+            await asyncio.gather(*(send_from_queue() for _ in range(HTTP_CLIENTS)))
+        for token in tokens.values():
+            await revoke_token(conn=conn, token_id=token.token_id)
     finally:
         await conn.close()
 
 
-async def _post(client: httpx.AsyncClient, item: FuzzInput, tally: Tally) -> None:
+async def _request(client: httpx.AsyncClient, item: FuzzInput, secret: str, tally: Tally) -> None:
     tally.labels[item.label] += 1
+    headers = {"Authorization": f"Bearer {secret}"}
     try:
-        answer = await client.post(f"/v1/reports/{item.target}", content=item.value)
+        answer = await client.request(item.method, item.target, content=item.value, headers=headers)
     except httpx.HTTPError as exc:
         tally.server_errors.append(f"{item.label}: no answer ({exc!r})"[:300])
         return

@@ -25,7 +25,11 @@ def test_a_run_meets_every_kind_of_hostile_input() -> None:
     assert {i.channel for i in inputs} == {"kafka", "http"}
     sizes = [len(i.value or b"") for i in inputs]
     assert max(sizes) <= LARGEST and any(s > MAX_MESSAGE_BYTES for s in sizes)
-    assert all(i.key is not None or i.value is not None for i in inputs)  # Kafka needs one
+    kafka = [i for i in inputs if i.channel == "kafka"]
+    assert all(i.key is not None or i.value is not None for i in kafka)  # Kafka needs one
+    paths = {i.target.split("?")[0].split("/")[2] for i in inputs if i.channel == "http"}
+    assert paths == {"reports", "incidents", "tasks", "nowhere"}  # every endpoint is met
+    assert {i.method for i in inputs if i.channel == "http"} == {"POST", "GET"}
 
 
 def sent(value: bytes, topic: str = LINE_FAULT_REPORTS, offset: int = 0) -> Sent:
