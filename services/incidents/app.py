@@ -29,6 +29,7 @@ import faust
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from faust.exceptions import ConsumerNotStarted
 
 from services.incidents.handler import (
     LogPosition,
@@ -172,8 +173,20 @@ def build_app(
         reserved = set(marks.values())
         return ((key, raw) for key, raw in state.items() if key not in reserved)
 
+    def _assigned() -> set[int]:
+        """The input partitions the worker holds now, as faust's consumer has them."""
+        try:
+            held = app.consumer.assignment()
+        except ConsumerNotStarted:  # faust's test context: no consumer, the batch's only
+            return set()
+        return {tp.partition for tp in held if tp.topic in source_of}
+
     async def _bring_up(batch: list) -> None:
-        """The stored states of the partitions new to this assignment, brought up to the log."""
+        """The stored states of the partitions new to this assignment, brought up to the log.
+
+        At the first input of a new assignment every partition it holds is read at once, in
+        one consumer, rather than each at the first input it happens to see.
+        """
         new = {
             event.message.partition: event.message.generation_id
             for event in batch
@@ -181,6 +194,8 @@ def build_app(
         }
         if not new:
             return
+        generation = max(new.values())
+        new |= {p: generation for p in _assigned() - new.keys() if caught_up.get(p) != generation}
         starts = {p: None if (mark := state.get(marks[p])) is None else int(mark) for p in new}
         for partition, records in (await read_log(starts)).items():
             result = catch_up(_stored, records, policy=policy)

@@ -72,11 +72,12 @@ async def _read(
     try:
         tps = {p: TopicPartition(topic, p) for p in starts}
         consumer.assign(list(tps.values()))
+        # Offsets asked for all at once and sought explicitly: a seek to the beginning would
+        # cost a fetcher round (fetch_max_wait_ms) per partition before its position is known.
+        firsts = await consumer.beginning_offsets(list(tps.values()))
         for partition, start in starts.items():
-            if start is None:
-                await consumer.seek_to_beginning(tps[partition])
-            else:
-                consumer.seek(tps[partition], start)
+            tp = tps[partition]
+            consumer.seek(tp, firsts[tp] if start is None else max(start, firsts[tp]))
         ends = await consumer.end_offsets(list(tps.values()))
         records: dict[int, list[LogRecord]] = {p: [] for p in starts}
         while behind := [tp for tp in tps.values() if await consumer.position(tp) < ends[tp]]:
