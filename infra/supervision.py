@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from services.runtime.backoff import backoff_delay
+
 State = Literal["starting", "running", "restarting", "failed", "stopped"]
 # What `signalpost status` shows: the supervisor's state, or what it finds instead.
 Shown = Literal[State, "down", "stuck", "unhealthy"]
@@ -29,8 +31,13 @@ class RestartPolicy:
 
     def delay(self, attempt: int, rand: float) -> float:
         """Seconds before restart number `attempt` (0-based); `rand` in [0, 1) takes the jitter."""
-        base = min(self.max_delay, self.first_delay * 2 ** min(attempt, 64))
-        return base * (1 - self.jitter * rand)
+        return backoff_delay(
+            attempt,
+            base=self.first_delay,
+            cap=self.max_delay,
+            jitter=self.jitter,
+            draw=lambda: 1 - rand,
+        )
 
 
 def next_restart(

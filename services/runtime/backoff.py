@@ -11,12 +11,14 @@ def backoff_delay(
     *,
     base: float,
     cap: float,
+    jitter: float = 0.5,
     draw: Callable[[], float] = random.random,
 ) -> float:
-    """Seconds to wait after `failures` consecutive failures (1 or more).
+    """Seconds to wait after `failures` consecutive failures.
 
-    Up to base * 2**failures, at most `cap`; the wait is drawn between half of that and all
-    of it, so instances that failed together do not all come back together.
+    Up to base * 2**failures, at most `cap`; up to the `jitter` share of that is taken off
+    at random (`draw` in [0, 1]: 1 takes nothing off), so instances that failed together do
+    not all come back together.
     """
     ceiling = min(cap, base * 2 ** min(failures, 32))
-    return ceiling * (0.5 + draw() / 2)
+    return ceiling * (1 - jitter + jitter * draw())
