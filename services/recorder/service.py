@@ -17,7 +17,7 @@ from typing import TypeVar
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from schemas.registry import load_registry
@@ -65,6 +65,7 @@ class Recorder:
         self.settings = settings
         # Where the back-off's jitter comes from (a number in [0, 1)); tests pass their own.
         self.draw = draw
+        self.poll_failures = 0  # consecutive, for the back-off
         self.catalog_names = {topic_name(n, settings.topic_prefix): n for n in CONTRACT_OF_TOPIC}
         self.consumer: AIOKafkaConsumer = make_consumer(
             settings,
@@ -81,10 +82,7 @@ class Recorder:
             await self.start()
             writing: asyncio.Task[Outcome] | None = None
             while not stop.is_set():
-                polled = await self.consumer.getmany(
-                    timeout_ms=self.settings.recorder_poll_ms,
-                    max_records=self.settings.recorder_batch_max,
-                )
+                polled = await self.poll()
                 if not polled:
                     continue
                 # Decoding the next batch overlaps the database's work on the previous one;
@@ -99,6 +97,27 @@ class Recorder:
             log.info("recorder_stopped_while_waiting_for_database")
         finally:
             await self.close()
+
+    async def poll(self) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """The next records; a fetch error is the broker's, so back off and poll again."""
+        try:
+            polled = await self.consumer.getmany(
+                timeout_ms=self.settings.recorder_poll_ms,
+                max_records=self.settings.recorder_batch_max,
+            )
+        except KafkaError as exc:
+            self.poll_failures += 1
+            delay = backoff_delay(
+                self.poll_failures,
+                base=0.25,
+                cap=self.settings.recorder_retry_max_seconds,
+                draw=self.draw,
+            )
+            log.error("poll_failed_will_retry", error=repr(exc), retry_in_s=round(delay, 2))
+            await asyncio.sleep(delay)
+            return {}
+        self.poll_failures = 0
+        return polled
 
     async def start(self) -> None:
         """Connect, load the reference tables, join the group (seeking to stored offsets)."""

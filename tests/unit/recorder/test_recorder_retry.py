@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from structlog.testing import capture_logs
 
 from services.recorder.service import Recorder
@@ -49,3 +50,23 @@ async def test_a_database_error_that_is_not_about_a_record_is_retried(error):
         assert await recorder.retrying("record", failing(error)) == "done"
     (line,) = [e for e in logs if e["event"] == "database_unavailable_will_retry"]
     assert type(error).__name__ in line["error"] and line["during"] == "record"
+
+
+class FetchFailingOnce:
+    """A consumer stand-in whose first fetch fails as a broker outage does."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict:
+        self.calls += 1
+        if self.calls == 1:
+            raise KafkaConnectionError("broker away")
+        return {"tp": ["record"]}
+
+
+async def test_a_fetch_error_backs_off_and_polls_again():
+    recorder = Recorder(RecorderSettings(recorder_retry_max_seconds=0.01), draw=lambda: 0.0)
+    recorder.consumer = FetchFailingOnce()
+    assert await recorder.poll() == {} and recorder.poll_failures == 1
+    assert await recorder.poll() == {"tp": ["record"]} and recorder.poll_failures == 0
