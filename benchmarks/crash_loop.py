@@ -3,8 +3,10 @@
 For each service in turn, `rounds` times: wait a moment, `kill -9` it, start it again at
 once (as the supervisor does), and time its recovery: from the kill to the first new output
 of the restarted service (router: a routed report; incident manager: a lifecycle event;
-recorder: a recorded row). Afterwards every report sent must have an outcome, no report may
-have opened two incidents, and verify (chains, gaps, decisions) must find nothing.
+recorder: a recorded row). `postgres` in `--services` stops the local PostgreSQL instead,
+keeps it down 3 s and starts it again: from its return to the recorder's next row.
+Afterwards every report sent must have an outcome, no report may have opened two incidents,
+and verify (chains, gaps, decisions) must find nothing.
 
     .venv/bin/python -m benchmarks.crash_loop [--rounds 20] [--rate 100] [--services ...]
 """
@@ -24,6 +26,7 @@ from datetime import UTC, datetime
 from benchmarks.bench_end_to_end import SERVICES, Pipeline
 from benchmarks.results import Figure, percentiles, table
 from infra import stack
+from infra.postgres import local as postgres
 from infra.settings import StackSettings
 from schemas.samples import encoded, report
 from services.auditor.settings import AuditorSettings
@@ -32,6 +35,7 @@ from services.fuzz.account import Sent
 from services.fuzz.hostile import FuzzInput
 from services.fuzz.runner import wait_for_outcomes
 from services.runtime import db
+from services.runtime.errors import StackError
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.settings import load_settings
 from services.runtime.topics import INCIDENT_EVENTS, LINE_FAULT_REPORTS, ROUTED_REPORTS, topic_name
@@ -155,6 +159,18 @@ async def recover(pipeline: Pipeline, name: str, logs, outputs: dict[str, Output
     return await outputs[name].first_after(killed_at, 90)
 
 
+async def outage(pipeline: Pipeline, down_s: float = 3.0) -> float | None:
+    """Stop PostgreSQL mid-stream, keep it down, start it again; seconds from its return to
+    the recorder's next committed row."""
+    cluster = postgres.existing_cluster(pipeline.settings)
+    if cluster is None:
+        raise StackError("the crash loop stops and starts the local PostgreSQL: start it first")
+    await asyncio.to_thread(postgres.stop, cluster)
+    await asyncio.sleep(down_s)
+    await postgres.start(cluster, pipeline.settings, _progress)
+    return await first_row_after(pipeline.settings, time.time(), 90)
+
+
 async def crash_loop(
     settings: StackSettings, *, rounds: int, rate: int, services: tuple[str, ...], seed: int
 ) -> CrashLoopResult:
@@ -175,7 +191,10 @@ async def crash_loop(
         for name in services:
             for round_ in range(1, rounds + 1):
                 await asyncio.sleep(rng.uniform(1.0, 3.0))
-                took = await recover(pipeline, name, logs, outputs)
+                if name == "postgres":
+                    took = await outage(pipeline)
+                else:
+                    took = await recover(pipeline, name, logs, outputs)
                 if took is None:
                     result.never_recovered.append(f"{name} round {round_}")
                 else:
@@ -206,7 +225,12 @@ def figures(result: CrashLoopResult) -> list[Figure]:
     for name, times in result.recovery_s.items():
         ms = [1000 * t for t in times]
         spread = percentiles(ms) if len(ms) >= 2 else {"p50_ms": ms[0]}
-        rows.append(Figure(name, f"kill -9 x{len(ms)}: kill → first new output", **spread))
+        what = (
+            "stopped 3 s x{n}: back → first new row"
+            if name == "postgres"
+            else ("kill -9 x{n}: kill → first new output")
+        )
+        rows.append(Figure(name, what.format(n=len(ms)), **spread))
     return rows
 
 
@@ -251,7 +275,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20, help="kills per service")
     parser.add_argument("--rate", type=int, default=100, help="reports per second meanwhile")
-    parser.add_argument("--services", default=",".join(SERVICES), help="comma-separated")
+    parser.add_argument(
+        "--services",
+        default=",".join(SERVICES),
+        help="comma-separated, of router, incidents, recorder and postgres (default: the three)",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the topics and schema")
     args = parser.parse_args()
