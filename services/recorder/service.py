@@ -47,7 +47,11 @@ UNAVAILABLE = (
     TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
+# A connection cut off mid-operation by an outage can come back from the pool with its
+# protocol state broken ("another operation is in progress"): it is closed, never reused.
+BROKEN_CONNECTION = (asyncpg.InterfaceError, asyncpg.InternalClientError)
 # First back-off step, in seconds; it doubles up to recorder_retry_max_seconds.
 RETRY_BASE_SECONDS = 0.2
 
@@ -191,7 +195,11 @@ class Recorder:
 
         async def attempt() -> T:
             async with self.pool.acquire() as conn:
-                return await operation(conn)
+                try:
+                    return await operation(conn)
+                except BROKEN_CONNECTION:
+                    conn.terminate()  # the pool opens a fresh one in its place
+                    raise
 
         return await self.retrying(what, attempt)
 

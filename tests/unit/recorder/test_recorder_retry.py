@@ -70,3 +70,45 @@ async def test_a_fetch_error_backs_off_and_polls_again():
     recorder.consumer = FetchFailingOnce()
     assert await recorder.poll() == {} and recorder.poll_failures == 1
     assert await recorder.poll() == {"tp": ["record"]} and recorder.poll_failures == 0
+
+
+class BrokenOnce:
+    """A pool stand-in whose first connection comes back with its protocol state broken."""
+
+    def __init__(self) -> None:
+        self.handed: list[Connection] = []
+
+    def acquire(self):
+        conn = Connection(broken=not self.handed)
+        self.handed.append(conn)
+        return conn
+
+
+class Connection:
+    def __init__(self, *, broken: bool) -> None:
+        self.broken, self.terminated = broken, False
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        return None
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+
+async def test_a_connection_left_mid_operation_is_closed_and_the_work_retried():
+    # Seen after a PostgreSQL restart mid-stream: the recorder ended on
+    # "cannot switch to state 15; another operation (2) is in progress".
+    recorder = Recorder(RecorderSettings(recorder_retry_max_seconds=0.01), draw=lambda: 0.0)
+    recorder.pool = BrokenOnce()
+
+    async def operation(conn: Connection) -> str:
+        if conn.broken:
+            raise asyncpg.InternalClientError("cannot switch to state 15")
+        return "recorded"
+
+    assert await recorder.with_conn("record", operation) == "recorded"
+    first, second = recorder.pool.handed
+    assert first.terminated and not second.terminated
