@@ -23,6 +23,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
@@ -39,10 +40,17 @@ from services.incidents.handler import (
     encode_row,
     handle,
 )
-from services.incidents.log import LogReader, kafka_log_reader, mark_key, partition_of
+from services.incidents.log import (
+    LogReader,
+    kafka_log_reader,
+    kafka_partitions_reader,
+    mark_key,
+    partition_of,
+)
 from services.incidents.policy import Policy
 from services.incidents.recovery import IncidentTableManager, SnapshotConsumer
 from services.incidents.settings import IncidentSettings
+from services.incidents.table import BulkLoadedTable
 from services.runtime.backoff import backoff_delay
 from services.runtime.kafka import make_producer
 from services.runtime.topics import (
@@ -102,6 +110,9 @@ def build_app(
         # faust's own default is a minute of inputs waiting.
         broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
         broker_heartbeat_interval=settings.kafka_session_timeout_ms / 3000,
+        # A restart with the same id takes its partitions back without waiting for the
+        # session of the process it replaces to time out.
+        consumer_group_instance_id=settings.kafka_group_instance_id,
         # The table holds the state as our own JSON bytes; faust must not re-encode them.
         table_key_serializer="raw",
         table_value_serializer="raw",
@@ -121,15 +132,20 @@ def build_app(
     # per message, and an input makes eight or so messages. Safe because the agent waits
     # for these acks itself before it writes any state (faust's flush-before-commit only
     # covers its own producer).
-    state = app.Table(
-        "incident-state",
-        default=None,
-        key_type=bytes,
-        value_type=bytes,
-        partitions=KEYED_PARTITIONS,
-        # Changelog partition from the key itself (as every producer partitions the inputs),
-        # not from whichever event of a batch happens to be current.
-        use_partitioner=True,
+    state = app.tables.add(
+        BulkLoadedTable(
+            app,
+            name="incident-state",
+            beacon=app.tables.beacon,
+            reader_for=partial(kafka_partitions_reader, settings),
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=KEYED_PARTITIONS,
+            # Changelog partition from the key itself (as every producer partitions the inputs),
+            # not from whichever event of a batch happens to be current.
+            use_partitioner=True,
+        )
     )
     source_of = {real: name for name, real in names.items()}
     index = DeadlineIndex()
