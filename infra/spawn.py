@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import IO
@@ -14,6 +15,12 @@ from typing import IO
 from services.runtime.settings import Settings
 
 SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
+
+
+def static_membership(name: str) -> dict[str, str]:
+    """The variable that gives service `name` a fixed id in its consumer group, as one
+    instance per host runs it: restarted, it takes its partitions back at once."""
+    return {"SIGNALPOST_KAFKA_GROUP_INSTANCE_ID": f"{socket.gethostname()}-{name}"}
 
 
 def service_environment(settings: Settings, **variables: str) -> dict[str, str]:

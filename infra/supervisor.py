@@ -21,6 +21,7 @@ from infra.kafka import local as kafka
 from infra.postgres import local as postgres
 from infra.process import is_alive, read_pid
 from infra.settings import StackSettings
+from infra.spawn import static_membership
 from infra.supervision import (
     LAST_ERROR_LINES,
     RestartPolicy,
@@ -164,7 +165,8 @@ def service_states(
 
 
 async def _spawn(name: str, board: Board) -> asyncio.subprocess.Process:
-    env = {**os.environ, "SIGNALPOST_LOG_FORMAT": "console"}
+    # One instance of each service per host: a restart takes its partitions back at once.
+    env = {**static_membership(name), **os.environ, "SIGNALPOST_LOG_FORMAT": "console"}
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.cli.main", "run", name,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

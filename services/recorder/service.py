@@ -75,6 +75,7 @@ class Recorder:
             settings,
             group_id=settings.recorder_group_id,
             max_poll_records=settings.recorder_batch_max,
+            group_instance_id=settings.kafka_group_instance_id,
         )
         self.pool: asyncpg.Pool | None = None
         self.stop = asyncio.Event()

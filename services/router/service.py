@@ -55,6 +55,7 @@ class Router:
             *(topic_name(t, settings.topic_prefix) for t in KIND_OF_TOPIC),
             group_id=settings.router_group_id,
             max_poll_records=settings.router_batch_max,
+            group_instance_id=settings.kafka_group_instance_id,
         )
         self.producer: AIOKafkaProducer = make_producer(settings)
         self.reload_requested = asyncio.Event()

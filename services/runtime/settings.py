@@ -36,6 +36,15 @@ class Settings(BaseSettings):
         "partitions move to the others (or its restart) this much later. Heartbeats go at a "
         "third of it. The broker's group.min.session.timeout.ms (6000 by default) bounds it.",
     )
+    kafka_group_instance_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="Static membership: this process's fixed id in its service's consumer "
+        "group, unique among that service's instances. Restarted with the same id, a service "
+        "takes its partitions back at once instead of after the session timeout; stopped, it "
+        "keeps them for the session timeout. Unset: dynamic membership. `signalpost up` sets "
+        "one per service.",
+    )
     topic_prefix: str = Field(
         default="",
         pattern=r"^[A-Za-z0-9._-]*$",
