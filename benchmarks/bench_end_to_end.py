@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 import uuid
@@ -27,7 +28,7 @@ from benchmarks.bench_router import line_faults, publish, raw_copy
 from benchmarks.results import Figure, add_arguments, percentiles, report
 from infra import stack
 from infra.settings import StackSettings
-from infra.spawn import peak_rss_mib, spawn_service
+from infra.spawn import peak_rss_mib, spawn_service, static_membership
 from schemas.codec import decode
 from schemas.contracts import REPORT, TASK
 from schemas.samples import encoded
@@ -44,6 +45,9 @@ from services.runtime.topics import (
 )
 
 SERVICES = ("router", "incidents", "recorder")
+# The services' own logs are kept quiet in a benchmark; SIGNALPOST_BENCH_LOG_LEVEL=INFO
+# shows what a service did, and when (its recovery phases, in a crash loop).
+SERVICE_LOG_LEVEL = os.environ.get("SIGNALPOST_BENCH_LOG_LEVEL", "WARNING")
 
 
 def _progress(message: str) -> None:
@@ -77,7 +81,12 @@ class Pipeline:
         }
         with (logs / f"{name}.log").open("ab") as log:
             self.processes[name] = await spawn_service(
-                name, self.settings, log, SIGNALPOST_LOG_LEVEL="WARNING", **variables[name]
+                name,
+                self.settings,
+                log,
+                SIGNALPOST_LOG_LEVEL=SERVICE_LOG_LEVEL,
+                **static_membership(name),  # as `signalpost up` runs them
+                **variables[name],
             )
         return self.processes[name]
 

@@ -5,6 +5,10 @@ once (as the supervisor does), and time its recovery: from the kill to the first
 of the restarted service (router: a routed report; incident manager: a lifecycle event;
 recorder: a recorded row). `postgres` in `--services` stops the local PostgreSQL instead,
 keeps it down 3 s and starts it again: from its return to the recorder's next row.
+`broker` runs the whole loop on the local 3-node cluster (topics at replication factor 3,
+min.insync.replicas 2) and kills one broker with kill -9 each round, in turn: from the kill
+until every partition of each service's output has new output again (the partitions the
+dead broker led wait for their new leaders); then the broker is started again.
 Afterwards every report sent must have an outcome, no report may have opened two incidents,
 and verify (chains, gaps, decisions) must find nothing.
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import signal
 import sys
@@ -26,6 +31,7 @@ from datetime import UTC, datetime
 from benchmarks.bench_end_to_end import SERVICES, Pipeline
 from benchmarks.results import Figure, percentiles, table
 from infra import stack
+from infra.kafka import local as kafka
 from infra.postgres import local as postgres
 from infra.settings import StackSettings
 from schemas.samples import encoded, report
@@ -38,7 +44,13 @@ from services.runtime import db
 from services.runtime.errors import StackError
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.settings import load_settings
-from services.runtime.topics import INCIDENT_EVENTS, LINE_FAULT_REPORTS, ROUTED_REPORTS, topic_name
+from services.runtime.topics import (
+    INCIDENT_EVENTS,
+    KEYED_PARTITIONS,
+    LINE_FAULT_REPORTS,
+    ROUTED_REPORTS,
+    topic_name,
+)
 
 OUTPUT_TOPIC = {"router": ROUTED_REPORTS, "incidents": INCIDENT_EVENTS}
 OPENED_TWICE = """
@@ -75,6 +87,7 @@ class Outputs:
         self._consumer = make_consumer(settings, group_id=None, auto_offset_reset="latest")
         self._topic = topic
         self.stamps: list[float] = []
+        self.partitions_seen: list[tuple[float, int]] = []  # stamp, partition
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -87,6 +100,7 @@ class Outputs:
         while True:
             for records in (await self._consumer.getmany(timeout_ms=200)).values():
                 self.stamps.extend(r.timestamp / 1000 for r in records)
+                self.partitions_seen.extend((r.timestamp / 1000, r.partition) for r in records)
 
     async def stop(self) -> None:
         if self._task:
@@ -102,6 +116,40 @@ class Outputs:
                 return min(later) - moment
             await asyncio.sleep(0.05)
         return None
+
+    async def every_partition_after(self, moment: float, deadline_s: float) -> float | None:
+        """Seconds from `moment` until every partition had an output created after it."""
+        until = time.monotonic() + deadline_s
+        while time.monotonic() < until:
+            firsts: dict[int, float] = {}
+            for stamp, partition in self.partitions_seen:
+                if stamp > moment:
+                    firsts[partition] = min(stamp, firsts.get(partition, stamp))
+            if len(firsts) == KEYED_PARTITIONS:
+                return max(firsts.values()) - moment
+            await asyncio.sleep(0.05)
+        return None
+
+
+async def rows_from_every_partition_after(
+    settings: StackSettings, moment: float, deadline_s: float
+) -> float | None:
+    """Seconds from `moment` until the recorder committed a row from every log partition."""
+    conn = await db.connect(settings)
+    until = time.monotonic() + deadline_s
+    try:
+        while time.monotonic() < until:
+            firsts = await conn.fetch(
+                "SELECT source_partition, extract(epoch FROM min(recorded_at)) AS at"
+                " FROM incident_events WHERE recorded_at > to_timestamp($1) GROUP BY 1",
+                moment,
+            )
+            if len(firsts) == KEYED_PARTITIONS:
+                return max(float(r["at"]) for r in firsts) - moment
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    return None
 
 
 async def first_row_after(settings: StackSettings, moment: float, deadline_s: float):
@@ -152,11 +200,32 @@ async def recover(pipeline: Pipeline, name: str, logs, outputs: dict[str, Output
     process = pipeline.processes[name]
     killed_at = time.time()
     process.send_signal(signal.SIGKILL)
+    _progress(f"kill -9 {name} (pid {process.pid}) at {datetime.now(UTC):%H:%M:%S.%f}")
     await process.wait()
     await pipeline.spawn(name, logs)
     if name == "recorder":
         return await first_row_after(pipeline.settings, killed_at, 90)
     return await outputs[name].first_after(killed_at, 90)
+
+
+async def broker_loss(
+    pipeline: Pipeline, cluster: kafka.KafkaDeployment, node: kafka.KafkaNode, outputs
+) -> dict[str, float | None]:
+    """kill -9 one broker of the cluster; seconds from the kill until each service's output
+    is back on every partition. The broker is started again before this returns."""
+    pid = node.pid()
+    if pid is None:
+        raise StackError(f"Kafka node {node.node_id} of the cluster is not running")
+    killed_at = time.time()
+    os.kill(pid, signal.SIGKILL)
+    _progress(f"kill -9 Kafka node {node.node_id} (pid {pid}) at {datetime.now(UTC):%H:%M:%S.%f}")
+    router, incidents, recorder = await asyncio.gather(
+        outputs["router"].every_partition_after(killed_at, 120),
+        outputs["incidents"].every_partition_after(killed_at, 120),
+        rows_from_every_partition_after(pipeline.settings, killed_at, 120),
+    )
+    await kafka.start(cluster, pipeline.settings, _progress)
+    return {"router": router, "incidents": incidents, "recorder": recorder}
 
 
 async def outage(pipeline: Pipeline, down_s: float = 3.0) -> float | None:
@@ -172,9 +241,18 @@ async def outage(pipeline: Pipeline, down_s: float = 3.0) -> float | None:
 
 
 async def crash_loop(
-    settings: StackSettings, *, rounds: int, rate: int, services: tuple[str, ...], seed: int
+    settings: StackSettings,
+    *,
+    rounds: int,
+    rate: int,
+    services: tuple[str, ...],
+    seed: int,
+    cluster: kafka.KafkaDeployment | None = None,
 ) -> CrashLoopResult:
-    """Run the loop on `settings`' topics and schema (prepared by the caller)."""
+    """Run the loop on `settings`' topics and schema (prepared by the caller); `broker` in
+    `services` kills brokers of `cluster`, which `settings` must point at."""
+    if "broker" in services and cluster is None:
+        raise StackError("the broker round kills brokers of the 3-node cluster: pass it")
     rng, result = random.Random(seed), CrashLoopResult()
     tag = settings.db_schema
     pipeline, logs = Pipeline(settings, tag), settings.home / "crash-loop" / tag
@@ -191,15 +269,20 @@ async def crash_loop(
         for name in services:
             for round_ in range(1, rounds + 1):
                 await asyncio.sleep(rng.uniform(1.0, 3.0))
-                if name == "postgres":
-                    took = await outage(pipeline)
+                if name == "broker":
+                    node = cluster.nodes[(round_ - 1) % len(cluster.nodes)]  # type: ignore[union-attr]
+                    back = await broker_loss(pipeline, cluster, node, outputs)  # type: ignore[arg-type]
+                    times = {f"broker → {service}": took for service, took in back.items()}
+                elif name == "postgres":
+                    times = {name: await outage(pipeline)}
                 else:
-                    took = await recover(pipeline, name, logs, outputs)
-                if took is None:
-                    result.never_recovered.append(f"{name} round {round_}")
-                else:
-                    result.recovery_s.setdefault(name, []).append(took)
-                _progress(f"{name} kill {round_}: recovered in {took} s")
+                    times = {name: await recover(pipeline, name, logs, outputs)}
+                for measured, took in times.items():
+                    if took is None:
+                        result.never_recovered.append(f"{measured} round {round_}")
+                    else:
+                        result.recovery_s.setdefault(measured, []).append(took)
+                    _progress(f"{measured} kill {round_}: recovered in {took} s")
         stop.set()
         await streaming
         result.sent = len(sent)
@@ -225,11 +308,12 @@ def figures(result: CrashLoopResult) -> list[Figure]:
     for name, times in result.recovery_s.items():
         ms = [1000 * t for t in times]
         spread = percentiles(ms) if len(ms) >= 2 else {"p50_ms": ms[0]}
-        what = (
-            "stopped 3 s x{n}: back → first new row"
-            if name == "postgres"
-            else ("kill -9 x{n}: kill → first new output")
-        )
+        if name == "postgres":
+            what = "stopped 3 s x{n}: back → first new row"
+        elif name.startswith("broker"):
+            what = "broker kill -9 x{n}: kill → output on every partition"
+        else:
+            what = "kill -9 x{n}: kill → first new output"
         rows.append(Figure(name, what.format(n=len(ms)), **spread))
     return rows
 
@@ -257,18 +341,27 @@ async def main(
     """On a private prefix and schema of the local stack; cleaned up afterwards unless `keep`."""
     base = load_settings(StackSettings)
     await stack.start_components(base, _progress)
+    cluster = kafka.three_node_cluster(base) if "broker" in services else None
+    started_cluster = cluster is not None and await kafka.start(cluster, base, _progress)
     tag = f"crash{uuid.uuid4().hex[:8]}"
-    settings = base.model_copy(update={"topic_prefix": f"{tag}.", "db_schema": tag})
+    update: dict = {"topic_prefix": f"{tag}.", "db_schema": tag}
+    if cluster is not None:  # everything on the cluster, each topic on all three brokers
+        update |= {"kafka_bootstrap": cluster.bootstrap, "topic_replication_factor": 3}
+    settings = base.model_copy(update=update)
     await stack.apply_topics(settings, _progress)
     await stack.apply_migrations(settings, _progress)
     try:
-        return await crash_loop(settings, rounds=rounds, rate=rate, services=services, seed=seed)
+        return await crash_loop(
+            settings, rounds=rounds, rate=rate, services=services, seed=seed, cluster=cluster
+        )
     finally:
         if keep:
             _progress(f"kept: topic prefix {tag}. and schema {tag}")
         else:
             await stack.delete_topics(settings)
             await stack.drop_schema(settings)
+        if started_cluster:
+            kafka.stop(cluster)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
@@ -278,7 +371,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--services",
         default=",".join(SERVICES),
-        help="comma-separated, of router, incidents, recorder and postgres (default: the three)",
+        help="comma-separated, of router, incidents, recorder, postgres and broker "
+        "(default: the three services)",
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the topics and schema")
