@@ -272,7 +272,7 @@ async def crash_loop(
                 if name == "broker":
                     node = cluster.nodes[(round_ - 1) % len(cluster.nodes)]  # type: ignore[union-attr]
                     back = await broker_loss(pipeline, cluster, node, outputs)  # type: ignore[arg-type]
-                    times = {f"broker → {service}": took for service, took in back.items()}
+                    times = {f"broker→{service}": took for service, took in back.items()}
                 elif name == "postgres":
                     times = {name: await outage(pipeline)}
                 else:
@@ -311,7 +311,7 @@ def figures(result: CrashLoopResult) -> list[Figure]:
         if name == "postgres":
             what = "stopped 3 s x{n}: back → first new row"
         elif name.startswith("broker"):
-            what = "broker kill -9 x{n}: kill → output on every partition"
+            what = "kill -9 x{n}: kill → all partitions again"
         else:
             what = "kill -9 x{n}: kill → first new output"
         rows.append(Figure(name, what.format(n=len(ms)), **spread))

@@ -1,7 +1,8 @@
 """The 3-node KRaft cluster on loopback: data replicated to all three, and a broker lost mid-storm.
 
 Topics at replication factor 3 with min.insync.replicas 2: one broker killed with kill -9
-while the router drains a storm costs no report.
+while the router drains a storm costs no report, nor, with the whole pipeline running on the
+cluster, one killed during a steady stream.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from aiokafka.admin import NewTopic
 from kafka_io import publish, read_until
 
+from benchmarks.crash_loop import crash_loop, summary
 from infra import stack
 from infra.kafka import local as kafka
 from schemas.codec import decode
@@ -108,3 +110,24 @@ async def test_a_broker_killed_during_a_storm_costs_no_report(cluster, test_id):
         await asyncio.wait_for(routing, timeout=60)
     assert routed_ids(records) == {f"storm-{n}" for n in range(6000)}
     assert not routing.exception()
+
+
+async def test_the_crash_loops_broker_round_loses_and_doubles_nothing(cluster, test_id):
+    """The small version of `python -m benchmarks.crash_loop --services broker`."""
+    deployment, client = cluster
+    await kafka.start(deployment, client, print)  # a broker an earlier test killed comes back
+    settings = client.model_copy(update={"topic_prefix": f"{test_id}.", "db_schema": test_id})
+    await stack.apply_topics(settings, print)
+    await stack.apply_migrations(settings, print)
+    try:
+        result = await crash_loop(
+            settings, rounds=1, rate=50, services=("broker",), seed=1, cluster=deployment
+        )
+    finally:
+        await stack.drop_schema(settings)
+    print(summary(result))
+    assert result.sent > 200 and result.lost == 0, summary(result)
+    assert not result.opened_twice and not result.never_recovered, summary(result)
+    assert result.verify is not None and result.verify.ok, summary(result)
+    assert set(result.recovery_s) == {"broker→router", "broker→incidents", "broker→recorder"}
+    assert all(node.pid() is not None for node in deployment.nodes)  # started again
