@@ -59,10 +59,16 @@ class OriginalBytes(LogModel):
         try:
             # A cut can split a character: drop its partial tail rather than switch to base64.
             text = _text(prefix) if len(prefix) == len(raw) else _utf8_head(prefix)
-            kept = {"encoding": ByteEncoding.UTF8, "data": text}
+            encoding, data = ByteEncoding.UTF8, text
         except UnicodeDecodeError:
-            kept = {"encoding": ByteEncoding.BASE64, "data": base64.b64encode(prefix).decode()}
-        return cls(**kept, truncated=True, length=len(raw), sha256=hashlib.sha256(raw).hexdigest())
+            encoding, data = ByteEncoding.BASE64, base64.b64encode(prefix).decode()
+        return cls(
+            encoding=encoding,
+            data=data,
+            truncated=True,
+            length=len(raw),
+            sha256=hashlib.sha256(raw).hexdigest(),
+        )
 
     def to_bytes(self) -> bytes:
         """The original bytes, exactly (only their first bytes when `truncated`)."""

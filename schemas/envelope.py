@@ -104,22 +104,19 @@ ContentHash = Annotated[
 ]
 
 
-def _text(min_length: int, max_length: int, pattern: str) -> object:
-    # NFC first, so the bound counts the characters a reader sees, not combining marks.
-    # The validator wraps the constrained str, so it runs first (and the constraints stay in
-    # pydantic's fast core, with its usual messages).
-    return Annotated[
-        str,
-        StringConstraints(
-            strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=pattern
-        ),
-        BeforeValidator(nfc),
-    ]
+def _text_bounds(min_length: int, max_length: int, pattern: str) -> StringConstraints:
+    return StringConstraints(
+        strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=pattern
+    )
 
 
-ShortText = _text(1, 200, _ONE_LINE)
-LongText = _text(0, 4000, _MULTI_LINE)
-Reason = _text(1, 4000, _MULTI_LINE)
+# NFC first, so the bound counts the characters a reader sees, not combining marks.
+# The validator wraps the constrained str, so it runs first (and the constraints stay in
+# pydantic's fast core, with its usual messages). Spelled out as `Annotated[...]` so a type
+# checker reads each as a type alias of str.
+ShortText = Annotated[str, _text_bounds(1, 200, _ONE_LINE), BeforeValidator(nfc)]
+LongText = Annotated[str, _text_bounds(0, 4000, _MULTI_LINE), BeforeValidator(nfc)]
+Reason = Annotated[str, _text_bounds(1, 4000, _MULTI_LINE), BeforeValidator(nfc)]
 
 
 class ActorKind(StrEnum):

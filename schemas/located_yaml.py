@@ -73,8 +73,9 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        event = self.peek_event()
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        # types-PyYAML leaves Parser.peek_event unannotated (its event is read as Any).
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         if event.anchor is not None:
             what = "alias *" if isinstance(event, yaml.AliasEvent) else "anchor &"
             raise YamlReadError(

@@ -21,7 +21,7 @@ _BASE = {
 
 def report(kind: str, report_id: str, **overrides: Any) -> dict[str, Any]:
     """A valid report of `kind` with its own id; nested keys as 'alarmed_object.id'."""
-    payload = json.loads((EXAMPLES / _BASE[kind]).read_text())
+    payload: dict[str, Any] = json.loads((EXAMPLES / _BASE[kind]).read_text())
     payload["report_id"] = report_id
     for dotted, value in overrides.items():
         *parents, leaf = dotted.split(".")

@@ -38,7 +38,9 @@ def load_registry(directory: Path = REFERENCE_REGISTRY) -> Registry:
     files = sorted(Path(directory).glob("*.yaml"))
     if not files:
         raise RegistryError([RegistryProblem(Path(directory), None, "", "no *.yaml files")])
-    source, merged, problems = _Source(), {}, []
+    source = _Source()
+    merged: dict[str, Any] = {}
+    problems: list[RegistryProblem] = []
     for file in files:
         problems.extend(_merge(file, merged, source))
     if problems:
