@@ -1,0 +1,188 @@
+"""Incidents: the recorded timeline, and the commands a dispatcher sends with their answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from schemas.codec import encode
+from schemas.envelope import ID_PATTERN
+from services.gateway import store
+from services.gateway.commands import ACTIONS, CommandAnswer, build_command
+from services.gateway.deps import Caller, Gw, errors, read_body
+from services.gateway.errors import forbidden, not_found
+from services.gateway.outcomes import Outcome, SeenIncident
+from services.gateway.state import Gateway
+from services.recorder import store as recorder_store
+from services.recorder.rows import verify_chain
+from services.runtime.topics import INCIDENT_COMMANDS, topic_name
+
+router = APIRouter()
+IncidentId = Annotated[str, Path(pattern=ID_PATTERN, description="The incident's id.")]
+
+
+class TimelineEvent(BaseModel):
+    """One recorded lifecycle event, with the time it happened and the time it was recorded."""
+
+    incident_id: str
+    incident_key: str
+    sequence: int
+    type: str
+    occurred_at: datetime
+    recorded_at: datetime
+    event: dict[str, Any]
+
+
+class Timeline(BaseModel):
+    """An incident's recorded history in order, and whether its hash chain holds."""
+
+    incident: str
+    chain: str
+    events: list[TimelineEvent]
+
+
+@router.get(
+    "/v1/incidents/{incident_id}",
+    response_model=Timeline,
+    responses=errors(404),
+    tags=["incidents"],
+)
+async def incident_timeline(incident_id: IncidentId, who: Caller, gw: Gw):
+    """The incident's recorded timeline (by id or key), if the caller may see it."""
+    if not who.may_read_tasks:
+        raise forbidden("a publisher token reads no incidents")
+    async with gw.database() as conn:
+        rows = [dict(r) for r in await recorder_store.timeline(conn=conn, incident=incident_id)]
+    if not who.sees_everything:
+        mine = {i for i, named in store.participants(rows).items() if who.enterprise in named}
+        rows = [r for r in rows if r["incident_id"] in mine]
+    if not rows:
+        raise not_found("incident_id", f"no recorded incident {incident_id} that you may see")
+    broken = verify_chain(rows)
+    chain = "intact" if broken is None else f"broken at {broken.event_id}: {broken.reason}"
+    events = [{**r, "event": json.loads(r["event"])} for r in rows]
+    return {"incident": incident_id, "chain": chain, "events": events}
+
+
+async def find_incident(gw: Gateway, incident_id: str) -> SeenIncident | None:
+    """The incident as recorded or as heard on the log; waits briefly for one just opened."""
+    _, listener = gw.kafka()
+    deadline = time.monotonic() + gw.settings.gateway_lookup_wait_seconds
+    async with gw.database() as conn:
+        recorded = await store.recorded_incident(conn=conn, incident_id=incident_id)
+    while True:
+        heard = listener.incidents.get(incident_id)
+        if recorded or heard:
+            found = recorded or heard
+            return SeenIncident(
+                found.incident_key,
+                (recorded.enterprises if recorded else set())
+                | (heard.enterprises if heard else set()),
+            )
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(0.05)
+
+
+def _commander(action: str):
+    async def act(incident_id: IncidentId, request: Request, who: Caller, gw: Gw) -> JSONResponse:
+        if not who.may_command:
+            raise forbidden(f"a {who.role} token cannot act on incidents")
+        if action == "reassign" and not who.may_reassign:
+            raise forbidden("only the Department reassigns incidents")
+        body = await read_body(request, gw.settings.gateway_max_body_bytes)
+        incident = await find_incident(gw, incident_id)
+        if incident is None or not (who.sees_everything or who.enterprise in incident.enterprises):
+            raise not_found("incident_id", f"no incident {incident_id} that you may act on")
+        command = build_command(
+            action,
+            body,
+            incident_id=incident_id,
+            incident_key=incident.incident_key,
+            issued_by=who.enterprise,
+            now=datetime.now(UTC),
+            new_id=(new_id := f"gw-{uuid.uuid4().hex}"),
+        )
+        answer = await _send_command(gw, command, resent=command.command_id != new_id)
+        gw.metrics.commands.labels(action, answer.outcome).inc()
+        status = {"accepted": 200, "rejected": 409, "pending": 202}[answer.outcome]
+        return JSONResponse(answer.model_dump(mode="json"), status_code=status)
+
+    act.__name__ = f"{action}_incident"
+    act.__doc__ = (
+        f"Send `{ACTIONS[action].__name__}` and wait briefly for the incident manager's answer: "
+        "200 accepted, 409 rejected (with the reason), 202 still pending."
+    )
+    return act
+
+
+async def _send_command(gw: Gateway, command: Any, *, resent: bool) -> CommandAnswer:
+    """Send the command and wait briefly for its outcome; a resent id gets its first outcome.
+
+    The incident manager says nothing to a command id it has seen, so a resent id is looked
+    up (the listener's memory, then the recorded timeline) instead of waited for.
+    """
+    _, listener = gw.kafka()
+    outcome = await _recorded_outcome(gw, command) if resent else None
+    future = listener.expect(command.command_id)  # done at once if heard since start
+    try:
+        if outcome is None and not future.done():
+            topic = topic_name(INCIDENT_COMMANDS, gw.settings.topic_prefix)
+            key = command.incident_key.encode()
+            await gw.send(topic, encode(command), key=key, deadline=gw.deadline())
+            await asyncio.wait({future}, timeout=gw.settings.gateway_command_wait_seconds)
+            if not future.done() and resent:
+                outcome = await _recorded_outcome(gw, command)  # recorded meanwhile?
+        if outcome is None and future.done():
+            outcome = future.result()
+    finally:
+        listener.forget(command.command_id, future)
+    named = {"command_id": command.command_id, "incident_id": command.incident_id}
+    if outcome is None:
+        return CommandAnswer(**named, outcome="pending")
+    return CommandAnswer(
+        **named,
+        outcome="accepted" if outcome.accepted else "rejected",
+        events=list(outcome.event_types),
+        error=outcome.error,
+    )
+
+
+async def _recorded_outcome(gw: Gateway, command: Any) -> Outcome | None:
+    async with gw.database() as conn:
+        return await store.recorded_outcome(
+            conn=conn, incident_id=command.incident_id, command_id=command.command_id
+        )
+
+
+for _action, _command in ACTIONS.items():
+    router.add_api_route(
+        f"/v1/incidents/{{incident_id}}/{_action}",
+        _commander(_action),
+        methods=["POST"],
+        response_model=CommandAnswer,
+        responses={
+            202: {"model": CommandAnswer},
+            409: {"model": CommandAnswer},
+            **errors(400, 404, 413),
+        },
+        tags=["incidents"],
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{_command.__name__}Request"}
+                    }
+                },
+            }
+        },
+    )
