@@ -62,3 +62,10 @@ def _too_large(size: int, limit: int) -> ApiError:
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for error answers, all in the shared shape."""
     return {s: {"model": ErrorBody} for s in (401, 403, 422, 503, *statuses)}
+
+
+def json_body(component: str, *, required: bool) -> dict[str, Any]:
+    """OpenAPI for a JSON body the route reads raw: `component` is put in by document_bodies."""
+    schema = {"$ref": f"#/components/schemas/{component}"}
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": required, "content": content}}

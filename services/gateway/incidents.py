@@ -17,7 +17,7 @@ from schemas.codec import encode
 from schemas.envelope import ID_PATTERN
 from services.gateway import store
 from services.gateway.commands import ACTIONS, CommandAnswer, build_command
-from services.gateway.deps import Caller, Gw, errors, read_body
+from services.gateway.deps import Caller, Gw, errors, json_body, read_body
 from services.gateway.errors import forbidden, not_found
 from services.gateway.outcomes import Outcome, SeenIncident
 from services.gateway.state import Gateway
@@ -175,14 +175,5 @@ for _action, _command in ACTIONS.items():
             **errors(400, 404, 413),
         },
         tags=["incidents"],
-        openapi_extra={
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{_command.__name__}Request"}
-                    }
-                },
-            }
-        },
+        openapi_extra=json_body(f"{_command.__name__}Request", required=False),
     )

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from schemas.reports import CapacityAlarm, LineFault, ReportKind, SuspiciousParcel
 from services.gateway import store
-from services.gateway.deps import Caller, Gw, errors, read_body
+from services.gateway.deps import Caller, Gw, errors, json_body, read_body
 from services.gateway.errors import ApiError, forbidden
 from services.gateway.intake import KINDS, Admitted, admit
 from services.gateway.state import Gateway
@@ -80,16 +80,7 @@ for _kind in KINDS:
         response_model=PublishAnswer,
         responses=errors(400, 409, 413),
         tags=["publish"],
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{REPORT_MODELS[_kind].__name__}"}
-                    }
-                },
-            }
-        },
+        openapi_extra=json_body(REPORT_MODELS[_kind].__name__, required=True),
     )
 
 
