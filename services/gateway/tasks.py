@@ -17,7 +17,7 @@ from schemas.envelope import ID_PATTERN
 from schemas.reports import ReportKind
 from schemas.routing import Priority
 from schemas.tasks import Task, TaskRole, TaskStatus
-from services.gateway.access import Principal
+from services.gateway.access import Principal, bearer_secret, visible_enterprises
 from services.gateway.deps import Caller, Gw, errors
 from services.gateway.errors import ApiError, forbidden, not_found, unavailable
 from services.gateway.feeds import FeedReader
@@ -46,13 +46,13 @@ def readable_feeds(who: Principal, gw: Gateway, wanted: str | None) -> list[str]
     """Whose feeds the caller reads, narrowed to `wanted`; refusals as 403 or 404."""
     if not who.may_read_tasks:
         raise forbidden("a publisher token reads no tasks")
-    if not who.sees_everything and wanted not in (None, who.enterprise):
+    feeds = visible_enterprises(who, gw.enterprises, wanted)
+    if feeds is None:
         raise forbidden("a dispatcher reads only its own enterprise's tasks")
+    # Checked for every caller: a dispatcher naming its own enterprise gone from the registry too.
     if wanted is not None and wanted not in gw.enterprises:
         raise not_found("enterprise", f"no enterprise {wanted[:64]!r} in the registry")
-    if wanted is not None or not who.sees_everything:
-        return [wanted or who.enterprise]
-    return gw.enterprises
+    return feeds
 
 
 def task_filter(
@@ -123,7 +123,8 @@ async def stream_tasks(
     except BaseException:
         await close()
         raise
-    secret = request.headers["authorization"].partition(" ")[2].strip()
+    secret = bearer_secret(request.headers.get("authorization"))
+    assert secret is not None  # `caller` has just found this header's token
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return ClosingStream(
         _task_events(gw, reader, wanted, secret),
