@@ -14,10 +14,20 @@ from schemas.errors import ContractError
 from schemas.references import check_references
 from schemas.registry import Registry
 from schemas.reports import AnyReport
-from schemas.samples import TOPIC_OF_KIND
 from services.gateway.errors import ApiError
 from services.router.keys import incident_key
+from services.runtime.topics import (
+    CAPACITY_ALARM_REPORTS,
+    LINE_FAULT_REPORTS,
+    SUSPICIOUS_PARCEL_REPORTS,
+)
 
+# The catalog topic each kind is published on; the routes are declared in this order.
+TOPIC_OF_KIND = {
+    "line_fault": LINE_FAULT_REPORTS,
+    "capacity_alarm": CAPACITY_ALARM_REPORTS,
+    "suspicious_parcel": SUSPICIOUS_PARCEL_REPORTS,
+}
 KINDS = tuple(TOPIC_OF_KIND)
 # Only a body with an escape in the surrogate range pays for the full check.
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
