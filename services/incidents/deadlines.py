@@ -148,7 +148,8 @@ def decide_due(state: IncidentState, now: datetime, *, policy: Policy) -> list[I
     return events
 
 
-def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> list:
+def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> list[IncidentEvent]:
+    assert state.incident_key is not None, "only an incident has timers"
     deadline = timer.deadline
     cause_id = {
         TimerAction.ESCALATE: deadline.set_by if deadline else None,
@@ -168,6 +169,7 @@ def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> 
     elif timer.action is TimerAction.END_HOLD:
         _end_hold(em)
     else:
+        assert deadline is not None, "an escalation's timer is a deadline's"
         _escalate(em, deadline, escalation_chain(state, policy))
     return em.events
 
@@ -175,6 +177,7 @@ def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> 
 def _end_hold(em: Emitter) -> None:
     held = em.state
     task = held.primary_task()
+    assert task is not None and held.held_until is not None, "a hold with an until ends"
     note = f"The hold ended at its until, {held.held_until.isoformat()}; work resumes."
     em.emit(WorkStarted, task_id=task.task_id, enterprise=task.enterprise, note=note)
     resumed(em, held)
@@ -182,6 +185,8 @@ def _end_hold(em: Emitter) -> None:
 
 def _escalate(em: Emitter, deadline: PendingDeadline, chain: tuple[EscalationLevel, ...]) -> None:
     state = em.state
+    # A pending deadline is the primary task's, of a routed incident.
+    assert state.decision is not None and state.primary is not None
     step = chain[deadline.level]
     # The chain names the enterprise that was primary when the incident was routed; its duty
     # lead's level follows the incident to whoever holds it now.

@@ -41,9 +41,12 @@ class Emitter:
         self._actor = actor
         self.now = now
 
-    def emit(self, event_type: type, *, incident_id: str | None = None, **fields: Any) -> None:
+    def emit(
+        self, event_type: type[IncidentEvent], *, incident_id: str | None = None, **fields: Any
+    ) -> None:
         """Add an event of the current incident (or of `incident_id`, for a new or stray one)."""
         incident_id = incident_id or self.state.incident_id
+        assert incident_id is not None, "an event of no incident"
         sequence = 1 if event_type is IncidentOpened else self.state.sequence + 1
         type_name = event_type.model_fields["type"].default
         event = event_type(
@@ -88,6 +91,9 @@ def issue_task(
     }
     if current is not None:
         return current.model_copy(update={**fields, "version": current.version + 1})
+    # Tasks are issued for an opened incident, which has all of these.
+    assert state.incident_id is not None and state.incident_key is not None
+    assert state.kind is not None and state.district is not None and state.summary is not None
     return Task(
         task_id=task_id(state.incident_id, enterprise),
         incident_id=state.incident_id,

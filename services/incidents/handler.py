@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from schemas.codec import MAX_MESSAGE_BYTES, decode, encode
 from schemas.contracts import COMMAND, INCIDENT_EVENT, ROUTED_REPORT
 from schemas.errors import ContractError, Problem
-from schemas.lifecycle import IncidentOpened
+from schemas.lifecycle import IncidentEvent, IncidentOpened
 from services.incidents.deadlines import decide_due, evictable, next_due
 from services.incidents.machine import decide
 from services.incidents.policy import Policy
@@ -112,7 +112,14 @@ def handle(
         return Step(dead_letters=((dead_letter_key(letter), encode_dead_letter(letter)),))
 
 
-def _step(raw_state, key, source, value, now, policy) -> Step:
+def _step(
+    raw_state: bytes | None,
+    key: bytes | None,
+    source: str,
+    value: bytes | None,
+    now: datetime,
+    policy: Policy,
+) -> Step:
     state = _stored(raw_state)
     events = _decide(state, key, source, value, now, policy)
     if not events and source == INCIDENT_TICKS and evictable(state, now, policy=policy):
@@ -137,7 +144,14 @@ def _dumped(state: IncidentState) -> bytes:
     return raw
 
 
-def _decide(state, key, source, value, now, policy) -> list:
+def _decide(
+    state: IncidentState,
+    key: bytes | None,
+    source: str,
+    value: bytes | None,
+    now: datetime,
+    policy: Policy,
+) -> list[IncidentEvent]:
     if key is None or value is None:
         missing = "key" if key is None else "value"
         raise ContractError(
@@ -219,6 +233,8 @@ def catch_up(
             _fold_record(key, record, out)
     for raw_key, key in keys.items():
         if key.changed:
+            # A parsed state that has had an event folded in, at that event's position.
+            assert key.state is not None and key.at is not None
             try:
                 out.rows[raw_key] = encode_row(_dumped(key.state), key.at)
             except ContractError:  # too large for the changelog: its inputs say so
@@ -248,6 +264,8 @@ class _Key:
 
 
 def _fold_record(key: _Key, record: LogRecord, out: CaughtUp) -> None:
+    # catch_up folds only records with a value into states that parsed.
+    assert key.state is not None and record.value is not None
     try:
         event = decode(INCIDENT_EVENT, record.value)
         if holds(key.state, event) or (not key.positioned and isinstance(event, IncidentOpened)):

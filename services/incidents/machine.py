@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from schemas.commands import (
     AcknowledgeIncident,
@@ -220,6 +221,7 @@ def _clear(em: Emitter, report: AnyReport, policy: Policy, *, late: bool = False
                 "before the alarm arrived."
             )
         elif state.status is not IncidentStatus.OPENED:
+            assert state.taken_on_at is not None, "an open incident past OPENED was taken on"
             resolution = (
                 f"The source cleared the alarm at {at.isoformat()}, before it was taken on at "
                 f"{state.taken_on_at.isoformat()}."
@@ -244,7 +246,7 @@ class _Rule:
     who: _Who
     statuses: frozenset[IncidentStatus]
     verb: str
-    handle: Callable[[Emitter, Command, Policy], None]
+    handle: Callable[[Emitter, Any, Policy], None]  # takes the rule's own command type
 
 
 def _on_command(
@@ -318,6 +320,7 @@ def _bad_target(state: IncidentState, target: str, policy: Policy) -> tuple[str,
 
 def _on_primary(state: IncidentState) -> dict[str, str]:
     task = state.primary_task()
+    assert task is not None, "an open or resolved incident has a primary task"
     return {"task_id": task.task_id, "enterprise": task.enterprise}
 
 
@@ -342,6 +345,7 @@ def _resolve(em: Emitter, command: ResolveIncident, policy: Policy) -> None:
 def _note(em: Emitter, command: AddNote, policy: Policy) -> None:
     # A note sits on the writer's own task; the Department without one writes on the assignee's.
     task = em.state.tasks.get(command.issued_by) or em.state.primary_task()
+    assert task is not None, "an open or resolved incident has a primary task"
     em.emit(NoteAdded, task_id=task.task_id, enterprise=task.enterprise, text=command.text)
 
 
@@ -367,6 +371,7 @@ def _reassign(em: Emitter, command: ReassignIncident, policy: Policy) -> None:
 
 def _next_candidate(state: IncidentState, rejector: str, policy: Policy) -> str | None:
     if policy.on_reject is RejectAction.HAND_ON:
+        assert state.decision is not None, "an open incident has been routed"
         tried = {
             e
             for e, task in state.tasks.items()
@@ -380,8 +385,10 @@ def _next_candidate(state: IncidentState, rejector: str, policy: Policy) -> str 
 
 
 def _assign(em: Emitter, enterprise: str) -> None:
-    task = _assignment(em.state, enterprise, em.state.decision, em.now)
-    em.emit(IncidentRouted, decision=em.state.decision, tasks=(task,))
+    decision = em.state.decision
+    assert decision is not None, "an open incident has been routed"
+    task = _assignment(em.state, enterprise, decision, em.now)
+    em.emit(IncidentRouted, decision=decision, tasks=(task,))
     promise(em, task)
 
 

@@ -167,6 +167,10 @@ class IncidentState(LogModel):
         return self.tasks.get(self.primary) if self.primary else None
 
 
+# How one event changes a state: the fields to update (the event is of the step's own type).
+_Step = Callable[[IncidentState, Any], dict[str, Any]]
+
+
 def seen_report(reported_by: str, report_id: str) -> str:
     """The memory entry of a report: reports are unique per publisher."""
     return digest("report", reported_by, report_id, length=SEEN_REPORT_CHARS)
@@ -187,13 +191,15 @@ def _changed(task: Task, at: datetime, **changes: Any) -> Task:
     return task.model_copy(update={**changes, "version": task.version + 1, "updated_at": at})
 
 
-def _with_task(state: IncidentState, enterprise: str, at: datetime, **changes: Any) -> dict:
+def _with_task(
+    state: IncidentState, enterprise: str, at: datetime, **changes: Any
+) -> dict[str, Task]:
     return {**state.tasks, enterprise: _changed(state.tasks[enterprise], at, **changes)}
 
 
 def _tasks_to(
     state: IncidentState, status: TaskStatus, among: frozenset[TaskStatus], at: datetime
-) -> dict:
+) -> dict[str, Task]:
     return {
         enterprise: _changed(task, at, status=status) if task.status in among else task
         for enterprise, task in state.tasks.items()
@@ -237,7 +243,7 @@ def _opened(state: IncidentState, event: IncidentOpened) -> dict[str, Any]:
         incident_id=event.incident_id,
         previous_incident_id=state.incident_id,
         status=IncidentStatus.OPENED,
-        kind=event.report.kind,
+        kind=ReportKind(event.report.kind),
         district=event.report.district,
         summary=event.summary,
         opened_at=event.occurred_at,
@@ -298,7 +304,7 @@ def _deadline_set(state: IncidentState, event: DeadlineSet) -> dict[str, Any]:
     return {"deadlines": (*others, updated)}
 
 
-def _task_step(status: IncidentStatus, task_status: TaskStatus, stops_ack: bool) -> Callable:
+def _task_step(status: IncidentStatus, task_status: TaskStatus, stops_ack: bool) -> _Step:
     def step(state: IncidentState, event: Any) -> dict[str, Any]:
         changes: dict[str, Any] = {
             "status": status,
@@ -324,6 +330,7 @@ def _held(state: IncidentState, event: IncidentHeld) -> dict[str, Any]:
 
 def _hold_ended(state: IncidentState, at: datetime) -> datetime:
     """When the current hold ended, for work restarted at `at`: at its until, if that came first."""
+    assert state.held_since is not None, "only a held incident's hold ends"
     end = at if state.held_until is None else min(at, state.held_until)
     return max(end, state.held_since)  # a hold until a time already past paused nothing
 
@@ -352,7 +359,7 @@ def _escalated(state: IncidentState, event: IncidentEscalated) -> dict[str, Any]
     return {"deadlines": deadlines, "escalation_level": max(state.escalation_level, event.level)}
 
 
-def _handed_away(task_status: TaskStatus, status: IncidentStatus | None) -> Callable:
+def _handed_away(task_status: TaskStatus, status: IncidentStatus | None) -> _Step:
     def step(state: IncidentState, event: Any) -> dict[str, Any]:
         changes: dict[str, Any] = {
             "primary": None,
@@ -374,7 +381,7 @@ def _resolved(state: IncidentState, event: IncidentResolved) -> dict[str, Any]:
     }
 
 
-def _ended(status: IncidentStatus, task_status: TaskStatus, among: frozenset) -> Callable:
+def _ended(status: IncidentStatus, task_status: TaskStatus, among: frozenset[TaskStatus]) -> _Step:
     def step(state: IncidentState, event: Any) -> dict[str, Any]:
         tasks = _tasks_to(state, task_status, among, event.occurred_at)
         return {"status": status, "tasks": tasks, "deadlines": ()}
@@ -386,7 +393,7 @@ def _nothing(state: IncidentState, event: Any) -> dict[str, Any]:
     return {}
 
 
-_STEPS: dict[type, Callable[[IncidentState, Any], dict[str, Any]]] = {
+_STEPS: dict[type, _Step] = {
     IncidentOpened: _opened,
     DuplicateLinked: _duplicate,
     SourceCleared: _cleared,
@@ -463,7 +470,7 @@ def holds(state: IncidentState, event: IncidentEvent) -> bool:
     """
     if isinstance(event, IncidentOpened):
         return event.incident_id == state.incident_id
-    if _is_stray(state, event):
+    if isinstance(event, CommandRejected) and _is_stray(state, event):  # narrows the type
         return seen_command(event.command_id) in state.seen_commands
     return event.incident_id != state.incident_id or event.sequence <= state.sequence
 

@@ -328,7 +328,13 @@ class Batch:
     @property
     def message(self) -> Message:
         """The message of a one-message batch."""
-        (item,) = [*self.events, *self.dead_letters, *self.rule_sets, *self.poison]
+        items: list[Decoded | Poison] = [
+            *self.events,
+            *self.dead_letters,
+            *self.rule_sets,
+            *self.poison,
+        ]
+        (item,) = items
         return item.message
 
     def __len__(self) -> int:
@@ -350,5 +356,8 @@ def sort_out(messages: Iterable[Message], catalog_names: Mapping[str, str]) -> B
     for message in messages:
         name = catalog_names[message.topic]
         item = decode_message(CONTRACT_OF_TOPIC[name], message)
-        (batch.poison if isinstance(item, Poison) else lists[name]).append(item)
+        if isinstance(item, Poison):
+            batch.poison.append(item)
+        else:
+            lists[name].append(item)
     return batch
