@@ -1,8 +1,11 @@
 """Backlog arithmetic: what is written and not yet committed, per topic."""
 
+import pytest
 from aiokafka.structs import TopicPartition
 
 from services.runtime.lag import behind
+
+pytestmark = pytest.mark.unit
 
 A0, A1, B0 = TopicPartition("a", 0), TopicPartition("a", 1), TopicPartition("b", 0)
 
