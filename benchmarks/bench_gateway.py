@@ -34,9 +34,7 @@ from infra import stack
 from infra.settings import StackSettings
 from infra.spawn import peak_rss_mib, spawn_service
 from schemas.samples import encoded, report
-from services.gateway.access import Role
-from services.gateway.sse import EventDecoder
-from services.gateway.tokens import create_token
+from services.gateway import EventDecoder, Role, create_token
 from services.runtime import db
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.settings import load_settings

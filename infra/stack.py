@@ -19,7 +19,7 @@ from infra.postgres.roles import create_database_and_roles, superuser_connect
 from infra.settings import StackSettings
 from infra.supervision import Answer, Position, Sample
 from schemas.registry import load_registry
-from services.gateway.settings import GatewaySettings
+from services.gateway import GatewaySettings
 from services.incidents.settings import IncidentSettings
 from services.recorder.settings import RecorderSettings
 from services.router.settings import RouterSettings

@@ -16,11 +16,16 @@ import httpx
 from pydantic import Field, SecretStr
 
 from schemas.registry import load_registry
-from services.gateway import tokens
-from services.gateway.access import Role, token_problem
-from services.gateway.intake import KINDS
-from services.gateway.settings import GatewaySettings
-from services.gateway.sse import EventDecoder
+from services.gateway import (
+    KINDS,
+    EventDecoder,
+    GatewaySettings,
+    Role,
+    create_token,
+    list_tokens,
+    revoke_token,
+    token_problem,
+)
 from services.runtime import db
 from services.runtime.errors import ConfigurationError
 from services.runtime.settings import Settings, load_settings
@@ -148,7 +153,7 @@ async def run_tokens(args: argparse.Namespace, settings: GatewaySettings) -> int
     conn = await db.connect(settings)
     try:
         if args.tokens_action == "create":
-            made = await tokens.create_token(
+            made = await create_token(
                 conn=conn, enterprise=args.enterprise, role=Role(args.role), label=args.label
             )
             print(
@@ -157,12 +162,10 @@ async def run_tokens(args: argparse.Namespace, settings: GatewaySettings) -> int
             print(made.secret)
             return 0
         if args.tokens_action == "list":
-            rows = [
-                dict(r) for r in await tokens.list_tokens(conn=conn, enterprise=args.enterprise)
-            ]
+            rows = [dict(r) for r in await list_tokens(conn=conn, enterprise=args.enterprise)]
             print(json.dumps(rows, default=str, indent=2) if args.json else _token_table(rows))
             return 0
-        if await tokens.revoke_token(conn=conn, token_id=args.token_id):
+        if await revoke_token(conn=conn, token_id=args.token_id):
             print(f"revoked {args.token_id}")
             return 0
         print(f"signalpost: no live token {args.token_id}", file=sys.stderr)

@@ -23,8 +23,7 @@ from services.auditor.access import connect as audit_connect
 from services.auditor.verify import OUTCOMES
 from services.fuzz.account import Outcomes, Sent, Tally, unaccounted
 from services.fuzz.hostile import LARGEST, FuzzInput, hostile_inputs
-from services.gateway.access import Role
-from services.gateway.tokens import create_token, revoke_token
+from services.gateway import Role, create_token, revoke_token
 from services.runtime import db
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.settings import Settings

@@ -14,9 +14,7 @@ import structlog
 
 from schemas.commands import CommandBase
 from schemas.registry import EnterpriseKind, Registry
-from services.gateway.access import Role
-from services.gateway.commands import ACTIONS, SERVER_FIELDS
-from services.gateway.tokens import create_token, revoke_token
+from services.gateway import ACTIONS, SERVER_FIELDS, Role, create_token, revoke_token
 from services.runtime import db
 from services.runtime.errors import StackError
 from services.runtime.settings import Settings
