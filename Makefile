@@ -9,10 +9,12 @@ setup:
 demo: setup
 	.venv/bin/signalpost demo
 
-# Lint, contract files, and every test tier against the real Kafka and PostgreSQL.
+# Lint, types (the checked set is `files` under [tool.mypy] in pyproject.toml), contract
+# files, and every test tier against the real Kafka and PostgreSQL.
 # pytest exits 5 when no test ran: make treats that, like any failure, as a failure.
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 	.venv/bin/signalpost schemas check
 	.venv/bin/pytest
