@@ -15,7 +15,7 @@ from schemas.registry import Registry
 from schemas.reports import AnyReport
 from schemas.routing import RoutingDecision
 from services.router.engine import route
-from services.router.rules import RuleSet
+from services.router.ruleset import RuleSet
 
 IGNORED_BY_ROUTING = frozenset(
     {"report_id", "schema_version", "occurred_at", "reported_at", "received_at", "description"}

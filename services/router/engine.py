@@ -12,7 +12,8 @@ from schemas.registry import Registry
 from schemas.reports import AnyReport
 from schemas.routing import EscalationLevel, RoutingDecision
 from services.router.calendar import Calendar
-from services.router.rules import Party, Resolution, Rule, RuleSet
+from services.router.parties import Party, Resolution
+from services.router.ruleset import Rule, RuleSet
 
 __all__ = ["Explanation", "Miss", "NoRuleMatched", "Outcome", "Trial", "explain", "route"]
 

@@ -17,7 +17,7 @@ from schemas.reports import AnyReport
 from schemas.routing import RoutedReport, RoutingDecision
 from services.router.decisions import DecisionCache
 from services.router.keys import incident_key
-from services.router.rules import RuleSet
+from services.router.ruleset import RuleSet
 from services.router.storm import Collapsed, collapse
 from services.runtime.deadletters import RawMessage, dead_letter, failure
 from services.runtime.topics import (

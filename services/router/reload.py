@@ -7,7 +7,9 @@ from pathlib import Path
 import structlog
 
 from schemas.registry import Registry
-from services.router.rules import RuleSet, RuleSetError, load_rule_set
+from services.router.loading import load_rule_set
+from services.router.problems import RuleSetError
+from services.router.ruleset import RuleSet
 
 log = structlog.get_logger(component="router")
 # Well inside the codec's message limit, whatever else the activation event carries.

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from schemas.registry import REFERENCE_REGISTRY
-from services.router.rules import REFERENCE_RULES
+from services.router.loading import REFERENCE_RULES
 from services.runtime.settings import Settings
 
 
