@@ -34,7 +34,7 @@ from schemas.contracts import REPORT, TASK
 from schemas.samples import encoded
 from schemas.samples import report as sample_report
 from services.incidents.settings import IncidentSettings
-from services.router.keys import incident_key
+from services.router import incident_key
 from services.runtime import db, lag
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings

@@ -31,8 +31,7 @@ from schemas.codec import decode, encode
 from schemas.contracts import TASK
 from schemas.registry import load_registry
 from schemas.samples import encoded, report
-from services.router.intake import process_batch
-from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.router import REFERENCE_RULES, load_rule_set, process_batch
 from services.runtime.deadletters import RawMessage
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings

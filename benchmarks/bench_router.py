@@ -24,8 +24,7 @@ from benchmarks.results import report as report_figures
 from infra import stack
 from infra.settings import StackSettings
 from schemas.samples import encoded, report
-from services.router.service import Router
-from services.router.settings import RouterSettings
+from services.router import Router, RouterSettings
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings
 from services.runtime.topics import LINE_FAULT_REPORTS, apply_catalog, topic_name

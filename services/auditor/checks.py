@@ -15,8 +15,7 @@ from schemas.routing import RoutingDecision
 from services.auditor.reportlog import ReportSeen
 from services.auditor.rulebook import RuleBook
 from services.recorder.rows import verify_chain
-from services.router.decisions import DecisionCache
-from services.router.engine import NoRuleMatched
+from services.router import DecisionCache, NoRuleMatched
 
 NONE = "-"
 

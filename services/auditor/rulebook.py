@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from schemas.registry import Registry
-from services.router.rules import REFERENCE_RULES, RuleSet, RuleSetError, load_rule_set
+from services.router import REFERENCE_RULES, RuleSet, RuleSetError, load_rule_set
 
 
 class RuleBook:

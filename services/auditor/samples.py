@@ -24,10 +24,7 @@ from schemas.samples import TOPIC_OF_KIND, report
 from services.incidents import IncidentState, Policy, decide, decide_due, fold, next_due
 from services.recorder.service import Recorder
 from services.recorder.settings import RecorderSettings
-from services.router.engine import route
-from services.router.intake import routed_report
-from services.router.rules import RuleSet
-from services.router.storm import collapse
+from services.router import RuleSet, collapse, route, routed_report
 from services.runtime import db
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings

@@ -28,8 +28,7 @@ from services.cli.runnable import SERVICES
 from services.cli.stack_commands import progress
 from services.incidents.settings import IncidentSettings
 from services.recorder.settings import RecorderSettings
-from services.router.rules import REFERENCE_RULES
-from services.router.settings import RouterSettings
+from services.router import REFERENCE_RULES, RouterSettings
 from services.runtime import lag
 from services.runtime.errors import StackError
 from services.runtime.kafka import admin_client

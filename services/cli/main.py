@@ -19,7 +19,7 @@ from services.cli import (
     stack_commands,
 )
 from services.cli.runnable import run_service
-from services.router.explain import explain_file
+from services.router import explain_file
 from services.runtime.errors import SignalPostError
 from services.runtime.logging import configure_logging
 from services.runtime.settings import load_settings

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 from schemas.registry import Registry, load_registry
 from services.cli.gateway_commands import ClientSettings
 from services.gateway import GatewaySettings
-from services.router.rules import REFERENCE_RULES
+from services.router import REFERENCE_RULES
 from services.runtime.errors import StackError
 from services.runtime.settings import Settings, load_settings
 from services.simulator import election_2007

@@ -1,1 +1,58 @@
-"""The router's pure core: rule sets, calendars, routing decisions, incident keys, storms."""
+"""The router's public surface: rule sets, routing, decision cache, incident keys, storms."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from services.router.decisions import DecisionCache
+from services.router.engine import NoRuleMatched, route
+from services.router.explain import explain_file
+from services.router.keys import incident_key
+from services.router.loading import REFERENCE_RULES, load_rule_set
+from services.router.problems import RuleSetError
+from services.router.ruleset import RuleSet
+from services.router.storm import collapse, is_clear
+
+if TYPE_CHECKING:
+    from services.router.intake import KIND_OF_TOPIC, process_batch, routed_report
+    from services.router.service import Router
+    from services.router.settings import RouterSettings
+
+__all__ = [
+    "KIND_OF_TOPIC",
+    "REFERENCE_RULES",
+    "DecisionCache",
+    "NoRuleMatched",
+    "Router",
+    "RouterSettings",
+    "RuleSet",
+    "RuleSetError",
+    "collapse",
+    "explain_file",
+    "incident_key",
+    "is_clear",
+    "load_rule_set",
+    "process_batch",
+    "route",
+    "routed_report",
+]
+
+# Their modules import the Kafka client (through the topic catalog) or pydantic-settings; a
+# caller of the pure core alone, such as the incident manager's is_clear, loads neither.
+_ON_FIRST_USE = {
+    "KIND_OF_TOPIC": "services.router.intake",
+    "process_batch": "services.router.intake",
+    "routed_report": "services.router.intake",
+    "Router": "services.router.service",
+    "RouterSettings": "services.router.settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A name of `_ON_FIRST_USE`, imported from its module the first time it is asked for."""
+    if name not in _ON_FIRST_USE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
+    globals()[name] = value
+    return value
