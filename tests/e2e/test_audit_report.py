@@ -25,7 +25,7 @@ from schemas.errors import ErrorBody, Problem
 from schemas.registry import load_registry
 from services.auditor import access
 from services.auditor.samples import START, activation, publish_history, scenario
-from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime.kafka import make_producer
 from services.runtime.topics import DEAD_LETTERS, LINE_FAULT_REPORTS, topic_name
 

@@ -24,7 +24,7 @@ from schemas.registry import load_registry
 from schemas.samples import TOPIC_OF_KIND
 from services.auditor import access
 from services.auditor.samples import sample_report
-from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime.kafka import make_producer
 from services.runtime.topics import topic_name
 

@@ -22,7 +22,7 @@ from service_process import SIGNALPOST, start_service
 from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
 from infra.spawn import service_environment
-from services.router.rules import REFERENCE_RULES
+from services.router import REFERENCE_RULES
 from services.runtime.kafka import admin_client
 from services.runtime.topics import RULESET_ACTIVATIONS, topic_name
 from services.simulator.election_2007 import LOCAL, scenario

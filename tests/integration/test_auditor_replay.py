@@ -15,7 +15,7 @@ from services.auditor import access
 from services.auditor.replay import replay
 from services.auditor.samples import record_all, scenario
 from services.auditor.settings import AuditorSettings
-from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime.kafka import admin_client
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 

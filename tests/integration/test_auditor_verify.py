@@ -18,7 +18,7 @@ from services.auditor.samples import START, publish_history, record_all, scenari
 from services.auditor.samples import activation as sample_activation
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import verify
-from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime import db
 from services.runtime.topics import topic_name
 

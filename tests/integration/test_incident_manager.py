@@ -15,8 +15,8 @@ from schemas.commands import AcknowledgeIncident, HoldIncident
 from schemas.contracts import INCIDENT_EVENT, TASK
 from schemas.registry import load_registry
 from schemas.samples import encoded, report
+from services.router import REFERENCE_RULES, load_rule_set
 from services.router.intake import process_batch
-from services.router.rules import REFERENCE_RULES, load_rule_set
 from services.runtime.deadletters import RawMessage
 from services.runtime.topics import (
     INCIDENT_COMMANDS,

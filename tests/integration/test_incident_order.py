@@ -33,8 +33,8 @@ from services.incidents.handler import load_state
 from services.incidents.policy import Policy
 from services.incidents.settings import IncidentSettings
 from services.incidents.state import fold
+from services.router import REFERENCE_RULES, load_rule_set
 from services.router.intake import process_batch
-from services.router.rules import REFERENCE_RULES, load_rule_set
 from services.runtime.deadletters import RawMessage
 from services.runtime.kafka import make_consumer
 from services.runtime.topics import (

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from schemas.codec import decode
 from schemas.contracts import DEAD_LETTER, ROUTED_REPORT, RULESET_ACTIVATED
 from schemas.samples import TOPIC_OF_KIND, encoded, report
-from services.router.rules import REFERENCE_RULES
+from services.router import REFERENCE_RULES
 from services.router.service import Router
 from services.router.settings import RouterSettings
 from services.runtime.kafka import make_producer

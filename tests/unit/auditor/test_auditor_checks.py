@@ -18,7 +18,7 @@ from services.auditor.reportlog import ReportSeen, identity
 from services.auditor.rulebook import RuleBook
 from services.auditor.samples import scenario
 from services.recorder.rows import GENESIS_HASH, canonical_json, chain_hash
-from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.router import REFERENCE_RULES, load_rule_set
 
 pytestmark = pytest.mark.unit
 REGISTRY = load_registry()

@@ -16,7 +16,7 @@ from services.auditor.rebuild import project
 from services.auditor.samples import scenario
 from services.cli.auditor_commands import instant
 from services.recorder.rows import Decoded, plan_events
-from services.router.rules import REFERENCE_RULES, load_rule_set
+from services.router import REFERENCE_RULES, load_rule_set
 
 pytestmark = pytest.mark.unit
 REGISTRY = load_registry()

@@ -21,8 +21,8 @@ from services.incidents.handler import LogRecord, load_row, load_state
 from services.incidents.log import mark_key, partition_of
 from services.incidents.policy import Policy
 from services.incidents.settings import IncidentSettings
+from services.router import REFERENCE_RULES, load_rule_set
 from services.router.intake import process_batch
-from services.router.rules import REFERENCE_RULES, load_rule_set
 from services.runtime.deadletters import RawMessage
 from services.runtime.topics import (
     DEAD_LETTERS,

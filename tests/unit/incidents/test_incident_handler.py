@@ -15,8 +15,8 @@ from schemas.samples import encoded, report
 from services.incidents import handler
 from services.incidents.handler import due_index, handle, load_state
 from services.incidents.policy import Policy
+from services.router import REFERENCE_RULES, load_rule_set
 from services.router.intake import process_batch
-from services.router.rules import REFERENCE_RULES, load_rule_set
 from services.runtime.deadletters import RawMessage
 
 pytestmark = pytest.mark.unit

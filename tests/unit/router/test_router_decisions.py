@@ -12,9 +12,9 @@ from schemas.codec import decode
 from schemas.contracts import REPORT
 from schemas.registry import load_registry
 from schemas.samples import TOPIC_OF_KIND, encoded, report
+from services.router import REFERENCE_RULES, load_rule_set
 from services.router.decisions import DecisionCache
 from services.router.engine import route
-from services.router.rules import REFERENCE_RULES, load_rule_set
 
 pytestmark = pytest.mark.unit
 REGISTRY = load_registry()

@@ -11,8 +11,8 @@ from router_samples import DISTRICTS, REGISTRY, REGISTRY_ZONE, make, reports
 
 from schemas.references import check_references
 from schemas.reports import AnyReport
+from services.router import REFERENCE_RULES, load_rule_set
 from services.router.engine import Outcome, explain, route
-from services.router.rules import REFERENCE_RULES, load_rule_set
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,8 @@ import pytest
 from router_samples import EXAMPLES
 
 from schemas.errors import ContractError
+from services.router import REFERENCE_RULES, RuleSetError
 from services.router.explain import explain_file
-from services.router.rules import REFERENCE_RULES, RuleSetError
 
 pytestmark = pytest.mark.unit
 

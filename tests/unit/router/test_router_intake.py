@@ -12,9 +12,8 @@ from schemas.codec import decode, encode
 from schemas.contracts import ROUTED_REPORT
 from schemas.registry import load_registry
 from schemas.samples import TOPIC_OF_KIND, encoded, report
-from services.router import decisions
+from services.router import REFERENCE_RULES, decisions, load_rule_set
 from services.router.intake import process_batch
-from services.router.rules import REFERENCE_RULES, load_rule_set
 from services.runtime.deadletters import RawMessage
 
 pytestmark = pytest.mark.unit

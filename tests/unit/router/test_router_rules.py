@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from router_samples import REGISTRY, REGISTRY_ZONE
 
-from services.router.rules import REFERENCE_RULES, RuleSetError, load_rule_set
+from services.router import REFERENCE_RULES, RuleSetError, load_rule_set
 
 pytestmark = pytest.mark.unit
 

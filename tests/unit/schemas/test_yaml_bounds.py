@@ -10,7 +10,7 @@ from schemas.errors import RegistryError
 from schemas.located_yaml import MAX_DEPTH, YamlReadError, read_located_yaml
 from schemas.registry import REFERENCE_REGISTRY, load_registry
 from services.auditor.rulebook import RuleBook
-from services.router.rules import REFERENCE_RULES, RuleSetError, load_rule_set
+from services.router import REFERENCE_RULES, RuleSetError, load_rule_set
 
 pytestmark = pytest.mark.unit
 

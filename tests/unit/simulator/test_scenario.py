@@ -14,8 +14,8 @@ from schemas.errors import ContractError
 from schemas.references import check_references
 from schemas.registry import load_registry
 from schemas.samples import TOPIC_OF_KIND
+from services.router import REFERENCE_RULES, load_rule_set
 from services.router.engine import route
-from services.router.rules import REFERENCE_RULES, load_rule_set
 from services.simulator import election_2007
 from services.simulator.election_2007 import ELECTION_NIGHT, END, START, scenario
 

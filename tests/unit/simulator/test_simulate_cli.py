@@ -9,7 +9,7 @@ import pytest
 from schemas.registry import load_registry
 from services.cli.main import build_parser, main
 from services.cli.simulate_commands import gateway_url
-from services.router.rules import load_rule_set
+from services.router import load_rule_set
 from services.simulator.election_2007 import LOCAL, START
 from services.simulator.paths import Via
 
