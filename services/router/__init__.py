@@ -41,18 +41,17 @@ __all__ = [
 # Their modules import the Kafka client (through the topic catalog) or pydantic-settings; a
 # caller of the pure core alone, such as the incident manager's is_clear, loads neither.
 _ON_FIRST_USE = {
-    "KIND_OF_TOPIC": "services.router.intake",
-    "process_batch": "services.router.intake",
-    "routed_report": "services.router.intake",
-    "Router": "services.router.service",
-    "RouterSettings": "services.router.settings",
+    "services.router.intake": ("KIND_OF_TOPIC", "process_batch", "routed_report"),
+    "services.router.service": ("Router",),
+    "services.router.settings": ("RouterSettings",),
 }
 
 
 def __getattr__(name: str) -> Any:
     """A name of `_ON_FIRST_USE`, imported from its module the first time it is asked for."""
-    if name not in _ON_FIRST_USE:
+    module = next((m for m, names in _ON_FIRST_USE.items() if name in names), None)
+    if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
