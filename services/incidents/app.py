@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -71,6 +71,9 @@ RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 Outgoing = tuple[str, bytes | None, bytes]  # topic, key, value
 Decision = tuple[bytes, Sequence[bytes]]  # one input's key and its encoded events
 RETRY_MAX_SECONDS = 30.0
+# A due incident's tick that changed nothing (its deadline is still the same) is sent again
+# after this long; otherwise each deadline is ticked once.
+TICK_RESEND_AFTER = timedelta(seconds=30)
 # The broker appends a record batch whole; the events of one decision go in one (the codec
 # bounds a message to 256 KiB, the broker a batch to 1 MiB).
 BATCH_BYTES = 512 * 1024
@@ -380,15 +383,21 @@ class DeadlineIndex:
     """Each incident's next deadline in memory, so a timer tick parses no state.
 
     Built from the table at the first tick after a start or a rebalance once recovery is
-    over, then kept by the agent as it writes states.
+    over, then kept by the agent as it writes states. A due key is ticked once for its
+    deadline: the timer runs every second, and re-sending every due key each time flooded
+    the agent with its own ticks once thousands were due behind a backlog (the crash loop:
+    a timer run of 60 s, the inputs left waiting). A tick that changed nothing is sent
+    again after TICK_RESEND_AFTER.
     """
 
     def __init__(self) -> None:
         self._due: dict[bytes, datetime] | None = None
+        self._ticked: dict[bytes, tuple[datetime, datetime]] = {}  # key: deadline, sent at
 
     def forget(self) -> None:
         """Drop the index; the next `due` rebuilds it from the table."""
         self._due = None
+        self._ticked.clear()
 
     def set(self, key: bytes, deadline: datetime | None) -> None:
         """Record a key's next deadline (None: nothing pending)."""
@@ -396,14 +405,23 @@ class DeadlineIndex:
             return  # built from the table, which already holds this state, at the next tick
         if deadline is None:
             self._due.pop(key, None)
+            self._ticked.pop(key, None)
         else:
             self._due[key] = deadline
 
     def due(self, now: datetime, build: Callable[[], dict[bytes, datetime]]) -> list[bytes]:
-        """The keys with a deadline due by `now`."""
+        """The keys with a deadline due by `now` not yet ticked for it (or not lately)."""
         if self._due is None:
             self._due = build()
-        return [key for key, deadline in self._due.items() if deadline <= now]
+        keys = []
+        for key, deadline in self._due.items():
+            if deadline > now:
+                continue
+            ticked = self._ticked.get(key)
+            if ticked is None or ticked[0] != deadline or now - ticked[1] >= TICK_RESEND_AFTER:
+                self._ticked[key] = (deadline, now)
+                keys.append(key)
+        return keys
 
 
 def changelog_topics(app: faust.App) -> tuple[TopicSpec, ...]:
