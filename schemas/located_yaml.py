@@ -94,6 +94,24 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self.depth -= nested
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """A date or time; an impossible one (2007-13-01) is an error with its line.
+
+        PyYAML matches the shape, then lets datetime raise a bare ValueError, which no reader
+        of rule or registry files expected (a router reloading such a file ended).
+        """
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise YamlReadError(
+                node.start_mark.line + 1, f"YAML date {node.value}: not a real date ({exc})"
+            ) from None
+
+
+_BoundedLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _BoundedLoader.construct_yaml_timestamp
+)
+
 
 def _walk(node: yaml.Node, key: Key, lines: dict[Key, int], duplicates: list[Key]) -> None:
     # PyYAML keeps the last of two equal keys without a word; in hand-edited data that hides

@@ -97,3 +97,19 @@ def test_rule_text_from_the_log_with_an_alias_bomb_is_unreadable_not_a_hang() ->
 def test_the_reference_files_still_load() -> None:
     registry = load_registry(REFERENCE_REGISTRY)
     assert load_rule_set(REFERENCE_RULES, registry).rules
+
+
+def test_an_impossible_date_is_a_clear_error_with_its_line(tmp_path: Path) -> None:
+    # PyYAML builds 2007-13-01 as a date and fails with a bare ValueError, which a router
+    # reloading its rule file did not catch.
+    text = "version: 1\ncalendar:\n  election_days: [2007-05-20, 2007-13-01]\n"
+    with pytest.raises(YamlReadError) as caught:
+        read_located_yaml(write(tmp_path, text))
+    assert caught.value.line == 3
+    assert "2007-13-01" in caught.value.reason and "month" in caught.value.reason
+
+
+def test_a_rule_file_with_an_impossible_date_is_a_rule_set_error(tmp_path: Path) -> None:
+    text = REFERENCE_RULES.read_text(encoding="utf-8") + "\nstray: 2007-02-30\n"
+    with pytest.raises(RuleSetError, match="2007-02-30"):
+        load_rule_set(write(tmp_path, text), load_registry(REFERENCE_REGISTRY))
