@@ -9,12 +9,12 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
+from schemas.chain import verify_chain
 from schemas.registry import Registry
 from schemas.reports import AnyReport
 from schemas.routing import RoutingDecision
 from services.auditor.reportlog import ReportSeen
 from services.auditor.rulebook import RuleBook
-from services.recorder.rows import verify_chain
 from services.router import DecisionCache, NoRuleMatched
 
 NONE = "-"

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.chain import verify_chain
 from services.recorder import store
-from services.recorder.rows import verify_chain
 from services.runtime import db
 from services.runtime.settings import Settings
 

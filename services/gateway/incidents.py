@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from schemas.chain import verify_chain
 from schemas.codec import encode
 from schemas.envelope import ID_PATTERN
 from services.gateway import store
@@ -22,7 +23,6 @@ from services.gateway.errors import forbidden, not_found
 from services.gateway.outcomes import Outcome, SeenIncident
 from services.gateway.state import Gateway
 from services.recorder import store as recorder_store
-from services.recorder.rows import verify_chain
 from services.runtime.topics import INCIDENT_COMMANDS, topic_name
 
 router = APIRouter()

@@ -11,12 +11,12 @@ import asyncpg
 import pytest
 from kafka_io import publish
 
+from schemas.chain import verify_chain
 from schemas.codec import encode
 from schemas.deadletter import DeadLetter, OriginalBytes, SourcePosition
 from schemas.envelope import Actor, ActorKind
 from schemas.errors import ErrorBody, Problem
 from schemas.rulesets import RuleSetActivated
-from services.recorder.rows import verify_chain
 from services.recorder.samples import encoded, incident_story
 from services.recorder.service import Recorder
 from services.recorder.settings import RecorderSettings

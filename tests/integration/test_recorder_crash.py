@@ -11,7 +11,7 @@ from kafka_io import publish
 from service_process import start_service
 from test_recorder import OPENED, TIMELINE, wait_until
 
-from services.recorder.rows import verify_chain
+from schemas.chain import verify_chain
 from services.recorder.samples import encoded, incident_story
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 

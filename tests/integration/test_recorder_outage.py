@@ -14,7 +14,7 @@ from test_recorder import OPENED, TIMELINE, Running, recorder_settings, wait_unt
 
 from infra import stack
 from infra.postgres import local as postgres
-from services.recorder.rows import verify_chain
+from schemas.chain import verify_chain
 from services.recorder.samples import encoded, incident_story
 from services.runtime import db
 from services.runtime.topics import INCIDENT_EVENTS, topic_name

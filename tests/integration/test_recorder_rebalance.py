@@ -11,8 +11,8 @@ from aiokafka import TopicPartition
 from structlog.testing import capture_logs
 from test_recorder import OPENED, TIMELINE, Running, recorder_settings, wait_until
 
+from schemas.chain import verify_chain
 from services.recorder import store
-from services.recorder.rows import verify_chain
 from services.recorder.samples import STORY, encoded, incident_story
 from services.recorder.service import Recorder
 from services.runtime.kafka import make_producer

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from schemas.chain import GENESIS_HASH, canonical_json, chain_hash
 from schemas.registry import load_registry
 from services.auditor.checks import (
     RoutingCase,
@@ -17,7 +18,6 @@ from services.auditor.checks import (
 from services.auditor.reportlog import ReportSeen, identity
 from services.auditor.rulebook import RuleBook
 from services.auditor.samples import scenario
-from services.recorder.rows import GENESIS_HASH, canonical_json, chain_hash
 from services.router import REFERENCE_RULES, load_rule_set
 
 pytestmark = pytest.mark.unit

@@ -9,17 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from recorder_messages import decoded, record, story
 
+from schemas.chain import GENESIS_HASH, canonical_json, chain_hash, verify_chain
 from schemas.contracts import INCIDENT_EVENT
-from services.recorder.rows import (
-    GENESIS_HASH,
-    Decoded,
-    Poison,
-    canonical_json,
-    chain_hash,
-    decode_message,
-    plan_events,
-    sort_out,
-)
+from services.recorder.rows import Decoded, Poison, decode_message, plan_events, sort_out
 
 pytestmark = pytest.mark.unit
 
@@ -34,6 +26,12 @@ def test_a_story_becomes_rows_chained_from_genesis():
         assert row.hash == chain_hash(row.prev_hash, row.event)
     assert plan.incidents["inc-1"].last_hash == plan.rows[-1].hash
     assert not plan.poison and plan.duplicates == 0
+
+
+def test_the_rows_of_two_incidents_verify_as_their_chains():
+    plan = plan_events(decoded(story(1) + story(2)), {}, set())
+    heads = {i: (s.last_sequence, s.last_hash) for i, s in plan.incidents.items()}
+    assert verify_chain([r._asdict() for r in plan.rows], heads) is None
 
 
 def test_rows_keep_the_log_json_with_its_unknown_fields_and_coordinates():
