@@ -11,24 +11,15 @@ from typing import Any
 from schemas.codec import decode, encode
 from schemas.contracts import REPORT
 from schemas.errors import ContractError
+from schemas.kinds import REPORT_KINDS, incident_key
 from schemas.references import check_references
 from schemas.registry import Registry
 from schemas.reports import AnyReport
 from services.gateway.errors import ApiError
-from services.router.keys import incident_key
-from services.runtime.topics import (
-    CAPACITY_ALARM_REPORTS,
-    LINE_FAULT_REPORTS,
-    SUSPICIOUS_PARCEL_REPORTS,
-)
+from services.runtime.topics import TOPIC_OF_KIND
 
-# The catalog topic each kind is published on; the routes are declared in this order.
-TOPIC_OF_KIND = {
-    "line_fault": LINE_FAULT_REPORTS,
-    "capacity_alarm": CAPACITY_ALARM_REPORTS,
-    "suspicious_parcel": SUSPICIOUS_PARCEL_REPORTS,
-}
-KINDS = tuple(TOPIC_OF_KIND)
+# The kinds of the table, in its order: the routes are declared in this order.
+KINDS = tuple(spec.kind.value for spec in REPORT_KINDS)
 # Only a body with an escape in the surrogate range pays for the full check.
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 

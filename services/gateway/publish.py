@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from schemas.reports import CapacityAlarm, LineFault, ReportKind, SuspiciousParcel
+from schemas.kinds import KIND
+from schemas.reports import ReportKind
 from services.gateway import store
 from services.gateway.deps import Caller, Gw, errors, json_body, read_body
 from services.gateway.errors import ApiError, forbidden
@@ -17,11 +18,7 @@ from services.gateway.state import Gateway
 from services.runtime.topics import topic_name
 
 router = APIRouter()
-REPORT_MODELS = {
-    "line_fault": LineFault,
-    "capacity_alarm": CapacityAlarm,
-    "suspicious_parcel": SuspiciousParcel,
-}
+REPORT_MODELS = {kind: KIND[kind].model for kind in KINDS}
 
 
 class PublishAnswer(BaseModel):

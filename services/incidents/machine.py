@@ -20,6 +20,7 @@ from schemas.commands import (
 )
 from schemas.envelope import MAX_CLOCK_SKEW, Actor, ActorKind, ReportRef
 from schemas.errors import ErrorBody, Problem
+from schemas.kinds import is_clear
 from schemas.lifecycle import (
     Cause,
     CommandRejected,
@@ -53,7 +54,6 @@ from services.incidents.state import (
     seen_command,
     seen_report,
 )
-from services.router.storm import is_clear
 
 __all__ = ["decide", "summary"]
 

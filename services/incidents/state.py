@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 
 from schemas.envelope import Identifier, IncidentKey, Instant, LogModel, ShortText, Slug
 from schemas.errors import SignalPostError
+from schemas.kinds import is_clear
 from schemas.lifecycle import (
     CommandRejected,
     DeadlineKind,
@@ -37,7 +38,6 @@ from schemas.reports import Report, ReportKind
 from schemas.routing import RoutingDecision
 from schemas.tasks import Task, TaskRole, TaskStatus
 from services.incidents.ids import digest
-from services.router.storm import is_clear
 
 __all__ = [
     "LIVE_TASK",

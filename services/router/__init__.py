@@ -5,14 +5,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from schemas.kinds import incident_key
 from services.router.decisions import DecisionCache
 from services.router.engine import NoRuleMatched, route
 from services.router.explain import explain_file
-from services.router.keys import incident_key
 from services.router.loading import REFERENCE_RULES, load_rule_set
 from services.router.problems import RuleSetError
 from services.router.ruleset import RuleSet
-from services.router.storm import collapse, is_clear
+from services.router.storm import collapse
 
 if TYPE_CHECKING:
     from services.router.intake import KIND_OF_TOPIC, process_batch, routed_report
@@ -31,7 +31,6 @@ __all__ = [
     "collapse",
     "explain_file",
     "incident_key",
-    "is_clear",
     "load_rule_set",
     "process_batch",
     "route",
@@ -39,7 +38,7 @@ __all__ = [
 ]
 
 # Their modules import the Kafka client (through the topic catalog) or pydantic-settings; a
-# caller of the pure core alone, such as the incident manager's is_clear, loads neither.
+# caller of the pure core alone (rule sets, routing, storms) loads neither.
 _ON_FIRST_USE = {
     "services.router.intake": ("KIND_OF_TOPIC", "process_batch", "routed_report"),
     "services.router.service": ("Router",),

@@ -8,9 +8,9 @@ from typing import Any
 
 from schemas.codec import decode
 from schemas.contracts import REPORT
+from schemas.kinds import incident_key
 from schemas.registry import load_registry
 from services.router.engine import Explanation, Outcome, explain
-from services.router.keys import incident_key
 from services.router.loading import REFERENCE_RULES, load_rule_set
 
 __all__ = ["explain_file", "explanation_to_dict", "render_explanation"]

@@ -11,27 +11,19 @@ from schemas.contracts import REPORT
 from schemas.deadletter import DeadLetter
 from schemas.envelope import ReportRef
 from schemas.errors import ContractError, Problem
+from schemas.kinds import incident_key
 from schemas.references import check_references
 from schemas.registry import Registry
 from schemas.reports import AnyReport
 from schemas.routing import RoutedReport, RoutingDecision
 from services.router.decisions import DecisionCache
-from services.router.keys import incident_key
 from services.router.ruleset import RuleSet
 from services.router.storm import Collapsed, collapse
 from services.runtime.deadletters import RawMessage, dead_letter, failure
-from services.runtime.topics import (
-    CAPACITY_ALARM_REPORTS,
-    LINE_FAULT_REPORTS,
-    SUSPICIOUS_PARCEL_REPORTS,
-)
+from services.runtime.topics import TOPIC_OF_KIND
 
 # Which kind each report topic carries; a report on the wrong topic is a publisher's bug.
-KIND_OF_TOPIC = {
-    LINE_FAULT_REPORTS: "line_fault",
-    CAPACITY_ALARM_REPORTS: "capacity_alarm",
-    SUSPICIOUS_PARCEL_REPORTS: "suspicious_parcel",
-}
+KIND_OF_TOPIC = {topic: kind for kind, topic in TOPIC_OF_KIND.items()}
 STAGE = "router"
 
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.envelope import ReportRef
+from schemas.kinds import incident_key, is_clear
 from schemas.reports import AnyReport, PerceivedSeverity, SuspiciousParcel
-from services.router.keys import incident_key
 
-__all__ = ["Collapsed", "collapse", "is_clear"]
+__all__ = ["Collapsed", "collapse"]
 
 # Higher is more severe; a parcel has no severity and ranks by time alone.
 _RANK = {
@@ -20,11 +20,6 @@ _RANK = {
     PerceivedSeverity.WARNING: 1,
     PerceivedSeverity.CLEARED: 0,
 }
-
-
-def is_clear(report: AnyReport) -> bool:
-    """Whether the report says its alarm is over (perceived severity `cleared`)."""
-    return getattr(report, "perceived_severity", None) is PerceivedSeverity.CLEARED
 
 
 def _rank(report: AnyReport) -> int:

@@ -12,11 +12,9 @@ from services.runtime import db
 from services.runtime.kafka import admin_client, make_consumer
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    CAPACITY_ALARM_REPORTS,
     INCIDENT_EVENTS,
-    LINE_FAULT_REPORTS,
+    REPORT_TOPICS,
     ROUTED_REPORTS,
-    SUSPICIOUS_PARCEL_REPORTS,
     partitions_of,
     topic_name,
 )
@@ -77,10 +75,7 @@ async def pipeline_backlog(settings: Settings, groups: PipelineGroups) -> int:
     """Messages of the report, routed and event topics that some stage has not finished with:
     the router's and incident manager's committed offsets, the recorder's in PostgreSQL."""
     prefix = settings.topic_prefix
-    reports = [
-        topic_name(t, prefix)
-        for t in (LINE_FAULT_REPORTS, CAPACITY_ALARM_REPORTS, SUSPICIOUS_PARCEL_REPORTS)
-    ]
+    reports = [topic_name(t, prefix) for t in REPORT_TOPICS]
     routed = topic_name(ROUTED_REPORTS, prefix)
     events = topic_name(INCIDENT_EVENTS, prefix)
     ends = await end_offsets(settings, [*reports, routed, events])

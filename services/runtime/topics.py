@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from schemas.kinds import REPORT_KINDS
+from schemas.reports import ReportKind
 from services.runtime.errors import TopicDriftError
 
 DAY_MS = 86_400_000
@@ -38,9 +40,15 @@ class TopicSpec:
     description: str
 
 
-LINE_FAULT_REPORTS = "reports.line-fault"
-CAPACITY_ALARM_REPORTS = "reports.capacity-alarm"
-SUSPICIOUS_PARCEL_REPORTS = "reports.suspicious-parcel"
+# Each kind of the table, in its order, is published on a topic of its own: `line_fault` on
+# `reports.line-fault`, and so on.
+TOPIC_OF_KIND: Mapping[str, str] = {
+    spec.kind.value: f"reports.{spec.kind.replace('_', '-')}" for spec in REPORT_KINDS
+}
+REPORT_TOPICS = tuple(TOPIC_OF_KIND.values())
+LINE_FAULT_REPORTS = TOPIC_OF_KIND[ReportKind.LINE_FAULT]
+CAPACITY_ALARM_REPORTS = TOPIC_OF_KIND[ReportKind.CAPACITY_ALARM]
+SUSPICIOUS_PARCEL_REPORTS = TOPIC_OF_KIND[ReportKind.SUSPICIOUS_PARCEL]
 ROUTED_REPORTS = "reports.routed"
 DEAD_LETTERS = "reports.dead-letter"
 INCIDENT_COMMANDS = "incidents.commands"
@@ -50,13 +58,9 @@ TASK_FEED_PREFIX = "tasks."
 RULESET_ACTIVATIONS = "rulesets.activations"
 
 CATALOG: tuple[TopicSpec, ...] = (
-    TopicSpec(LINE_FAULT_REPORTS, KEYED_PARTITIONS, INTAKE, "line faults as published"),
-    TopicSpec(CAPACITY_ALARM_REPORTS, KEYED_PARTITIONS, INTAKE, "capacity alarms as published"),
-    TopicSpec(
-        SUSPICIOUS_PARCEL_REPORTS,
-        KEYED_PARTITIONS,
-        INTAKE,
-        "suspicious-parcel reports as published",
+    *(
+        TopicSpec(topic, KEYED_PARTITIONS, INTAKE, f"{kind.replace('_', ' ')} reports as published")
+        for kind, topic in TOPIC_OF_KIND.items()
     ),
     TopicSpec(
         ROUTED_REPORTS,

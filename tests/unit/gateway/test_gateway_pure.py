@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.kinds import incident_key
 from schemas.registry import load_registry
-from schemas.samples import report
+from schemas.example_reports import report
 from schemas.tasks import Task
 from services.gateway.access import (
     Principal,
@@ -32,8 +33,7 @@ from services.gateway.positions import (
 )
 from services.gateway.sse import EventDecoder
 from services.gateway.store import participants
-from services.recorder.samples import incident_story
-from services.router.keys import incident_key
+from tests.support.lifecycle_samples import incident_story
 
 pytestmark = pytest.mark.unit
 REGISTRY = load_registry()

@@ -1,0 +1,77 @@
+"""The table of report kinds, and the two readings every service makes of a report: its
+incident key, and whether it says the alarm is over. Adding a kind: its model in reports.py,
+and one row here (its topic follows from the kind, in the topic catalog)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from schemas.envelope import ReportEnvelope
+from schemas.reports import (
+    AnyReport,
+    CapacityAlarm,
+    LineFault,
+    PerceivedSeverity,
+    ReportKind,
+    SuspiciousParcel,
+)
+
+__all__ = ["KIND", "REPORT_KINDS", "KindSpec", "incident_key", "is_clear"]
+
+R = TypeVar("R", bound=ReportEnvelope)
+
+
+@dataclass(frozen=True)
+class KindSpec(Generic[R]):
+    """One kind of report: its tag, its model, its label for people and its incident key."""
+
+    kind: ReportKind
+    model: type[R]
+    label: str  # short, as charts show it
+    key: Callable[[R], str]
+
+
+def _line_fault_key(report: LineFault) -> str:
+    """One line of one operator: the same line id at two operators is two incidents."""
+    return f"line_fault:{report.operator}:{report.alarmed_object.id}"
+
+
+def _capacity_alarm_key(report: CapacityAlarm) -> str:
+    """One resource and one measure: blocking and utilisation on one switch are apart."""
+    return f"capacity_alarm:{report.operator}:{report.alarmed_object.id}:{report.metric}"
+
+
+def _suspicious_parcel_key(report: SuspiciousParcel) -> str:
+    """One item at the post office that holds it."""
+    return f"suspicious_parcel:{report.post_office}:{report.item.id}"
+
+
+REPORT_KINDS: tuple[KindSpec[Any], ...] = (
+    KindSpec(ReportKind.LINE_FAULT, LineFault, "line", _line_fault_key),
+    KindSpec(ReportKind.CAPACITY_ALARM, CapacityAlarm, "capacity", _capacity_alarm_key),
+    KindSpec(ReportKind.SUSPICIOUS_PARCEL, SuspiciousParcel, "parcel", _suspicious_parcel_key),
+)
+KIND: Mapping[str, KindSpec[Any]] = {spec.kind.value: spec for spec in REPORT_KINDS}
+
+
+def incident_key(report: AnyReport) -> str:
+    """The key an incident is grouped and partitioned by; it matches schemas' IncidentKey.
+
+    - line fault: ``line_fault:{operator}:{alarmed_object.id}``
+    - capacity alarm: ``capacity_alarm:{operator}:{alarmed_object.id}:{metric}``
+    - suspicious parcel: ``suspicious_parcel:{post_office}:{item.id}``
+
+    Fields are slugs and ids (``[A-Za-z0-9._:-]``), so the key needs no escaping; at most
+    18 + 64 + 128 + 30 characters, within IncidentKey's 256.
+    """
+    for spec in REPORT_KINDS:
+        if isinstance(report, spec.model):
+            return spec.key(report)
+    raise TypeError(f"not a report: {type(report).__name__}")
+
+
+def is_clear(report: AnyReport) -> bool:
+    """Whether the report says its alarm is over (perceived severity `cleared`)."""
+    return getattr(report, "perceived_severity", None) is PerceivedSeverity.CLEARED
