@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
+from schemas.kinds import KIND
 from services.auditor.figures import IncidentFigures, percentile
 
 LABEL_W, PLOT_W, ROW_H, AXIS_H = 290, 620, 22, 28
-SHORT_KIND = {"line_fault": "line", "capacity_alarm": "capacity", "suspicious_parcel": "parcel"}
 NICE_STEPS_MIN = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880)
 
 
@@ -47,6 +47,11 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
     )
 
 
+def _kind_label(kind: str | None) -> str:
+    spec = KIND.get(kind or "")
+    return spec.label if spec else "?"
+
+
 def _offset(start: datetime, at: datetime | None) -> float | None:
     return None if at is None else max(0.0, (at - start).total_seconds() / 60)
 
@@ -68,7 +73,7 @@ def timelines(incidents: Sequence[IncidentFigures], *, at: datetime) -> str:
     for n, i in enumerate(incidents):
         y = 10 + n * ROW_H + ROW_H / 2
         end = _offset(i.opened_at, i.resolved_at or at)
-        label = f"{i.incident_id[:18]} {SHORT_KIND.get(i.kind or '', '?')} {i.enterprise or '?'}"
+        label = f"{i.incident_id[:18]} {_kind_label(i.kind)} {i.enterprise or '?'}"
         body.append(
             f'<text x="{LABEL_W - 8}" y="{y + 4:.1f}" class="label">{escape(label[:48])}</text>'
             f'<line x1="{x(0):.1f}" y1="{y:.1f}" x2="{x(end):.1f}" y2="{y:.1f}" '
