@@ -31,8 +31,8 @@ from infra.settings import StackSettings
 from infra.spawn import peak_rss_mib, spawn_service, static_membership
 from schemas.codec import decode
 from schemas.contracts import REPORT, TASK
-from schemas.samples import encoded
-from schemas.samples import report as sample_report
+from schemas.example_reports import encoded
+from schemas.example_reports import report as sample_report
 from services.incidents.settings import IncidentSettings
 from services.router import incident_key
 from services.runtime import db, lag

@@ -33,7 +33,7 @@ from benchmarks.results import report as report_figures
 from infra import stack
 from infra.settings import StackSettings
 from infra.spawn import peak_rss_mib, spawn_service
-from schemas.samples import encoded, report
+from schemas.example_reports import encoded, report
 from services.gateway import EventDecoder, Role, create_token
 from services.runtime import db
 from services.runtime.kafka import make_consumer, make_producer

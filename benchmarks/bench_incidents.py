@@ -29,8 +29,8 @@ from infra.settings import StackSettings
 from infra.spawn import peak_rss_mib, spawn_service
 from schemas.codec import decode, encode
 from schemas.contracts import TASK
+from schemas.example_reports import encoded, report
 from schemas.registry import load_registry
-from schemas.samples import encoded, report
 from services.router import REFERENCE_RULES, load_rule_set, process_batch
 from services.runtime.deadletters import RawMessage
 from services.runtime.kafka import admin_client, make_consumer, make_producer

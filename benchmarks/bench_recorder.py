@@ -23,7 +23,6 @@ from benchmarks.results import Figure, add_arguments, report
 from infra import stack
 from infra.settings import StackSettings
 from services.recorder.rows import EVENT_COLUMNS
-from services.recorder.samples import encoded, incident_story
 from services.recorder.service import Recorder
 from services.recorder.settings import RecorderSettings
 from services.runtime import db
@@ -31,6 +30,7 @@ from services.runtime.kafka import admin_client, make_producer
 from services.runtime.logging import configure_logging
 from services.runtime.settings import load_settings
 from services.runtime.topics import INCIDENT_EVENTS, apply_catalog, topic_name
+from tests.support.lifecycle_samples import encoded, incident_story
 
 OPENED = datetime(2007, 5, 20, 0, 0, tzinfo=UTC)
 

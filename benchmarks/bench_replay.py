@@ -26,13 +26,13 @@ from infra.settings import StackSettings
 from schemas.registry import load_registry
 from services.auditor import access, logrange
 from services.auditor.replay import replay
-from services.auditor.samples import START, activation, publish_history, record_all, scenario
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import verify
 from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime.logging import configure_logging
 from services.runtime.settings import load_settings
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from tests.support.audit_history import START, activation, publish_history, record_all, scenario
 
 
 def note(message: str) -> None:

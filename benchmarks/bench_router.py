@@ -23,7 +23,7 @@ from benchmarks.results import Figure, add_arguments
 from benchmarks.results import report as report_figures
 from infra import stack
 from infra.settings import StackSettings
-from schemas.samples import encoded, report
+from schemas.example_reports import encoded, report
 from services.router import Router, RouterSettings
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings

@@ -34,7 +34,7 @@ from infra import stack
 from infra.kafka import local as kafka
 from infra.postgres import local as postgres
 from infra.settings import StackSettings
-from schemas.samples import encoded, report
+from schemas.example_reports import encoded, report
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import VerifyResult, verify
 from services.fuzz.account import Sent

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from service_process import start_service
 
 from infra import stack
 from infra.settings import StackSettings
 from services.runtime import db
 from services.runtime.settings import load_settings
+from tests.support.service_process import start_service
 
 KEEP_STACK = os.environ.get("SIGNALPOST_KEEP_STACK") == "1"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.codec import MAX_MESSAGE_BYTES
-from schemas.samples import TOPIC_OF_KIND, encoded, report
+from schemas.example_reports import TOPIC_OF_KIND, encoded, report
 from services.runtime.topics import INCIDENT_COMMANDS
 
 KINDS = tuple(TOPIC_OF_KIND)

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import structlog
 
-from schemas.samples import TOPIC_OF_KIND, encoded, report
+from schemas.example_reports import TOPIC_OF_KIND, encoded, report
 from services.auditor.access import connect as audit_connect
 from services.auditor.verify import OUTCOMES
 from services.fuzz.account import Outcomes, Sent, Tally, unaccounted

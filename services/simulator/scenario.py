@@ -10,7 +10,7 @@ from typing import Any
 
 from schemas.codec import decode
 from schemas.contracts import REPORT
-from schemas.samples import TOPIC_OF_KIND, encoded, report
+from schemas.example_reports import TOPIC_OF_KIND, encoded, report
 
 __all__ = [
     "Draft",

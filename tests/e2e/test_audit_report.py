@@ -17,17 +17,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from service_process import SIGNALPOST, start_service
 
 from schemas.codec import encode
 from schemas.deadletter import DeadLetter, OriginalBytes, SourcePosition
 from schemas.errors import ErrorBody, Problem
 from schemas.registry import load_registry
 from services.auditor import access
-from services.auditor.samples import START, activation, publish_history, scenario
 from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime.kafka import make_producer
 from services.runtime.topics import DEAD_LETTERS, LINE_FAULT_REPORTS, topic_name
+from tests.support.audit_history import START, activation, publish_history, scenario
+from tests.support.service_process import SIGNALPOST, start_service
 
 pytestmark = pytest.mark.e2e
 REGISTRY = load_registry()

@@ -18,15 +18,15 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from service_process import SIGNALPOST, start_service
 
+from schemas.example_reports import TOPIC_OF_KIND
 from schemas.registry import load_registry
-from schemas.samples import TOPIC_OF_KIND
 from services.auditor import access
-from services.auditor.samples import sample_report
 from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime.kafka import make_producer
 from services.runtime.topics import topic_name
+from tests.support.audit_history import sample_report
+from tests.support.service_process import SIGNALPOST, start_service
 
 pytestmark = pytest.mark.e2e
 REGISTRY = load_registry()

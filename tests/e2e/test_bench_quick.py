@@ -6,9 +6,9 @@ import asyncio
 import json
 
 import pytest
-from service_process import SIGNALPOST
 
 from benchmarks.suite import MODULES
+from tests.support.service_process import SIGNALPOST
 
 pytestmark = pytest.mark.e2e
 

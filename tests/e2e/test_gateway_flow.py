@@ -12,10 +12,10 @@ import json
 from datetime import datetime
 
 import pytest
-from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
-from schemas.samples import report
+from schemas.example_reports import report
 from services.gateway.sse import EventDecoder
+from tests.support.gateway_stack import start_gateway, stop_gateway
 
 pytestmark = pytest.mark.e2e
 VNPT = "vnpt-quang-nam"

@@ -11,19 +11,19 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from kafka_io import publish, read_until
-from service_process import SIGNALPOST
 
 from schemas.codec import decode, encode
 from schemas.commands import AcknowledgeIncident
 from schemas.contracts import TASK
-from schemas.samples import EXAMPLES
+from schemas.example_reports import EXAMPLES
 from services.runtime.topics import (
     INCIDENT_COMMANDS,
     LINE_FAULT_REPORTS,
     task_feed,
     topic_name,
 )
+from tests.support.kafka_io import publish, read_until
+from tests.support.service_process import SIGNALPOST
 
 pytestmark = pytest.mark.e2e
 HOTLINE = EXAMPLES / "report.line-fault-election-hotline.json"

@@ -17,9 +17,6 @@ import signal
 from datetime import datetime
 
 import pytest
-from kafka_io import read_until
-from service_process import SIGNALPOST, start_service
-from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
 from infra.spawn import service_environment
 from services.router import REFERENCE_RULES
@@ -28,6 +25,9 @@ from services.runtime.topics import RULESET_ACTIVATIONS, topic_name
 from services.simulator.election_2007 import LOCAL, scenario
 from services.simulator.paths import Path, Via, report_path
 from services.simulator.rules import write_compressed_rules
+from tests.support.gateway_stack import start_gateway, stop_gateway
+from tests.support.kafka_io import read_until
+from tests.support.service_process import SIGNALPOST, start_service
 
 pytestmark = pytest.mark.e2e
 

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 
 import pytest
 from structlog.testing import capture_logs
-from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
 from schemas.commands import AcknowledgeIncident
+from schemas.example_reports import encoded, report
 from schemas.registry import load_registry
-from schemas.samples import encoded, report
 from services.simulator.election_2007 import scenario
 from services.simulator.gateway import GatewayPublisher
+from tests.support.gateway_stack import start_gateway, stop_gateway
 
 pytestmark = pytest.mark.e2e
 REGISTRY = load_registry()

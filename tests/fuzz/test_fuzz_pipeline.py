@@ -11,13 +11,13 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import verify
 from services.cli.auditor_commands import verify_text
 from services.cli.fuzz_commands import fuzz_text
 from services.fuzz.runner import run_fuzz
+from tests.support.gateway_stack import start_gateway, stop_gateway
 
 pytestmark = pytest.mark.fuzz
 COUNT = int(os.environ.get("SIGNALPOST_FUZZ_COUNT", "5000"))

@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from kafka_io import publish
 
 from schemas.registry import load_registry
 from services.auditor import access
 from services.auditor.replay import replay
-from services.auditor.samples import record_all, scenario
 from services.auditor.settings import AuditorSettings
 from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime.kafka import admin_client
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from tests.support.audit_history import record_all, scenario
+from tests.support.kafka_io import publish
 
 pytestmark = pytest.mark.integration
 REGISTRY = load_registry()

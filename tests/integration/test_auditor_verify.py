@@ -7,20 +7,20 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from kafka_io import publish
 
+from schemas.example_reports import TOPIC_OF_KIND, encoded, report
 from schemas.registry import load_registry
 from schemas.rulesets import RuleSetActivated
-from schemas.samples import TOPIC_OF_KIND, encoded, report
 from services.auditor import access
 from services.auditor.replay import replay
-from services.auditor.samples import START, publish_history, record_all, scenario
-from services.auditor.samples import activation as sample_activation
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import verify
 from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime import db
 from services.runtime.topics import topic_name
+from tests.support.audit_history import START, publish_history, record_all, scenario
+from tests.support.audit_history import activation as sample_activation
+from tests.support.kafka_io import publish
 
 pytestmark = pytest.mark.integration
 REGISTRY = load_registry()

@@ -13,7 +13,7 @@ from aiokafka.admin import NewTopic
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 
 pytestmark = pytest.mark.integration
-PROBE = Path(__file__).with_name("faust_probe.py")
+PROBE = Path(__file__).parents[1] / "support" / "faust_probe.py"
 
 
 async def test_faust_agent_consumes_and_produces(settings, test_id, tmp_path):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from kafka_io import read_until
-from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
 from schemas.codec import decode
 from schemas.contracts import REPORT
-from schemas.samples import report
+from schemas.example_reports import report
 from services.runtime.topics import LINE_FAULT_REPORTS, topic_name
+from tests.support.gateway_stack import start_gateway, stop_gateway
+from tests.support.kafka_io import read_until
 
 pytestmark = pytest.mark.integration
 VNPT = "vnpt-quang-nam"

@@ -7,10 +7,10 @@ import json
 import os
 
 import pytest
-from service_process import SIGNALPOST
-from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
-from schemas.samples import EXAMPLES
+from schemas.example_reports import EXAMPLES
+from tests.support.gateway_stack import start_gateway, stop_gateway
+from tests.support.service_process import SIGNALPOST
 
 pytestmark = pytest.mark.integration
 HOTLINE = EXAMPLES / "report.line-fault-election-hotline.json"

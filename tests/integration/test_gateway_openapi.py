@@ -21,7 +21,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from unit.gateway.gateway_stack import start_gateway, stop_gateway
+
+from tests.support.gateway_stack import start_gateway, stop_gateway
 
 pytestmark = pytest.mark.integration
 CHECKS = [

@@ -22,16 +22,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kafka_io import publish
 from pydantic import SecretStr
-from unit.gateway.gateway_stack import RunningGateway, free_port, start_gateway, stop_gateway
 
 from infra import stack
 from infra.kafka import local as kafka
 from infra.postgres import local as postgres
-from schemas.samples import report
-from services.recorder.samples import encoded, incident_story
+from schemas.example_reports import report
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from tests.support.gateway_stack import RunningGateway, free_port, start_gateway, stop_gateway
+from tests.support.kafka_io import publish
+from tests.support.lifecycle_samples import encoded, incident_story
 
 pytestmark = pytest.mark.integration
 VNPT = "vnpt-quang-nam"

@@ -12,12 +12,12 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from kafka_io import publish
-from service_process import start_service
-from unit.gateway.gateway_stack import start_gateway, stop_gateway
 
-from services.recorder.samples import encoded, incident_story
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from tests.support.gateway_stack import start_gateway, stop_gateway
+from tests.support.kafka_io import publish
+from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.service_process import start_service
 
 pytestmark = pytest.mark.integration
 VNPT = "vnpt-quang-nam"

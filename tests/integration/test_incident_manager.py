@@ -7,14 +7,12 @@ import signal
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from kafka_io import publish, read_until
-from service_process import start_service
 
 from schemas.codec import decode, encode
 from schemas.commands import AcknowledgeIncident, HoldIncident
 from schemas.contracts import INCIDENT_EVENT, TASK
+from schemas.example_reports import encoded, report
 from schemas.registry import load_registry
-from schemas.samples import encoded, report
 from services.router import REFERENCE_RULES, load_rule_set
 from services.router.intake import process_batch
 from services.runtime.deadletters import RawMessage
@@ -25,6 +23,8 @@ from services.runtime.topics import (
     task_feed,
     topic_name,
 )
+from tests.support.kafka_io import publish, read_until
+from tests.support.service_process import start_service
 
 pytestmark = pytest.mark.integration
 REGISTRY = load_registry()

@@ -20,14 +20,12 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 from faust.types import TP, Message
-from kafka_io import publish, read_until
-from service_process import start_service
 
 from schemas.codec import decode, encode
 from schemas.commands import AcknowledgeIncident
 from schemas.contracts import INCIDENT_EVENT
+from schemas.example_reports import encoded, report
 from schemas.registry import load_registry
-from schemas.samples import encoded, report
 from services.incidents.app import build_app
 from services.incidents.handler import load_state
 from services.incidents.policy import Policy
@@ -45,6 +43,8 @@ from services.runtime.topics import (
     ROUTED_REPORTS,
     topic_name,
 )
+from tests.support.kafka_io import publish, read_until
+from tests.support.service_process import start_service
 
 pytestmark = pytest.mark.integration
 REGISTRY = load_registry()

@@ -13,18 +13,18 @@ import signal
 
 import pytest
 from aiokafka.admin import NewTopic
-from kafka_io import publish, read_until
 
 from benchmarks.crash_loop import crash_loop, summary
 from infra import stack
 from infra.kafka import local as kafka
 from schemas.codec import decode
 from schemas.contracts import ROUTED_REPORT
-from schemas.samples import encoded, report
+from schemas.example_reports import encoded, report
 from services.router.service import Router
 from services.router.settings import RouterSettings
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.topics import LINE_FAULT_REPORTS, ROUTED_REPORTS, partitions_of, topic_name
+from tests.support.kafka_io import publish, read_until
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from kafka_io import publish
 
 from schemas.chain import verify_chain
 from schemas.codec import encode
@@ -17,11 +16,12 @@ from schemas.deadletter import DeadLetter, OriginalBytes, SourcePosition
 from schemas.envelope import Actor, ActorKind
 from schemas.errors import ErrorBody, Problem
 from schemas.rulesets import RuleSetActivated
-from services.recorder.samples import encoded, incident_story
 from services.recorder.service import Recorder
 from services.recorder.settings import RecorderSettings
 from services.runtime import db
 from services.runtime.topics import DEAD_LETTERS, INCIDENT_EVENTS, RULESET_ACTIVATIONS, topic_name
+from tests.support.kafka_io import publish
+from tests.support.lifecycle_samples import encoded, incident_story
 
 pytestmark = pytest.mark.integration
 OPENED = datetime(2007, 5, 20, 7, 0, tzinfo=UTC)

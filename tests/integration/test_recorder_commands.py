@@ -10,7 +10,7 @@ from test_recorder import OPENED, record_events
 
 from services.cli.main import build_parser
 from services.cli.recorder_commands import show_incidents, show_timeline
-from services.recorder.samples import incident_story
+from tests.support.lifecycle_samples import incident_story
 
 pytestmark = pytest.mark.integration
 LATER = OPENED + timedelta(hours=1)

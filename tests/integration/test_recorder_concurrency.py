@@ -13,10 +13,10 @@ from aiokafka.structs import ConsumerRecord
 
 from services.recorder import store
 from services.recorder.rows import Batch, sort_out
-from services.recorder.samples import encoded, incident_story
 from services.recorder.store import Outcome
 from services.runtime import db
 from services.runtime.topics import INCIDENT_EVENTS
+from tests.support.lifecycle_samples import encoded, incident_story
 
 pytestmark = pytest.mark.integration
 OPENED = datetime(2007, 5, 20, 7, 0, tzinfo=UTC)

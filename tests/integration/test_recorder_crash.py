@@ -7,13 +7,13 @@ import signal
 from pathlib import Path
 
 import pytest
-from kafka_io import publish
-from service_process import start_service
 from test_recorder import OPENED, TIMELINE, wait_until
 
 from schemas.chain import verify_chain
-from services.recorder.samples import encoded, incident_story
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from tests.support.kafka_io import publish
+from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.service_process import start_service
 
 pytestmark = pytest.mark.integration
 INCIDENTS = 1500

@@ -7,7 +7,6 @@ import shutil
 import time
 
 import pytest
-from kafka_io import publish
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 from test_recorder import OPENED, TIMELINE, Running, recorder_settings, wait_until
@@ -15,9 +14,10 @@ from test_recorder import OPENED, TIMELINE, Running, recorder_settings, wait_unt
 from infra import stack
 from infra.postgres import local as postgres
 from schemas.chain import verify_chain
-from services.recorder.samples import encoded, incident_story
 from services.runtime import db
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from tests.support.kafka_io import publish
+from tests.support.lifecycle_samples import encoded, incident_story
 
 pytestmark = pytest.mark.integration
 PORT = 25542  # a private server, so stopping it spares the session's

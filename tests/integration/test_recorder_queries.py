@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from test_recorder import OPENED, record_events
 
-from services.recorder.samples import incident_story
 from services.runtime import db
+from tests.support.lifecycle_samples import incident_story
 
 pytestmark = pytest.mark.integration
 

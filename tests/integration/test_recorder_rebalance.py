@@ -13,10 +13,10 @@ from test_recorder import OPENED, TIMELINE, Running, recorder_settings, wait_unt
 
 from schemas.chain import verify_chain
 from services.recorder import store
-from services.recorder.samples import STORY, encoded, incident_story
 from services.recorder.service import Recorder
 from services.runtime.kafka import make_producer
 from services.runtime.topics import INCIDENT_EVENTS, LINE_FAULT_REPORTS, topic_name
+from tests.support.lifecycle_samples import STORY, encoded, incident_story
 
 pytestmark = pytest.mark.integration
 INCIDENTS = 300

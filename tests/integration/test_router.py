@@ -8,17 +8,17 @@ import json
 import os
 
 import pytest
-from kafka_io import publish, read_until
 from structlog.testing import capture_logs
 
 from schemas.codec import decode
 from schemas.contracts import DEAD_LETTER, ROUTED_REPORT, RULESET_ACTIVATED
-from schemas.samples import TOPIC_OF_KIND, encoded, report
+from schemas.example_reports import TOPIC_OF_KIND, encoded, report
 from services.router import REFERENCE_RULES
 from services.router.service import Router
 from services.router.settings import RouterSettings
 from services.runtime.kafka import make_producer
 from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
+from tests.support.kafka_io import publish, read_until
 
 pytestmark = pytest.mark.integration
 

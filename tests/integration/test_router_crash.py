@@ -7,13 +7,13 @@ import signal
 from pathlib import Path
 
 import pytest
-from kafka_io import publish, read_until
-from service_process import start_service
 
 from schemas.codec import decode
 from schemas.contracts import ROUTED_REPORT
-from schemas.samples import encoded, report
+from schemas.example_reports import encoded, report
 from services.runtime.topics import LINE_FAULT_REPORTS, ROUTED_REPORTS, topic_name
+from tests.support.kafka_io import publish, read_until
+from tests.support.service_process import start_service
 
 pytestmark = pytest.mark.integration
 

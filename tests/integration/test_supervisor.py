@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kafka_io import publish
 
 from infra import stack
 from infra.process import is_alive, port_in_use
 from infra.spawn import SIGNALPOST
 from services.runtime.topics import LINE_FAULT_REPORTS, topic_name
+from tests.support.kafka_io import publish
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ from services.auditor.checks import (
 )
 from services.auditor.reportlog import ReportSeen, identity
 from services.auditor.rulebook import RuleBook
-from services.auditor.samples import scenario
 from services.router import REFERENCE_RULES, load_rule_set
+from tests.support.audit_history import scenario
 
 pytestmark = pytest.mark.unit
 REGISTRY = load_registry()

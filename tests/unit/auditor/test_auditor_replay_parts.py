@@ -13,10 +13,10 @@ from schemas.registry import load_registry
 from services.auditor.compare import CHECKS, Difference, check_sql, differences, state_differences
 from services.auditor.progress import Progress, progress_line
 from services.auditor.rebuild import project
-from services.auditor.samples import scenario
 from services.cli.auditor_commands import instant
 from services.recorder.rows import Decoded, plan_events
 from services.router import REFERENCE_RULES, load_rule_set
+from tests.support.audit_history import scenario
 
 pytestmark = pytest.mark.unit
 REGISTRY = load_registry()

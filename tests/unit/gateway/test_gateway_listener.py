@@ -15,9 +15,9 @@ from services.gateway.errors import ApiError
 from services.gateway.outcomes import EventListener
 from services.gateway.settings import GatewaySettings
 from services.gateway.streams import StreamSlots
-from services.recorder.samples import incident_story
 from services.runtime.errors import ConfigurationError
 from services.runtime.settings import Settings, load_settings
+from tests.support.lifecycle_samples import incident_story
 
 pytestmark = pytest.mark.unit
 OPENED = datetime(2007, 5, 20, 6, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.example_reports import report
 from schemas.kinds import incident_key
 from schemas.registry import load_registry
-from schemas.example_reports import report
 from schemas.tasks import Task
 from services.gateway.access import (
     Principal,

@@ -14,8 +14,8 @@ from faust.types import TP, Message
 from schemas.codec import decode, encode
 from schemas.commands import AcknowledgeIncident
 from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, TASK
+from schemas.example_reports import encoded, report
 from schemas.registry import load_registry
-from schemas.samples import encoded, report
 from services.incidents.app import build_app
 from services.incidents.handler import LogRecord, load_row, load_state
 from services.incidents.log import mark_key, partition_of

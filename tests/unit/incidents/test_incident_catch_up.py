@@ -15,7 +15,6 @@ from datetime import timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from incident_samples import ACK_WITHIN, KEY, POLICY, PRIMARY, T0, command, opened, routed
 
 from schemas.codec import decode, encode
 from schemas.contracts import INCIDENT_EVENT
@@ -30,6 +29,16 @@ from services.incidents.handler import (
 )
 from services.incidents.state import holds
 from services.runtime.topics import INCIDENT_COMMANDS, INCIDENT_TICKS, ROUTED_REPORTS
+from tests.support.incident_samples import (
+    ACK_WITHIN,
+    KEY,
+    POLICY,
+    PRIMARY,
+    T0,
+    command,
+    opened,
+    routed,
+)
 
 pytestmark = pytest.mark.unit
 RAW_KEY = KEY.encode()

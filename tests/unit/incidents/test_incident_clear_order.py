@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from incident_samples import POLICY, PRIMARY, T0, command, routed
 
 from schemas.tasks import TaskStatus
 from services.incidents import ClearAction, IncidentState, IncidentStatus, Policy, decide, fold
 from services.incidents.state import seen_report
+from tests.support.incident_samples import POLICY, PRIMARY, T0, command, routed
 
 pytestmark = pytest.mark.unit
 S = IncidentStatus

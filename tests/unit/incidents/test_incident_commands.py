@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from incident_samples import (
+
+from schemas.lifecycle import CommandRejected
+from services.incidents import (
+    IncidentState,
+    IncidentStatus,
+    Policy,
+    RejectAction,
+    apply,
+    decide,
+    decide_due,
+    fold,
+    next_due,
+)
+from tests.support.incident_samples import (
     COMMAND_FIELDS,
     COMMITTEE,
     DEPARTMENT,
@@ -19,19 +32,6 @@ from incident_samples import (
     opened,
     routed,
     run,
-)
-
-from schemas.lifecycle import CommandRejected
-from services.incidents import (
-    IncidentState,
-    IncidentStatus,
-    Policy,
-    RejectAction,
-    apply,
-    decide,
-    decide_due,
-    fold,
-    next_due,
 )
 
 pytestmark = pytest.mark.unit

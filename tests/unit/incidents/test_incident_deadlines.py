@@ -5,17 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from incident_samples import (
-    DECISION,
-    DEPARTMENT,
-    POLICY,
-    PRIMARY,
-    T0,
-    command,
-    opened,
-    routed,
-    run,
-)
 
 from services.incidents import (
     IncidentState,
@@ -25,6 +14,17 @@ from services.incidents import (
     fold,
     next_due,
     retained_until,
+)
+from tests.support.incident_samples import (
+    DECISION,
+    DEPARTMENT,
+    POLICY,
+    PRIMARY,
+    T0,
+    command,
+    opened,
+    routed,
+    run,
 )
 
 pytestmark = pytest.mark.unit

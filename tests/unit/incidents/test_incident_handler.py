@@ -10,8 +10,8 @@ from schemas.codec import MAX_MESSAGE_BYTES, decode, encode
 from schemas.commands import AcknowledgeIncident
 from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, TASK
 from schemas.envelope import ReportRef
+from schemas.example_reports import encoded, report
 from schemas.registry import load_registry
-from schemas.samples import encoded, report
 from services.incidents import handler
 from services.incidents.handler import due_index, handle, load_state
 from services.incidents.policy import Policy

@@ -8,7 +8,16 @@ from datetime import datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from incident_samples import (
+
+from schemas.lifecycle import CommandRejected, DeadlineKind
+from services.incidents import (
+    IncidentState,
+    decide,
+    decide_due,
+    fold,
+)
+from services.incidents.state import LIVE_TASK, MAX_SEEN_COMMANDS, MAX_SEEN_REPORTS, OPEN
+from tests.support.incident_samples import (
     COMMAND_FIELDS,
     COMMITTEE,
     DEPARTMENT,
@@ -20,15 +29,6 @@ from incident_samples import (
     command,
     routed,
 )
-
-from schemas.lifecycle import CommandRejected, DeadlineKind
-from services.incidents import (
-    IncidentState,
-    decide,
-    decide_due,
-    fold,
-)
-from services.incidents.state import LIVE_TASK, MAX_SEEN_COMMANDS, MAX_SEEN_REPORTS, OPEN
 
 pytestmark = pytest.mark.unit
 

@@ -5,17 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from incident_samples import (
-    COMMAND_FIELDS,
-    COMMITTEE,
-    PRIMARY,
-    SUPPORT,
-    T0,
-    command,
-    opened,
-    routed,
-    run,
-)
 
 from schemas.lifecycle import IncidentEscalated
 from services.incidents import (
@@ -27,6 +16,17 @@ from services.incidents import (
     decide_due,
     fold,
     tasks_to_publish,
+)
+from tests.support.incident_samples import (
+    COMMAND_FIELDS,
+    COMMITTEE,
+    PRIMARY,
+    SUPPORT,
+    T0,
+    command,
+    opened,
+    routed,
+    run,
 )
 
 pytestmark = pytest.mark.unit

@@ -7,11 +7,20 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from incident_samples import COMMAND_FIELDS, POLICY, PRIMARY, T0, command, opened, routed, run
 
 from schemas.envelope import MAX_CLOCK_SKEW
 from services.incidents import IncidentState, IncidentStatus, decide_due, fold
 from services.incidents.state import MAX_SEEN_REPORTS
+from tests.support.incident_samples import (
+    COMMAND_FIELDS,
+    POLICY,
+    PRIMARY,
+    T0,
+    command,
+    opened,
+    routed,
+    run,
+)
 
 pytestmark = pytest.mark.unit
 

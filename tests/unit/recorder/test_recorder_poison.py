@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from pydantic import BaseModel, field_validator
-from recorder_messages import decoded, record, story
 
 from schemas.contracts import Contract
 from services.recorder.rows import REASON_MAX, Decoded, Poison, decode_message, plan_events
+from tests.support.recorder_messages import decoded, record, story
 
 pytestmark = pytest.mark.unit
 

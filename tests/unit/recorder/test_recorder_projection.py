@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from recorder_messages import OPENED, decoded, story
 
 from services.recorder.projection import apply
 from services.recorder.rows import plan_events
+from tests.support.recorder_messages import OPENED, decoded, story
 
 pytestmark = pytest.mark.unit
 MIN = timedelta(minutes=1)

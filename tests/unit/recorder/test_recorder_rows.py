@@ -7,11 +7,11 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from recorder_messages import decoded, record, story
 
 from schemas.chain import GENESIS_HASH, canonical_json, chain_hash, verify_chain
 from schemas.contracts import INCIDENT_EVENT
 from services.recorder.rows import Decoded, Poison, decode_message, plan_events, sort_out
+from tests.support.recorder_messages import decoded, record, story
 
 pytestmark = pytest.mark.unit
 

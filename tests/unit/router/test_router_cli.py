@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from schemas.samples import EXAMPLES
+from schemas.example_reports import EXAMPLES
 from services.cli.main import main
 
 pytestmark = pytest.mark.unit

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from schemas.codec import decode
 from schemas.contracts import REPORT
+from schemas.example_reports import TOPIC_OF_KIND, encoded, report
 from schemas.registry import load_registry
-from schemas.samples import TOPIC_OF_KIND, encoded, report
 from services.router import REFERENCE_RULES, load_rule_set
 from services.router.decisions import DecisionCache
 from services.router.engine import route

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from router_samples import DISTRICTS, REGISTRY, REGISTRY_ZONE, make, reports
 
 from schemas.references import check_references
 from schemas.reports import AnyReport
 from services.router import REFERENCE_RULES, load_rule_set
 from services.router.engine import Outcome, explain, route
+from tests.support.router_samples import DISTRICTS, REGISTRY, REGISTRY_ZONE, make, reports
 
 pytestmark = pytest.mark.unit
 

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from router_samples import EXAMPLES
 
 from schemas.errors import ContractError
 from services.router import REFERENCE_RULES, RuleSetError
 from services.router.explain import explain_file
+from tests.support.router_samples import EXAMPLES
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from schemas.codec import decode, encode
 from schemas.contracts import ROUTED_REPORT
+from schemas.example_reports import TOPIC_OF_KIND, encoded, report
 from schemas.registry import load_registry
-from schemas.samples import TOPIC_OF_KIND, encoded, report
 from services.router import REFERENCE_RULES, decisions, load_rule_set
 from services.router.intake import process_batch
 from services.runtime.deadletters import RawMessage

@@ -6,9 +6,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from router_samples import REGISTRY, REGISTRY_ZONE
 
 from services.router import REFERENCE_RULES, RuleSetError, load_rule_set
+from tests.support.router_samples import REGISTRY, REGISTRY_ZONE
 
 pytestmark = pytest.mark.unit
 

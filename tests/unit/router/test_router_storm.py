@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.support.router_samples import REGISTRY_ZONE, make, reports
 
 from schemas.envelope import ReportRef
 from schemas.kinds import incident_key, is_clear
 from schemas.reports import AnyReport
 from services.router.storm import collapse
+from tests.support.router_samples import REGISTRY_ZONE, make, reports
 
 pytestmark = pytest.mark.unit
 

@@ -8,13 +8,13 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from contract_samples import EXAMPLES, example
 
 from schemas.codec import decode
 from schemas.contracts import REPORT
 from schemas.errors import RegistryError
 from schemas.references import check_references
 from schemas.registry import REFERENCE_REGISTRY, EnterpriseKind, Registry, load_registry
+from tests.support.contract_samples import EXAMPLES, example
 
 pytestmark = pytest.mark.unit
 

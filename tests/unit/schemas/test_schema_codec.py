@@ -7,15 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract_samples import (
-    EXAMPLES,
-    commands,
-    dead_letters,
-    decisions,
-    example,
-    incident_events,
-    reports,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +26,15 @@ from schemas.envelope import ReportRef
 from schemas.errors import ContractError
 from schemas.reports import LineFault
 from schemas.routing import RoutedReport
+from tests.support.contract_samples import (
+    EXAMPLES,
+    commands,
+    dead_letters,
+    decisions,
+    example,
+    incident_events,
+    reports,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from contract_samples import example
 
 from schemas.codec import decode
 from schemas.contracts import COMMAND, INCIDENT_EVENT, REPORT, ROUTING_DECISION
 from schemas.envelope import MAX_CLOCK_SKEW
 from schemas.errors import MAX_PROBLEMS, ContractError
+from tests.support.contract_samples import example
 
 pytestmark = pytest.mark.unit
 

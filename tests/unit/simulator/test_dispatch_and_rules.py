@@ -11,11 +11,11 @@ from schemas.codec import decode
 from schemas.contracts import COMMAND, INCIDENT_EVENT
 from schemas.registry import load_registry
 from schemas.tasks import Task, TaskRole, TaskStatus
-from services.recorder.samples import encoded, incident_story
 from services.router import REFERENCE_RULES, load_rule_set
 from services.simulator.dispatch import acknowledge, plan, resolve
 from services.simulator.rules import compress_rules
 from services.simulator.tally import Tally, format_final, format_summary
+from tests.support.lifecycle_samples import encoded, incident_story
 
 pytestmark = pytest.mark.unit
 

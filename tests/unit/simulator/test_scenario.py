@@ -11,9 +11,9 @@ import pytest
 from schemas.codec import decode
 from schemas.contracts import REPORT
 from schemas.errors import ContractError
+from schemas.example_reports import TOPIC_OF_KIND
 from schemas.references import check_references
 from schemas.registry import load_registry
-from schemas.samples import TOPIC_OF_KIND
 from services.router import REFERENCE_RULES, load_rule_set
 from services.router.engine import route
 from services.simulator import election_2007

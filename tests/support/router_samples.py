@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
+from schemas.example_reports import EXAMPLES
 from schemas.registry import EnterpriseKind, Registry, load_registry
 from schemas.reports import (
     AnyReport,
@@ -21,7 +21,6 @@ from schemas.reports import (
     ServiceClass,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "json" / "examples" / "valid"
 BASE = {
     "line_fault": "report.line-fault-election-hotline",
     "capacity_alarm": "report.capacity-alarm-call-blocking",

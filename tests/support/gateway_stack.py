@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from service_process import start_service
 
 from services.gateway.access import Role
 from services.gateway.tokens import create_token
 from services.runtime import db
 from services.runtime.settings import Settings
+from tests.support.service_process import start_service
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""A believable history for tests, benchmarks and demos, made by the real pure cores.
+"""A believable history for tests and benchmarks, made by the real pure cores.
 
 Reports are routed by the router's engine with a real rule set and handled by the incident
 manager's state machine (acknowledged, resolved, some escalated on the way), so the log it
@@ -17,10 +17,10 @@ from typing import Any
 from schemas.codec import decode, encode
 from schemas.contracts import COMMAND, REPORT
 from schemas.envelope import Actor, ActorKind
+from schemas.example_reports import TOPIC_OF_KIND, report
 from schemas.lifecycle import IncidentEvent
 from schemas.registry import Registry
 from schemas.rulesets import RuleSetActivated
-from schemas.samples import TOPIC_OF_KIND, report
 from services.incidents import IncidentState, Policy, decide, decide_due, fold, next_due
 from services.recorder.service import Recorder
 from services.recorder.settings import RecorderSettings

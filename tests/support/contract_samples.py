@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +13,7 @@ from schemas.commands import AcknowledgeIncident, AddNote, HoldIncident, Reassig
 from schemas.deadletter import DeadLetter, OriginalBytes, SourcePosition
 from schemas.envelope import Actor, ActorKind, ReportRef
 from schemas.errors import ErrorBody, Problem
+from schemas.example_reports import EXAMPLES
 from schemas.lifecycle import Cause, CommandRejected, IncidentOpened, IncidentRouted
 from schemas.reports import (
     PERCENT_METRICS,
@@ -35,8 +35,6 @@ from schemas.reports import (
 )
 from schemas.routing import EscalationLevel, Priority, RoutingDecision
 from schemas.tasks import Task, TaskRole
-
-EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "json" / "examples" / "valid"
 
 
 def example(name: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Lifecycle event payloads for tests, benchmarks and demos: one incident's story, start to end."""
+"""Lifecycle event payloads for tests and benchmarks: one incident's story, start to end."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas.samples import report
+from schemas.example_reports import report
 
 HASH = "sha256:" + "ab" * 32
 SERVICE = {"kind": "service", "id": "incident-manager"}

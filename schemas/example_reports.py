@@ -1,4 +1,4 @@
-"""Report payloads for tests, benchmarks and demos, built from the committed valid examples."""
+"""Valid reports built from the committed examples: what the simulator and the fuzzer send."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas.contracts import INCIDENT_EVENT
 from services.recorder.rows import Decoded, decode_message
-from services.recorder.samples import incident_story
+from tests.support.lifecycle_samples import incident_story
 
 OPENED = datetime(2007, 5, 20, 0, 0, tzinfo=UTC)
 
