@@ -10,12 +10,7 @@ import pytest
 
 from schemas.codec import decode, encode
 from schemas.commands import AcknowledgeIncident, HoldIncident
-from schemas.contracts import INCIDENT_EVENT, TASK
-from schemas.example_reports import encoded, report
-from schemas.registry import load_registry
-from services.router import REFERENCE_RULES, load_rule_set
-from services.router.intake import process_batch
-from services.runtime.deadletters import RawMessage
+from schemas.contracts import TASK
 from services.runtime.topics import (
     INCIDENT_COMMANDS,
     INCIDENT_EVENTS,
@@ -24,27 +19,10 @@ from services.runtime.topics import (
     topic_name,
 )
 from tests.support.kafka_io import publish, read_until
+from tests.support.routed_reports import events_of, routed
 from tests.support.service_process import start_service
 
 pytestmark = pytest.mark.integration
-REGISTRY = load_registry()
-RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
-
-
-def routed(
-    report_id: str, line: str, *, ack_within: timedelta | None = None, severity: str = "major"
-):
-    """A routed report as the router makes it, optionally with a short ack deadline."""
-    fields = {"alarmed_object.id": line, "perceived_severity": severity}
-    raw = encoded(report("line_fault", report_id, **fields))
-    message = RawMessage("reports.line-fault", 0, 0, 1179640000000, None, raw)
-    (result,) = process_batch(
-        [message], rules=RULES, registry=REGISTRY, now=datetime.now(UTC)
-    ).routed
-    if ack_within is not None:
-        decision = result.decision.model_copy(update={"ack_within": ack_within})
-        result = result.model_copy(update={"decision": decision})
-    return result
 
 
 @pytest.fixture
@@ -67,10 +45,6 @@ async def manager(topics, test_id, tmp_path, request):
     if worker.returncode is None:
         worker.send_signal(signal.SIGTERM)
         await asyncio.wait_for(worker.wait(), timeout=60)
-
-
-def events_of(records) -> list:
-    return [decode(INCIDENT_EVENT, r.value) for r in records]
 
 
 async def test_report_task_acknowledge_and_escalation(manager, test_id):

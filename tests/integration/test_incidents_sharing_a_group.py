@@ -12,12 +12,12 @@ import signal
 from collections import defaultdict
 
 import pytest
-from test_incident_manager import events_of, routed
 
 from schemas.codec import encode
 from services.runtime.kafka import admin_client
 from services.runtime.topics import INCIDENT_EVENTS, ROUTED_REPORTS, topic_name
 from tests.support.kafka_io import publish, read_until
+from tests.support.routed_reports import events_of, routed
 from tests.support.service_process import start_service
 
 pytestmark = pytest.mark.integration

@@ -6,11 +6,11 @@ import json
 from datetime import timedelta
 
 import pytest
-from test_recorder import OPENED, record_events
 
 from services.cli.main import build_parser
 from services.cli.recorder_commands import show_incidents, show_timeline
 from tests.support.lifecycle_samples import incident_story
+from tests.support.recorder_run import OPENED, record_events
 
 pytestmark = pytest.mark.integration
 LATER = OPENED + timedelta(hours=1)

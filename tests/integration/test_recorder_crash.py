@@ -7,12 +7,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from test_recorder import OPENED, TIMELINE, wait_until
 
 from schemas.chain import verify_chain
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 from tests.support.kafka_io import publish
 from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.recorder_run import OPENED, TIMELINE, wait_until
 from tests.support.service_process import start_service
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,6 @@ import time
 import pytest
 from pydantic import SecretStr
 from structlog.testing import capture_logs
-from test_recorder import OPENED, TIMELINE, Running, recorder_settings, wait_until
 
 from infra import stack
 from infra.postgres import local as postgres
@@ -18,6 +17,7 @@ from services.runtime import db
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 from tests.support.kafka_io import publish
 from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.recorder_run import OPENED, TIMELINE, Running, recorder_settings, wait_until
 
 pytestmark = pytest.mark.integration
 PORT = 25542  # a private server, so stopping it spares the session's

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from test_recorder import OPENED, record_events
 
 from services.runtime import db
 from tests.support.lifecycle_samples import incident_story
+from tests.support.recorder_run import OPENED, record_events
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,6 @@ import asyncpg
 import pytest
 from aiokafka import TopicPartition
 from structlog.testing import capture_logs
-from test_recorder import OPENED, TIMELINE, Running, recorder_settings, wait_until
 
 from schemas.chain import verify_chain
 from services.recorder import store
@@ -17,6 +16,7 @@ from services.recorder.service import Recorder
 from services.runtime.kafka import make_producer
 from services.runtime.topics import INCIDENT_EVENTS, LINE_FAULT_REPORTS, topic_name
 from tests.support.lifecycle_samples import STORY, encoded, incident_story
+from tests.support.recorder_run import OPENED, TIMELINE, Running, recorder_settings, wait_until
 
 pytestmark = pytest.mark.integration
 INCIDENTS = 300

@@ -10,42 +10,22 @@ import pytest
 from schemas.codec import decode
 from schemas.contracts import COMMAND, INCIDENT_EVENT
 from schemas.registry import load_registry
-from schemas.tasks import Task, TaskRole, TaskStatus
+from schemas.tasks import TaskRole, TaskStatus
 from services.router import REFERENCE_RULES, load_rule_set
 from services.simulator.dispatch import acknowledge, plan, resolve
 from services.simulator.rules import compress_rules
 from services.simulator.tally import Tally, format_final, format_summary
 from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.simulator_samples import NOW, open_task
 
 pytestmark = pytest.mark.unit
 
-NOW = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
-
-
-def _task(number: int, role: TaskRole = TaskRole.PRIMARY) -> Task:
-    return Task(
-        task_id=f"task-{number}",
-        incident_id=f"inc-{number}",
-        incident_key=f"line_fault:vnpt-quang-nam:L-{number}",
-        enterprise="vnpt-quang-nam",
-        role=role,
-        kind="line_fault",
-        district="tien-phuoc",
-        summary="Đứt cáp",
-        priority="p1",
-        ack_due_at=NOW + timedelta(seconds=10) if role is TaskRole.PRIMARY else None,
-        resolve_due_at=NOW + timedelta(seconds=120) if role is TaskRole.PRIMARY else None,
-        status=TaskStatus.OPEN,
-        updated_at=NOW,
-    )
-
-
-PLANS = [plan(_task(n), seed=3) for n in range(400)]
+PLANS = [plan(open_task(n), seed=3) for n in range(400)]
 
 
 def test_a_plan_is_the_same_for_the_same_seed_and_task_and_differs_by_seed():
-    assert [plan(_task(n), seed=3) for n in range(400)] == PLANS
-    assert [plan(_task(n), seed=4) for n in range(400)] != PLANS
+    assert [plan(open_task(n), seed=3) for n in range(400)] == PLANS
+    assert [plan(open_task(n), seed=4) for n in range(400)] != PLANS
 
 
 def test_most_dispatchers_acknowledge_in_time_and_some_are_late():
@@ -64,14 +44,14 @@ def test_resolution_comes_after_acknowledgement_mostly_within_the_deadline():
 
 
 def test_only_open_primary_tasks_get_a_plan():
-    assert plan(_task(1, TaskRole.NOTIFY), seed=3) is None
-    assert plan(_task(1, TaskRole.SUPPORT), seed=3) is None
-    done = _task(1).model_copy(update={"status": TaskStatus.ACKNOWLEDGED})
+    assert plan(open_task(1, TaskRole.NOTIFY), seed=3) is None
+    assert plan(open_task(1, TaskRole.SUPPORT), seed=3) is None
+    done = open_task(1).model_copy(update={"status": TaskStatus.ACKNOWLEDGED})
     assert plan(done, seed=3) is None
 
 
 def test_commands_are_valid_contracts_with_ids_derived_from_the_task():
-    task = _task(7)
+    task = open_task(7)
     for make in (acknowledge, resolve):
         command = make(task, seed=3, now=NOW, dispatcher="Trực ca")
         assert decode(COMMAND, command.model_dump_json().encode()) == command

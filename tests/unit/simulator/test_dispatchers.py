@@ -6,42 +6,19 @@ from datetime import timedelta
 
 import pytest
 from structlog.testing import capture_logs
-from test_dispatch_and_rules import NOW, _task
 
 from schemas.lifecycle import IncidentEscalated, IncidentResolved
 from schemas.registry import load_registry
 from schemas.tasks import TaskRole
 from services.simulator.dispatch import plan
 from services.simulator.runner import Dispatchers
-from services.simulator.scenario import ScenarioMessage
 from services.simulator.tally import Tally
+from tests.support.simulator_samples import NOW, RecordingPublisher, open_task
 
 pytestmark = pytest.mark.unit
 
 DEPARTMENT = "so-bcvt-quang-nam"
 SEED = 3
-
-
-class RecordingPublisher:
-    """A publisher that keeps what it was given, for tests of what is sent and when."""
-
-    def __init__(self) -> None:
-        self.commands: list = []
-        self.reports: list[ScenarioMessage] = []
-        self.failures = 0
-        self.refused = 0
-
-    async def start(self) -> None:
-        pass
-
-    async def publish_report(self, message: ScenarioMessage) -> None:
-        self.reports.append(message)
-
-    async def send_command(self, command) -> None:
-        self.commands.append(command)
-
-    async def stop(self) -> None:
-        pass
 
 
 def _desks() -> tuple[Dispatchers, RecordingPublisher, Tally]:
@@ -54,7 +31,7 @@ def _desks() -> tuple[Dispatchers, RecordingPublisher, Tally]:
 
 
 def _number(late: bool) -> int:
-    return next(n for n in range(1000) if plan(_task(n), SEED).late is late)
+    return next(n for n in range(1000) if plan(open_task(n), SEED).late is late)
 
 
 def _event(kind, number: int, **fields):
@@ -73,7 +50,7 @@ def _event(kind, number: int, **fields):
 async def test_an_on_time_desk_acknowledges_then_resolves_each_once():
     desks, publisher, _ = _desks()
     number = _number(late=False)
-    task = _task(number)
+    task = open_task(number)
     planned = plan(task, SEED)
     desks.take(task.model_dump_json().encode())
     desks.take(task.model_dump_json().encode())  # the same task again: no second plan
@@ -91,7 +68,7 @@ async def test_an_on_time_desk_acknowledges_then_resolves_each_once():
 async def test_a_late_desk_acknowledges_once_the_department_is_told():
     desks, publisher, tally = _desks()
     number = _number(late=True)
-    task = _task(number)
+    task = open_task(number)
     desks.take(task.model_dump_json().encode())
     await desks.act(task.ack_due_at + timedelta(seconds=5))
     assert publisher.commands == []  # past its deadline, still away from the desk
@@ -106,8 +83,8 @@ async def test_a_late_desk_acknowledges_once_the_department_is_told():
 async def test_nothing_is_sent_for_an_ended_incident_or_a_task_not_its_own():
     desks, publisher, tally = _desks()
     number = _number(late=False)
-    desks.take(_task(number).model_dump_json().encode())
-    desks.take(_task(number + 1000, TaskRole.NOTIFY).model_dump_json().encode())
+    desks.take(open_task(number).model_dump_json().encode())
+    desks.take(open_task(number + 1000, TaskRole.NOTIFY).model_dump_json().encode())
     with capture_logs() as logs:
         desks.take(b"not a task")
     assert [entry["event"] for entry in logs] == ["simulator_unreadable_task"]

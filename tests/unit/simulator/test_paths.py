@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from test_dispatch_and_rules import _task
-from test_dispatchers import RecordingPublisher
 
 from schemas.registry import load_registry
 from services.gateway.commands import build_command
@@ -25,6 +23,7 @@ from services.simulator.gateway import (
 )
 from services.simulator.paths import GATEWAY_SHARE, Path, Via, command_path, report_path
 from services.simulator.publishers import RoutingPublisher
+from tests.support.simulator_samples import RecordingPublisher, open_task
 
 pytestmark = pytest.mark.unit
 
@@ -76,7 +75,7 @@ async def test_the_routing_publisher_hands_each_message_to_its_path():
     await routing.start()
     for message in MESSAGES[:300]:
         await routing.publish_report(message)
-    command = acknowledge(_task(1), seed=SEED, now=datetime.now(UTC), dispatcher="Trực ban")
+    command = acknowledge(open_task(1), seed=SEED, now=datetime.now(UTC), dispatcher="Trực ban")
     await routing.send_command(command)
     await routing.stop()
     expected = _paths(SEED, Via.MIXED)[:300]
@@ -92,7 +91,7 @@ async def test_the_routing_publisher_hands_each_message_to_its_path():
 
 @pytest.mark.parametrize("make", [acknowledge, resolve])
 def test_a_dispatcher_command_is_the_body_the_gateway_turns_back_into_that_command(make):
-    task = _task(2)
+    task = open_task(2)
     command = make(task, seed=SEED, now=datetime.now(UTC), dispatcher="Trực ban Tam Kỳ")
     body, action = GatewayPublisher.command_body(command)
     rebuilt = build_command(
