@@ -27,6 +27,7 @@ from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime.kafka import make_producer
 from services.runtime.topics import DEAD_LETTERS, LINE_FAULT_REPORTS, topic_name
 from tests.support.audit_history import START, activation, publish_history, scenario
+from tests.support.polling import eventually
 from tests.support.service_process import SIGNALPOST, start_service
 
 pytestmark = pytest.mark.e2e
@@ -78,15 +79,15 @@ def console_errors(page: Path) -> list[str]:
 
 async def recorded_all(pool, events: int) -> None:
     """Wait, with a deadline, until every event and the dead letter are in PostgreSQL."""
-    async with asyncio.timeout(90):
-        while True:
-            found = await pool.fetchrow(
-                "SELECT (SELECT count(*) FROM incident_events) AS events,"
-                " (SELECT count(*) FROM dead_letters) AS letters"
-            )
-            if found["events"] >= events and found["letters"]:
-                return
-            await asyncio.sleep(0.3)
+
+    async def all_in() -> bool:
+        found = await pool.fetchrow(
+            "SELECT (SELECT count(*) FROM incident_events) AS events,"
+            " (SELECT count(*) FROM dead_letters) AS letters"
+        )
+        return found["events"] >= events and bool(found["letters"])
+
+    await eventually(all_in, deadline_s=90, interval_s=0.3)
 
 
 @pytest.fixture

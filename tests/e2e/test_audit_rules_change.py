@@ -26,6 +26,7 @@ from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime.kafka import make_producer
 from services.runtime.topics import topic_name
 from tests.support.audit_history import sample_report
+from tests.support.polling import eventually
 from tests.support.service_process import SIGNALPOST, start_service
 
 pytestmark = pytest.mark.e2e
@@ -55,11 +56,10 @@ async def publish_reports(settings, tag: str) -> None:
 
 
 async def wait_for(pool, sql: str, want: int, deadline_s: float = 180) -> None:
-    async with asyncio.timeout(deadline_s):
-        while True:
-            if await pool.fetchval(sql) >= want:
-                return
-            await asyncio.sleep(0.5)
+    async def enough() -> bool:
+        return await pool.fetchval(sql) >= want
+
+    await eventually(enough, deadline_s=deadline_s, interval_s=0.5, what=f"{sql!r} >= {want}")
 
 
 @pytest.fixture

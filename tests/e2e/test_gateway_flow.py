@@ -16,6 +16,7 @@ import pytest
 from schemas.example_reports import report
 from services.gateway.sse import EventDecoder
 from tests.support.gateway_stack import start_gateway, stop_gateway
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 VNPT = "vnpt-quang-nam"
@@ -73,14 +74,17 @@ class Stream:
 
 async def timeline_with(http, incident_id: str, last_type: str, deadline_s: float = 90) -> dict:
     """The recorded timeline once it holds `last_type`."""
-    async with asyncio.timeout(deadline_s):
-        while True:
-            response = await http.get(f"/v1/incidents/{incident_id}")
-            if response.status_code == 200:
-                timeline = response.json()
-                if last_type in {e["type"] for e in timeline["events"]}:
-                    return timeline
-            await asyncio.sleep(0.3)
+
+    async def timeline():
+        response = await http.get(f"/v1/incidents/{incident_id}")
+        if response.status_code == 200:
+            found = response.json()
+            if last_type in {e["type"] for e in found["events"]}:
+                return found
+        return None
+
+    what = f"{incident_id}'s timeline holding {last_type}"
+    return await eventually(timeline, deadline_s=deadline_s, interval_s=0.3, what=what)
 
 
 async def test_publish_stream_acknowledge_resolve_and_the_recorded_timeline(system, test_id):

@@ -23,6 +23,7 @@ from services.runtime.topics import (
     topic_name,
 )
 from tests.support.kafka_io import publish, read_until
+from tests.support.polling import eventually
 from tests.support.service_process import SIGNALPOST
 
 pytestmark = pytest.mark.e2e
@@ -31,12 +32,13 @@ HOTLINE = EXAMPLES / "report.line-fault-election-hotline.json"
 
 async def wait_for_rows(pool, query: str, *args, want, deadline_s: float = 90):
     """Poll PostgreSQL until `want(rows)` holds, with a deadline."""
-    async with asyncio.timeout(deadline_s):
-        while True:
-            rows = await pool.fetch(query, *args)
-            if want(rows):
-                return rows
-            await asyncio.sleep(0.3)
+
+    async def wanted_rows():
+        rows = await pool.fetch(query, *args)
+        return (rows,) if want(rows) else None
+
+    (rows,) = await eventually(wanted_rows, deadline_s=deadline_s, interval_s=0.3, what=query)
+    return rows
 
 
 async def test_a_report_becomes_a_task_and_a_recorded_timeline(running_system, test_id):

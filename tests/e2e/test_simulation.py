@@ -27,6 +27,7 @@ from services.simulator.paths import Path, Via, report_path
 from services.simulator.rules import write_compressed_rules
 from tests.support.gateway_stack import start_gateway, stop_gateway
 from tests.support.kafka_io import read_until
+from tests.support.polling import eventually
 from tests.support.service_process import SIGNALPOST, start_service
 
 pytestmark = pytest.mark.e2e
@@ -40,12 +41,13 @@ DEPARTMENT = "so-bcvt-quang-nam"
 
 async def _stable(settings, group: str, deadline_s: float = 90) -> None:
     """Wait until a consumer group has joined and been given its partitions."""
-    async with admin_client(settings) as admin, asyncio.timeout(deadline_s):
-        while True:
+    async with admin_client(settings) as admin:
+
+        async def stable() -> bool:
             (response,) = await admin.describe_consumer_groups([group])
-            if response.to_object()["groups"][0]["state"] == "Stable":
-                return
-            await asyncio.sleep(0.5)
+            return response.to_object()["groups"][0]["state"] == "Stable"
+
+        await eventually(stable, deadline_s=deadline_s, interval_s=0.5, what=f"{group} stable")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from services.runtime.kafka import admin_client
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 from tests.support.audit_history import record_all, scenario
 from tests.support.kafka_io import publish
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 REGISTRY = load_registry()
@@ -132,11 +133,11 @@ async def test_a_replay_stopped_midway_resumes_where_it_stopped(
     task = asyncio.create_task(replay(settings, progress_out=io.StringIO()))
     watcher = await access.connect(settings)
     try:
-        async with asyncio.timeout(60):
-            while True:
-                if await replayed_so_far(watcher, settings.auditor_replay_schema) >= 30:
-                    break
-                await asyncio.sleep(0.01)
+
+        async def thirty_replayed() -> bool:
+            return await replayed_so_far(watcher, settings.auditor_replay_schema) >= 30
+
+        await eventually(thirty_replayed, deadline_s=60, interval_s=0.01)
     finally:
         await watcher.close()
     task.cancel()

@@ -20,6 +20,7 @@ from services.runtime.topics import INCIDENT_EVENTS, task_feed, topic_name
 from tests.support.gateway_stack import start_gateway, stop_gateway
 from tests.support.kafka_io import publish
 from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.polling import eventually
 from tests.support.service_process import start_service
 
 pytestmark = pytest.mark.integration
@@ -65,11 +66,11 @@ async def seeded(topics, database, test_id, tmp_path):
             topic_name(task_feed(enterprise), prefix),
             [(task["incident_key"].encode(), json.dumps(task).encode())],
         )
-    async with asyncio.timeout(60):
-        while True:
-            if await database.fetchval("SELECT count(*) FROM incidents") == 2:
-                break
-            await asyncio.sleep(0.2)
+
+    async def both_recorded() -> bool:
+        return await database.fetchval("SELECT count(*) FROM incidents") == 2
+
+    await eventually(both_recorded, deadline_s=60, interval_s=0.2)
     tokens = {name: (await gateway.token(*who) if who else None) for name, who in CALLERS.items()}
     yield gateway, tokens
     await stop_gateway(gateway)

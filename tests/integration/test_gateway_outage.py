@@ -32,6 +32,7 @@ from services.runtime.topics import INCIDENT_EVENTS, topic_name
 from tests.support.gateway_stack import RunningGateway, free_port, start_gateway, stop_gateway
 from tests.support.kafka_io import publish
 from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 VNPT = "vnpt-quang-nam"
@@ -63,11 +64,7 @@ def assert_unavailable(response: httpx.Response, part: str) -> None:
 
 async def wait_for(check: Callable[[], Awaitable[object]], deadline_s: float = 30) -> None:
     """Until `check` returns something true."""
-    async with asyncio.timeout(deadline_s):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.1)
+    await eventually(check, deadline_s=deadline_s)
 
 
 def gauge(name: str) -> Callable[[httpx.AsyncClient], Awaitable[float]]:

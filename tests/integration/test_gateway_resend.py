@@ -7,7 +7,6 @@ it: an acknowledgement caused by one command, a rejection of another.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 
@@ -17,6 +16,7 @@ from services.runtime.topics import INCIDENT_EVENTS, topic_name
 from tests.support.gateway_stack import start_gateway, stop_gateway
 from tests.support.kafka_io import publish
 from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.polling import eventually
 from tests.support.service_process import start_service
 
 pytestmark = pytest.mark.integration
@@ -64,11 +64,11 @@ async def test_a_resent_command_id_gets_its_first_outcome(topics, database, test
     try:
         # Recorded before the gateway starts: only the timeline in PostgreSQL knows them.
         await publish(topics, events, [encoded(e) for e in story(1, "cmd-ack-1", "cmd-no-1")])
-        async with asyncio.timeout(60):
-            while True:
-                if await database.fetchval("SELECT count(*) FROM incident_events") == 5:
-                    break
-                await asyncio.sleep(0.2)
+
+        async def five_recorded() -> bool:
+            return await database.fetchval("SELECT count(*) FROM incident_events") == 5
+
+        await eventually(five_recorded, deadline_s=60, interval_s=0.2)
         gateway = await start_gateway(
             topics,
             tmp_path / "gateway.log",

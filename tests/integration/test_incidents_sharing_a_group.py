@@ -17,6 +17,7 @@ from schemas.codec import encode
 from services.runtime.kafka import admin_client
 from services.runtime.topics import INCIDENT_EVENTS, ROUTED_REPORTS, topic_name
 from tests.support.kafka_io import publish, read_until
+from tests.support.polling import eventually
 from tests.support.routed_reports import events_of, routed
 from tests.support.service_process import start_service
 
@@ -46,13 +47,15 @@ async def test_workers_joining_and_leaving_lose_and_double_nothing(topics, test_
 
     async def until_members(count: int) -> None:
         """Wait until the group (named by the app id after the prefix) is stable with `count`."""
-        async with asyncio.timeout(60), admin_client(topics) as admin:
-            while True:
+        async with admin_client(topics) as admin:
+
+            async def stable_with_count() -> bool:
                 (described,) = await admin.describe_consumer_groups([prefix + app_id])
                 (group,) = described.groups
-                if group[2] == "Stable" and len(group[5]) == count:
-                    return
-                await asyncio.sleep(0.5)
+                return group[2] == "Stable" and len(group[5]) == count
+
+            what = f"{prefix + app_id} stable with {count} members"
+            await eventually(stable_with_count, deadline_s=60, interval_s=0.5, what=what)
 
     workers = [await worker(1), await worker(2)]
     try:

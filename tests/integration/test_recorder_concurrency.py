@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
@@ -17,6 +16,7 @@ from services.recorder.store import Outcome
 from services.runtime import db
 from services.runtime.topics import INCIDENT_EVENTS
 from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 OPENED = datetime(2007, 5, 20, 7, 0, tzinfo=UTC)
@@ -35,11 +35,14 @@ def batch_on(partition: int, incidents: range) -> tuple[Batch, dict[tuple[str, i
 
 async def blocked(pool: asyncpg.Pool, pids: list[int], wanted: int, deadline_s: float = 30) -> None:
     """Wait until `wanted` of these backends wait on a lock another transaction holds."""
-    end = time.monotonic() + deadline_s
     sql = "SELECT count(*) FROM unnest($1::int[]) AS p WHERE cardinality(pg_blocking_pids(p)) > 0"
-    while (found := await pool.fetchval(sql, pids)) != wanted:
-        assert time.monotonic() < end, f"{found} of {pids} blocked after {deadline_s}s"
-        await asyncio.sleep(0.05)
+
+    async def all_blocked() -> bool:
+        return await pool.fetchval(sql, pids) == wanted
+
+    await eventually(
+        all_blocked, deadline_s=deadline_s, interval_s=0.05, what=f"{wanted} of {pids} blocked"
+    )
 
 
 async def at_once(settings, pool: asyncpg.Pool, *calls) -> list[Outcome]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import asyncpg
 import pytest
@@ -16,6 +15,7 @@ from services.recorder.service import Recorder
 from services.runtime.kafka import make_producer
 from services.runtime.topics import INCIDENT_EVENTS, LINE_FAULT_REPORTS, topic_name
 from tests.support.lifecycle_samples import STORY, encoded, incident_story
+from tests.support.polling import eventually
 from tests.support.recorder_run import OPENED, TIMELINE, Running, recorder_settings, wait_until
 
 pytestmark = pytest.mark.integration
@@ -84,12 +84,13 @@ async def stream(settings, pool: asyncpg.Pool, gates: list[asyncio.Event]) -> No
 
 async def assigned(running: Running, deadline_s: float = 60) -> None:
     """Wait until this recorder has been given partitions of the event topic."""
-    end = time.monotonic() + deadline_s
-    while not any(
-        tp.topic.endswith(INCIDENT_EVENTS) for tp in running.recorder.consumer.assignment()
-    ):
-        assert time.monotonic() < end, f"no partitions assigned after {deadline_s}s"
-        await asyncio.sleep(0.1)
+    await eventually(
+        lambda: any(
+            tp.topic.endswith(INCIDENT_EVENTS) for tp in running.recorder.consumer.assignment()
+        ),
+        deadline_s=deadline_s,
+        what="partitions of the event topic assigned",
+    )
 
 
 async def test_partitions_moving_between_recorders_mid_stream_lose_and_double_nothing(

@@ -24,6 +24,7 @@ from infra.process import is_alive, port_in_use
 from infra.spawn import SIGNALPOST
 from services.runtime.topics import LINE_FAULT_REPORTS, topic_name
 from tests.support.kafka_io import publish
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -48,11 +49,7 @@ def _free_port() -> int:
 
 
 async def _until(check: Callable[[], object], what: str, deadline_s: float = 60) -> object:
-    deadline = time.monotonic() + deadline_s
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"not within {deadline_s}s: {what}"
-        await asyncio.sleep(0.2)
-    return found
+    return await eventually(check, deadline_s=deadline_s, interval_s=0.2, what=what)
 
 
 async def _status(up: Up) -> tuple[int, dict]:

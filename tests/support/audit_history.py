@@ -29,6 +29,7 @@ from services.runtime import db
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings
 from services.runtime.topics import INCIDENT_EVENTS, RULESET_ACTIVATIONS, topic_name
+from tests.support.polling import eventually
 
 START = datetime(2007, 5, 19, 22, 0, tzinfo=UTC)
 KINDS = ("line_fault", "capacity_alarm", "suspicious_parcel")
@@ -193,16 +194,16 @@ async def record_all(
     stop = asyncio.Event()
     watcher = await db.connect(settings)
     task = asyncio.create_task(Recorder(recorder).run(stop))
+
+    async def all_recorded() -> bool:
+        found = await watcher.fetchrow(
+            "SELECT (SELECT count(*) FROM incident_events) AS events,"
+            " (SELECT count(*) FROM rule_sets) AS rule_sets"
+        )
+        return found["events"] >= events and found["rule_sets"] >= rule_sets
+
     try:
-        async with asyncio.timeout(deadline_s):
-            while True:
-                found = await watcher.fetchrow(
-                    "SELECT (SELECT count(*) FROM incident_events) AS events,"
-                    " (SELECT count(*) FROM rule_sets) AS rule_sets"
-                )
-                if found["events"] >= events and found["rule_sets"] >= rule_sets:
-                    return
-                await asyncio.sleep(0.2)
+        await eventually(all_recorded, deadline_s=deadline_s, interval_s=0.2)
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -13,6 +12,7 @@ from services.recorder.settings import RecorderSettings
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 from tests.support.kafka_io import publish
 from tests.support.lifecycle_samples import encoded
+from tests.support.polling import eventually
 
 OPENED = datetime(2007, 5, 20, 7, 0, tzinfo=UTC)
 TIMELINE = "SELECT * FROM incident_events ORDER BY incident_id, sequence"
@@ -37,11 +37,12 @@ class Running:
 
 
 async def wait_until(pool: asyncpg.Pool, sql: str, wanted, *, deadline_s: float = 30) -> None:
-    """Poll `sql` until it returns `wanted`; fail with the last value at the deadline."""
-    end = time.monotonic() + deadline_s
-    while (found := await pool.fetchval(sql)) != wanted:
-        assert time.monotonic() < end, f"{sql!r}: {found!r} after {deadline_s}s, wanted {wanted!r}"
-        await asyncio.sleep(0.1)
+    """Poll `sql` until it returns `wanted`; fail at the deadline."""
+
+    async def returns_wanted() -> bool:
+        return await pool.fetchval(sql) == wanted
+
+    await eventually(returns_wanted, deadline_s=deadline_s, what=f"{sql!r} returning {wanted!r}")
 
 
 async def record_events(settings, pool: asyncpg.Pool, events: list, group: str) -> None:
