@@ -29,7 +29,8 @@ from services.runtime import db
 from services.runtime.kafka import admin_client, make_producer
 from services.runtime.logging import configure_logging
 from services.runtime.settings import load_settings
-from services.runtime.topics import INCIDENT_EVENTS, apply_catalog, topic_name
+from services.runtime.topic_admin import apply_catalog
+from services.runtime.topics import INCIDENT_EVENTS, topic_name
 from tests.support.lifecycle_samples import encoded, incident_story
 
 OPENED = datetime(2007, 5, 20, 0, 0, tzinfo=UTC)

@@ -27,7 +27,8 @@ from schemas.example_reports import encoded, report
 from services.router import Router, RouterSettings
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings
-from services.runtime.topics import LINE_FAULT_REPORTS, apply_catalog, topic_name
+from services.runtime.topic_admin import apply_catalog
+from services.runtime.topics import LINE_FAULT_REPORTS, topic_name
 
 BATCH = 2000
 

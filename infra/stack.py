@@ -29,6 +29,7 @@ from services.runtime.kafka import admin_client
 from services.runtime.kinds import Progress
 from services.runtime.migrate import load_migrations, migrate
 from services.runtime.settings import load_settings
+from services.runtime.topic_admin import apply_catalog
 from services.runtime.topics import (
     CAPACITY_ALARM_REPORTS,
     CATALOG,
@@ -38,7 +39,6 @@ from services.runtime.topics import (
     LINE_FAULT_REPORTS,
     ROUTED_REPORTS,
     SUSPICIOUS_PARCEL_REPORTS,
-    apply_catalog,
     task_feeds,
     topic_name,
 )

@@ -13,7 +13,8 @@ from services.incidents.policy import Policy
 from services.incidents.settings import IncidentSettings
 from services.runtime.errors import TopicDriftError
 from services.runtime.kafka import admin_client
-from services.runtime.topics import TopicSpec, apply_catalog
+from services.runtime.topic_admin import apply_catalog
+from services.runtime.topics import TopicSpec
 
 settings_class = IncidentSettings
 

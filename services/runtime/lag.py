@@ -11,13 +11,8 @@ from aiokafka.structs import TopicPartition
 from services.runtime import db
 from services.runtime.kafka import admin_client, make_consumer
 from services.runtime.settings import Settings
-from services.runtime.topics import (
-    INCIDENT_EVENTS,
-    REPORT_TOPICS,
-    ROUTED_REPORTS,
-    partitions_of,
-    topic_name,
-)
+from services.runtime.topic_admin import partitions_of
+from services.runtime.topics import INCIDENT_EVENTS, REPORT_TOPICS, ROUTED_REPORTS, topic_name
 
 Offsets = Mapping[TopicPartition, int]
 

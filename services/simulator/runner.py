@@ -19,13 +19,8 @@ from schemas.tasks import Task
 from services.runtime.errors import StackError
 from services.runtime.kafka import admin_client, make_consumer
 from services.runtime.settings import Settings
-from services.runtime.topics import (
-    DEAD_LETTERS,
-    INCIDENT_EVENTS,
-    partitions_of,
-    task_feed,
-    topic_name,
-)
+from services.runtime.topic_admin import partitions_of
+from services.runtime.topics import DEAD_LETTERS, INCIDENT_EVENTS, task_feed, topic_name
 from services.simulator.dispatch import Plan, acknowledge, plan, resolve
 from services.simulator.publishers import Publisher
 from services.simulator.scenario import Scenario

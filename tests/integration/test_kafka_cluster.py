@@ -23,7 +23,8 @@ from schemas.example_reports import encoded, report
 from services.router.service import Router
 from services.router.settings import RouterSettings
 from services.runtime.kafka import admin_client, make_consumer, make_producer
-from services.runtime.topics import LINE_FAULT_REPORTS, ROUTED_REPORTS, partitions_of, topic_name
+from services.runtime.topic_admin import partitions_of
+from services.runtime.topics import LINE_FAULT_REPORTS, ROUTED_REPORTS, topic_name
 from tests.support.kafka_io import publish, read_until
 
 pytestmark = pytest.mark.integration

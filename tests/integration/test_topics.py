@@ -6,13 +6,8 @@ import pytest
 from aiokafka.admin import NewTopic
 
 from services.runtime.kafka import admin_client
-from services.runtime.topics import (
-    CATALOG,
-    INCIDENT_EVENTS,
-    apply_catalog,
-    partitions_of,
-    topic_name,
-)
+from services.runtime.topic_admin import apply_catalog, partitions_of
+from services.runtime.topics import CATALOG, INCIDENT_EVENTS, topic_name
 
 pytestmark = pytest.mark.integration
 
