@@ -9,12 +9,14 @@ setup:
 demo: setup
 	.venv/bin/signalpost demo
 
-# Lint, types (the checked set is `files` under [tool.mypy] in pyproject.toml), contract
+# Lint, types (the checked set is `files` under [tool.mypy] in pyproject.toml), import
+# contracts ([tool.importlinter]: who may import what, see ARCHITECTURE.md), contract
 # files, and every test tier against the real Kafka and PostgreSQL.
 # pytest exits 5 when no test ran: make treats that, like any failure, as a failure.
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 	.venv/bin/signalpost schemas check
 	.venv/bin/pytest

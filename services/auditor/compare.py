@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.auditor.rebuild import project
-from services.recorder.projection import COLUMNS, IncidentState
+from services.recorder import COLUMNS, IncidentState
 
 # Rows of a live table that a replay should have rebuilt: those whose log position falls in
 # the replay's spans (replay_spans), or for rule sets the activations of its time range.

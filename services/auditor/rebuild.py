@@ -7,7 +7,7 @@ from typing import Any
 
 from schemas.codec import decode
 from schemas.contracts import INCIDENT_EVENT
-from services.recorder.projection import IncidentState, apply
+from services.recorder import IncidentState, apply
 
 
 def project(rows: Iterable[Mapping[str, Any]]) -> dict[str, IncidentState]:

@@ -27,11 +27,16 @@ from services.auditor.rebuild import project
 from services.auditor.replay_schema import REPLAY_GROUP, ReplayRun
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import unaccounted_reports
-from services.recorder import store
-from services.recorder.projection import COLUMNS
-from services.recorder.rows import CONTRACT_OF_TOPIC, Batch
-from services.recorder.service import decode_polled
-from services.recorder.store import UPSERT_INCIDENTS, Outcome
+from services.recorder import (
+    COLUMNS,
+    CONTRACT_OF_TOPIC,
+    UPSERT_INCIDENTS,
+    Batch,
+    Outcome,
+    decode_polled,
+    read_offsets,
+    record,
+)
 from services.runtime.topics import topic_name
 
 
@@ -107,7 +112,7 @@ async def _replay(
     await consumer.start()
     try:
         spans = await _spans_of_run(target, consumer, settings, schema, catalog_names, since, until)
-        stored = await store.read_offsets(
+        stored = await read_offsets(
             conn=target, group=REPLAY_GROUP, partitions=[(s.topic, s.partition) for s in spans]
         )
         todo = [
@@ -148,9 +153,7 @@ async def _write(live, target, batch: Batch, polled, result: ReplayResult) -> Ou
     """Seed what the batch continues, then record it with its position, as the recorder does."""
     result.seeded += await seed(live=live, target=target, batch=batch)
     next_offsets = {(tp.topic, tp.partition): rs[-1].offset + 1 for tp, rs in polled.items()}
-    return await store.record(
-        conn=target, group=REPLAY_GROUP, batch=batch, next_offsets=next_offsets
-    )
+    return await record(conn=target, group=REPLAY_GROUP, batch=batch, next_offsets=next_offsets)
 
 
 async def _spans_of_run(target, consumer, settings, schema, catalog_names, since, until):

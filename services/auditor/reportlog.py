@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from schemas.contracts import RULESET_ACTIVATED
 from services.auditor import logrange
-from services.recorder.rows import Decoded, decode_message
+from services.recorder import Decoded, decode_message
 from services.router import KIND_OF_TOPIC
 from services.runtime.settings import Settings
 from services.runtime.topics import RULESET_ACTIVATIONS, topic_name

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.chain import verify_chain
-from services.recorder import store
+from services.recorder import find_incidents, timeline
 from services.runtime import db
 from services.runtime.settings import Settings
 
@@ -61,7 +61,7 @@ async def show_timeline(args: argparse.Namespace, settings: Settings) -> tuple[s
     """The timeline as text or JSON, with the state of its hash chain."""
     conn = await db.connect(settings, url=settings.auditor_database_url)
     try:
-        rows = [dict(r) for r in await store.timeline(conn=conn, incident=args.incident)]
+        rows = [dict(r) for r in await timeline(conn=conn, incident=args.incident)]
     finally:
         await conn.close()
     if not rows:
@@ -82,7 +82,7 @@ async def show_incidents(
     """The matching incidents as a table or JSON."""
     conn = await db.connect(settings, url=settings.auditor_database_url)
     try:
-        rows = await store.find_incidents(
+        rows = await find_incidents(
             conn=conn,
             open_only=args.open,
             enterprise=args.enterprise,

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from services.auditor.reportlog import identity
+from services.auditor import identity
 from services.fuzz.hostile import FuzzInput
 from services.runtime.topics import INCIDENT_COMMANDS
 

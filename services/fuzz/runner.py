@@ -19,8 +19,8 @@ import httpx
 import structlog
 
 from schemas.example_reports import TOPIC_OF_KIND, encoded, report
-from services.auditor.access import connect as audit_connect
-from services.auditor.verify import OUTCOMES
+from services.auditor import OUTCOMES
+from services.auditor import connect as audit_connect
 from services.fuzz.account import Outcomes, Sent, Tally, unaccounted
 from services.fuzz.hostile import LARGEST, FuzzInput, hostile_inputs
 from services.gateway import Role, create_token, revoke_token

@@ -22,7 +22,7 @@ from services.gateway.deps import Caller, Gw, errors, json_body, read_body
 from services.gateway.errors import forbidden, not_found
 from services.gateway.outcomes import Outcome, SeenIncident
 from services.gateway.state import Gateway
-from services.recorder import store as recorder_store
+from services.recorder import timeline
 from services.runtime.topics import INCIDENT_COMMANDS, topic_name
 
 router = APIRouter()
@@ -60,7 +60,7 @@ async def incident_timeline(incident_id: IncidentId, who: Caller, gw: Gw):
     if not who.may_read_tasks:
         raise forbidden("a publisher token reads no incidents")
     async with gw.database() as conn:
-        rows = [dict(r) for r in await recorder_store.timeline(conn=conn, incident=incident_id)]
+        rows = [dict(r) for r in await timeline(conn=conn, incident=incident_id)]
     if not who.sees_everything:
         mine = {i for i, named in store.participants(rows).items() if who.enterprise in named}
         rows = [r for r in rows if r["incident_id"] in mine]

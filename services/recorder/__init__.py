@@ -1,1 +1,38 @@
-"""The recorder: the incident event log written into PostgreSQL timelines, effectively once."""
+"""The recorder: the incident event log written into PostgreSQL timelines, effectively once.
+
+What other packages may use: the auditor replays the log through the same decoding,
+projection and upserts (so a replay is the recorder's own code, not a copy of it); the
+gateway and the command line read timelines and outcomes from the store.
+"""
+
+from services.recorder.projection import COLUMNS, IncidentState, apply
+from services.recorder.rows import CONTRACT_OF_TOPIC, Batch, Decoded, decode_message
+from services.recorder.service import Recorder, decode_polled
+from services.recorder.settings import RecorderSettings
+from services.recorder.store import (
+    UPSERT_INCIDENTS,
+    Outcome,
+    find_incidents,
+    read_offsets,
+    record,
+    timeline,
+)
+
+__all__ = [
+    "COLUMNS",
+    "CONTRACT_OF_TOPIC",
+    "UPSERT_INCIDENTS",
+    "Batch",
+    "Decoded",
+    "IncidentState",
+    "Outcome",
+    "Recorder",
+    "RecorderSettings",
+    "apply",
+    "decode_message",
+    "decode_polled",
+    "find_incidents",
+    "read_offsets",
+    "record",
+    "timeline",
+]
