@@ -71,8 +71,8 @@ RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 Outgoing = tuple[str, bytes | None, bytes]  # topic, key, value
 Decision = tuple[bytes, Sequence[bytes]]  # one input's key and its encoded events
 RETRY_MAX_SECONDS = 30.0
-# A due incident's tick that changed nothing (its deadline is still the same) is sent again
-# after this long; otherwise each deadline is ticked once.
+# A due incident's tick that was handled and changed nothing (its deadline is still the
+# same) is sent again this long after it was handled; otherwise each deadline is ticked once.
 TICK_RESEND_AFTER = timedelta(seconds=30)
 # The broker appends a record batch whole; the events of one decision go in one (the codec
 # bounds a message to 256 KiB, the broker a batch to 1 MiB).
@@ -285,6 +285,10 @@ def build_app(
             _written(changed, last, at)
             for key, deadline in deadlines.items():
                 index.set(key, deadline)
+            handled_at = clock()
+            for event in batch:
+                if event.message.topic == names[INCIDENT_TICKS] and event.key is not None:
+                    index.handled(event.key, handled_at)
             log.debug("batch_handled", inputs=len(batch), decisions=len(decisions))
 
     @app.timer(interval=settings.incidents_tick_seconds)
@@ -384,18 +388,20 @@ class DeadlineIndex:
 
     Built from the table at the first tick after a start or a rebalance once recovery is
     over, then kept by the agent as it writes states. A due key is ticked once for its
-    deadline: the timer runs every second, and re-sending every due key each time flooded
-    the agent with its own ticks once thousands were due behind a backlog (the crash loop:
-    a timer run of 60 s, the inputs left waiting). A tick that changed nothing is sent
-    again after TICK_RESEND_AFTER.
+    deadline and not again while that tick is on its way: the timer runs every second, and
+    re-sending every due key each time (or every half minute) flooded the agent with its own
+    ticks once thousands were due behind a backlog (the crash loop: timer runs of 60-120 s,
+    the inputs left waiting). A tick that was handled and changed nothing is sent again
+    TICK_RESEND_AFTER after it was handled.
     """
 
     def __init__(self) -> None:
         self._due: dict[bytes, datetime] | None = None
-        self._ticked: dict[bytes, tuple[datetime, datetime]] = {}  # key: deadline, sent at
+        # key: the deadline its tick was sent for, and when that tick was handled (None: not yet)
+        self._ticked: dict[bytes, tuple[datetime, datetime | None]] = {}
 
     def forget(self) -> None:
-        """Drop the index; the next `due` rebuilds it from the table."""
+        """Drop the index; the next `due` rebuilds it from the table and ticks again."""
         self._due = None
         self._ticked.clear()
 
@@ -409,19 +415,29 @@ class DeadlineIndex:
         else:
             self._due[key] = deadline
 
+    def handled(self, key: bytes, at: datetime) -> None:
+        """The agent has decided a tick of `key`'s."""
+        ticked = self._ticked.get(key)
+        if ticked is not None:
+            self._ticked[key] = (ticked[0], at)
+
     def due(self, now: datetime, build: Callable[[], dict[bytes, datetime]]) -> list[bytes]:
-        """The keys with a deadline due by `now` not yet ticked for it (or not lately)."""
+        """The keys with a deadline due by `now` whose tick is not on its way already."""
         if self._due is None:
             self._due = build()
         keys = []
         for key, deadline in self._due.items():
-            if deadline > now:
-                continue
-            ticked = self._ticked.get(key)
-            if ticked is None or ticked[0] != deadline or now - ticked[1] >= TICK_RESEND_AFTER:
-                self._ticked[key] = (deadline, now)
+            if deadline <= now and self._may_tick(key, deadline, now):
+                self._ticked[key] = (deadline, None)
                 keys.append(key)
         return keys
+
+    def _may_tick(self, key: bytes, deadline: datetime, now: datetime) -> bool:
+        ticked = self._ticked.get(key)
+        if ticked is None or ticked[0] != deadline:
+            return True
+        handled_at = ticked[1]
+        return handled_at is not None and now - handled_at >= TICK_RESEND_AFTER
 
 
 def changelog_topics(app: faust.App) -> tuple[TopicSpec, ...]:

@@ -34,12 +34,20 @@ def test_a_new_deadline_is_ticked_when_it_falls_due():
     assert index.due(T0 + timedelta(minutes=5), dict) == [b"a"]
 
 
-def test_a_tick_that_changed_nothing_is_sent_again_after_a_while():
+def test_a_tick_still_on_its_way_is_not_sent_again_however_long_it_takes():
     index = index_of({b"a": T0})
     assert index.due(T0, dict) == [b"a"]
-    index.set(b"a", T0)  # the same deadline written again: the tick decided nothing
-    assert index.due(T0 + TICK_RESEND_AFTER - timedelta(seconds=1), dict) == []
-    assert index.due(T0 + TICK_RESEND_AFTER, dict) == [b"a"]
+    # A backlog: the agent has not reached the tick ten minutes later.
+    assert index.due(T0 + timedelta(minutes=10), dict) == []
+
+
+def test_a_handled_tick_that_changed_nothing_is_sent_again_after_a_while():
+    index = index_of({b"a": T0})
+    assert index.due(T0, dict) == [b"a"]
+    handled = T0 + timedelta(minutes=2)
+    index.handled(b"a", handled)  # decided; the deadline is the same, so nothing changed
+    assert index.due(handled + TICK_RESEND_AFTER - timedelta(seconds=1), dict) == []
+    assert index.due(handled + TICK_RESEND_AFTER, dict) == [b"a"]
 
 
 def test_after_a_rebuild_every_due_key_is_ticked_again():
