@@ -131,44 +131,42 @@ class Outputs:
         return None
 
 
-async def rows_from_every_partition_after(
-    settings: StackSettings, moment: float, deadline_s: float
-) -> float | None:
-    """Seconds from `moment` until the recorder committed a row from every log partition."""
+async def _rows_after(settings: StackSettings, moment: float, deadline_s: float, answer):
+    """Poll the recorder's rows committed after `moment`, as each log partition's first row
+    time, until `answer(firsts)` gives a figure; None at the deadline."""
     conn = await db.connect(settings)
     until = time.monotonic() + deadline_s
     try:
         while time.monotonic() < until:
-            firsts = await conn.fetch(
+            rows = await conn.fetch(
                 "SELECT source_partition, extract(epoch FROM min(recorded_at)) AS at"
                 " FROM incident_events WHERE recorded_at > to_timestamp($1) GROUP BY 1",
                 moment,
             )
-            if len(firsts) == KEYED_PARTITIONS:
-                return max(float(r["at"]) for r in firsts) - moment
+            figure = answer({r["source_partition"]: float(r["at"]) - moment for r in rows})
+            if figure is not None:
+                return figure
             await asyncio.sleep(0.1)
     finally:
         await conn.close()
     return None
+
+
+async def rows_from_every_partition_after(
+    settings: StackSettings, moment: float, deadline_s: float
+) -> float | None:
+    """Seconds from `moment` until the recorder committed a row from every log partition."""
+    return await _rows_after(
+        settings, moment, deadline_s,
+        lambda firsts: max(firsts.values()) if len(firsts) == KEYED_PARTITIONS else None,
+    )  # fmt: skip
 
 
 async def first_row_after(settings: StackSettings, moment: float, deadline_s: float):
     """Seconds from `moment` to the first row the recorder committed after it."""
-    conn = await db.connect(settings)
-    until = time.monotonic() + deadline_s
-    try:
-        while time.monotonic() < until:
-            at = await conn.fetchval(
-                "SELECT extract(epoch FROM min(recorded_at)) FROM incident_events"
-                " WHERE recorded_at > to_timestamp($1)",
-                moment,
-            )
-            if at is not None:
-                return float(at) - moment
-            await asyncio.sleep(0.1)
-    finally:
-        await conn.close()
-    return None
+    return await _rows_after(
+        settings, moment, deadline_s, lambda firsts: min(firsts.values(), default=None)
+    )
 
 
 async def stream(settings: StackSettings, rate: int, stop: asyncio.Event, sent: list[Sent]):
