@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.auditor.rebuild import project
-from services.recorder import COLUMNS, IncidentState
+from services.recorder import COLUMNS, IncidentRow
 
 # Rows of a live table that a replay should have rebuilt: those whose log position falls in
 # the replay's spans (replay_spans), or for rule sets the activations of its time range.
@@ -127,7 +127,7 @@ def differences(table: str, rows: list[Any]) -> list[Difference]:
     return found
 
 
-def state_differences(replayed: IncidentState, expected: IncidentState) -> list[Difference]:
+def state_differences(replayed: IncidentRow, expected: IncidentRow) -> list[Difference]:
     """An incident the replay left behind live's timeline, against live's rows up to that point."""
     changed = tuple(c for c in COLUMNS if getattr(replayed, c) != getattr(expected, c))
     if not changed:
@@ -191,7 +191,7 @@ async def _incidents_behind_live(
     )
     expected = project(rows)
     for row in behind:
-        replayed = IncidentState(*(row[c] for c in COLUMNS))
+        replayed = IncidentRow(*(row[c] for c in COLUMNS))
         if row["incident_id"] not in expected:
             found.append(Difference("incidents", row["incident_id"], "no live rows"))
             continue

@@ -7,13 +7,14 @@ from typing import Any
 
 from schemas.codec import decode
 from schemas.contracts import INCIDENT_EVENT
-from services.recorder import IncidentState, apply
+from services.recorder import IncidentRow, project_event
 
 
-def project(rows: Iterable[Mapping[str, Any]]) -> dict[str, IncidentState]:
+def project(rows: Iterable[Mapping[str, Any]]) -> dict[str, IncidentRow]:
     """Each incident's state after its rows (incident_id, event as JSON text, hash), in order."""
-    states: dict[str, IncidentState] = {}
+    incidents: dict[str, IncidentRow] = {}
     for row in rows:
         event = decode(INCIDENT_EVENT, row["event"].encode("utf-8"))
-        states[row["incident_id"]] = apply(states.get(row["incident_id"]), event, row["hash"])
-    return states
+        incident_id = row["incident_id"]
+        incidents[incident_id] = project_event(incidents.get(incident_id), event, row["hash"])
+    return incidents

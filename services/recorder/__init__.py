@@ -5,7 +5,7 @@ projection and upserts (so a replay is the recorder's own code, not a copy of it
 gateway and the command line read timelines and outcomes from the store.
 """
 
-from services.recorder.projection import COLUMNS, IncidentState, apply
+from services.recorder.projection import COLUMNS, IncidentRow, project_event
 from services.recorder.rows import CONTRACT_OF_TOPIC, Batch, Decoded, decode_message
 from services.recorder.service import Recorder, decode_polled
 from services.recorder.settings import RecorderSettings
@@ -24,14 +24,14 @@ __all__ = [
     "UPSERT_INCIDENTS",
     "Batch",
     "Decoded",
-    "IncidentState",
+    "IncidentRow",
     "Outcome",
     "Recorder",
     "RecorderSettings",
-    "apply",
     "decode_message",
     "decode_polled",
     "find_incidents",
+    "project_event",
     "read_offsets",
     "record",
     "timeline",

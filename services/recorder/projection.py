@@ -9,11 +9,8 @@ from typing import Any, NamedTuple
 from schemas import lifecycle as ev
 from schemas.tasks import TaskRole
 
-# Statuses after which an incident no longer counts as open (the table's is_open agrees).
-CLOSED_STATUSES = frozenset({"resolved", "closed", "cancelled"})
 
-
-class IncidentState(NamedTuple):
+class IncidentRow(NamedTuple):
     """One row of the incidents table: where an incident stands after its latest event."""
 
     incident_id: str
@@ -43,10 +40,10 @@ class IncidentState(NamedTuple):
     last_hash: str
 
 
-COLUMNS: tuple[str, ...] = IncidentState._fields
+COLUMNS: tuple[str, ...] = IncidentRow._fields
 
 
-def _opened(state: IncidentState, e: ev.IncidentOpened) -> dict[str, Any]:
+def _opened(state: IncidentRow, e: ev.IncidentOpened) -> dict[str, Any]:
     return {
         "kind": e.report.kind,
         "district": e.report.district,
@@ -59,7 +56,7 @@ def _opened(state: IncidentState, e: ev.IncidentOpened) -> dict[str, Any]:
     }
 
 
-def _routed(state: IncidentState, e: ev.IncidentRouted) -> dict[str, Any]:
+def _routed(state: IncidentRow, e: ev.IncidentRouted) -> dict[str, Any]:
     primary = next((t for t in e.tasks if t.role is TaskRole.PRIMARY), None)
     changes: dict[str, Any] = {
         "primary_enterprise": e.decision.primary,
@@ -71,13 +68,13 @@ def _routed(state: IncidentState, e: ev.IncidentRouted) -> dict[str, Any]:
     return changes
 
 
-def _for_primary(state: IncidentState, e: ev.TaskEventBase) -> bool:
+def _for_primary(state: IncidentRow, e: ev.TaskEventBase) -> bool:
     # Notified and supporting enterprises work on their own tasks; the incident's state
     # follows the enterprise that must handle it (any, before routing has named one).
     return state.primary_enterprise in (None, e.enterprise)
 
 
-def _deadline(state: IncidentState, e: ev.DeadlineSet) -> dict[str, Any]:
+def _deadline(state: IncidentRow, e: ev.DeadlineSet) -> dict[str, Any]:
     if not _for_primary(state, e):
         return {}
     field = "ack_due_at" if e.deadline is ev.DeadlineKind.ACKNOWLEDGE else "resolve_due_at"
@@ -87,7 +84,7 @@ def _deadline(state: IncidentState, e: ev.DeadlineSet) -> dict[str, Any]:
 def _status(status: str, first_time: str | None = None) -> Callable[..., dict[str, Any]]:
     """A primary task's move to `status`, stamping `first_time` the first time it happens."""
 
-    def change(state: IncidentState, e: ev.TaskEventBase) -> dict[str, Any]:
+    def change(state: IncidentRow, e: ev.TaskEventBase) -> dict[str, Any]:
         if not _for_primary(state, e):
             return {}
         changes: dict[str, Any] = {"status": status}
@@ -98,32 +95,32 @@ def _status(status: str, first_time: str | None = None) -> Callable[..., dict[st
     return change
 
 
-def _escalated(state: IncidentState, e: ev.IncidentEscalated) -> dict[str, Any]:
+def _escalated(state: IncidentRow, e: ev.IncidentEscalated) -> dict[str, Any]:
     return {"escalation_level": max(state.escalation_level, e.level)}
 
 
-def _reassigned(state: IncidentState, e: ev.IncidentReassigned) -> dict[str, Any]:
+def _reassigned(state: IncidentRow, e: ev.IncidentReassigned) -> dict[str, Any]:
     if not _for_primary(state, e):
         return {}
     return {"primary_enterprise": e.to_enterprise, "status": "open"}
 
 
-def _duplicate(state: IncidentState, e: ev.DuplicateLinked) -> dict[str, Any]:
+def _duplicate(state: IncidentRow, e: ev.DuplicateLinked) -> dict[str, Any]:
     return {"report_count": state.report_count + 1}
 
 
-def _cleared(state: IncidentState, e: ev.SourceCleared) -> dict[str, Any]:
+def _cleared(state: IncidentRow, e: ev.SourceCleared) -> dict[str, Any]:
     return {"source_cleared_at": state.source_cleared_at or e.occurred_at}
 
 
 def _ended(status: str) -> Callable[..., dict[str, Any]]:
-    def change(state: IncidentState, e: ev.IncidentEventBase) -> dict[str, Any]:
+    def change(state: IncidentRow, e: ev.IncidentEventBase) -> dict[str, Any]:
         return {"status": status, "closed_at": state.closed_at or e.occurred_at}
 
     return change
 
 
-def _unchanged(state: IncidentState, e: ev.IncidentEventBase) -> dict[str, Any]:
+def _unchanged(state: IncidentRow, e: ev.IncidentEventBase) -> dict[str, Any]:
     return {}
 
 
@@ -147,8 +144,8 @@ CHANGES: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def _new(event: ev.IncidentEventBase) -> IncidentState:
-    return IncidentState(
+def _new(event: ev.IncidentEventBase) -> IncidentRow:
+    return IncidentRow(
         incident_id=event.incident_id,
         incident_key=event.incident_key,
         kind=None,
@@ -177,7 +174,7 @@ def _new(event: ev.IncidentEventBase) -> IncidentState:
     )
 
 
-def apply(state: IncidentState | None, event: Any, event_hash: str) -> IncidentState:
+def project_event(state: IncidentRow | None, event: Any, event_hash: str) -> IncidentRow:
     """The incident after `event` (whose chained hash is `event_hash`); None: not seen before."""
     current = state or _new(event)
     changes = CHANGES[event.type](current, event)

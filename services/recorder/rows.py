@@ -13,7 +13,7 @@ from schemas.chain import GENESIS_HASH, canonical_json, chain_hash
 from schemas.codec import decode
 from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, RULESET_ACTIVATED, Contract
 from schemas.errors import ContractError
-from services.recorder.projection import IncidentState, apply
+from services.recorder.projection import IncidentRow, project_event
 from services.runtime.topics import DEAD_LETTERS, INCIDENT_EVENTS, RULESET_ACTIVATIONS
 
 # Longest reason kept with a message set aside (recorder_dead_letters.reason).
@@ -73,7 +73,7 @@ class EventPlan:
     """What one batch of lifecycle events becomes: rows, changed incidents, poison."""
 
     rows: list[EventRow] = field(default_factory=list)
-    incidents: dict[str, IncidentState] = field(default_factory=dict)
+    incidents: dict[str, IncidentRow] = field(default_factory=dict)
     poison: list[Poison] = field(default_factory=list)
     duplicates: int = 0
 
@@ -101,7 +101,7 @@ def failure(what: str, exc: Exception) -> str:
 
 def plan_events(
     decoded: Iterable[Decoded],
-    incidents: Mapping[str, IncidentState],
+    incidents: Mapping[str, IncidentRow],
     recorded_ids: set[str],
 ) -> EventPlan:
     """Chain and project a batch of events, in log order, onto the incidents as they stand."""
@@ -127,7 +127,7 @@ def plan_events(
     return plan
 
 
-def _chain(item: Decoded, state: IncidentState | None) -> tuple[EventRow, IncidentState] | Poison:
+def _chain(item: Decoded, state: IncidentRow | None) -> tuple[EventRow, IncidentRow] | Poison:
     """The event's row chained to its incident's last one and the incident after it."""
     event, message = item.model, item.message
     expected = state.last_sequence + 1 if state else 1
@@ -150,7 +150,7 @@ def _chain(item: Decoded, state: IncidentState | None) -> tuple[EventRow, Incide
         prev_hash,
         digest,
     )
-    return row, apply(state, event, digest)
+    return row, project_event(state, event, digest)
 
 
 def _sequence_problem(event: Any, expected: int) -> str:

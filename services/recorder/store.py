@@ -10,7 +10,7 @@ from typing import Any, get_args, get_type_hints
 import asyncpg
 
 from schemas.registry import Registry
-from services.recorder.projection import COLUMNS, IncidentState
+from services.recorder.projection import COLUMNS, IncidentRow
 from services.recorder.rows import (
     EVENT_COLUMNS,
     Batch,
@@ -39,7 +39,7 @@ def _sql_type(hint: Any) -> str:
     return _SQL_TYPE[next(t for t in (*get_args(hint), hint) if t in _SQL_TYPE)] + "[]"
 
 
-_INCIDENT_TYPES = [_sql_type(h) for h in get_type_hints(IncidentState).values()]
+_INCIDENT_TYPES = [_sql_type(h) for h in get_type_hints(IncidentRow).values()]
 UPSERT_INCIDENTS = f"""
     INSERT INTO incidents ({", ".join(COLUMNS)})
     SELECT * FROM unnest({", ".join(f"${n}::{t}" for n, t in enumerate(_INCIDENT_TYPES, 1))})
@@ -151,7 +151,7 @@ async def _write_or_set_aside(conn: asyncpg.Connection, single: Batch) -> Outcom
 
 
 async def _write(conn: asyncpg.Connection, batch: Batch) -> Outcome:
-    incidents: dict[str, IncidentState] = {}
+    incidents: dict[str, IncidentRow] = {}
     recorded: set[str] = set()
     if batch.events:
         incidents = await load_incidents(conn=conn, ids={d.model.incident_id for d in batch.events})
@@ -206,15 +206,13 @@ async def _insert(conn: asyncpg.Connection, table: str, rows: list[tuple[Any, ..
     )
 
 
-async def load_incidents(
-    *, conn: asyncpg.Connection, ids: Iterable[str]
-) -> dict[str, IncidentState]:
+async def load_incidents(*, conn: asyncpg.Connection, ids: Iterable[str]) -> dict[str, IncidentRow]:
     """The projection rows of these incidents, as they stand."""
     rows = await conn.fetch(
         f"SELECT {', '.join(COLUMNS)} FROM incidents WHERE incident_id = ANY($1::text[])",
         list(ids),
     )
-    return {r["incident_id"]: IncidentState(*r) for r in rows}
+    return {r["incident_id"]: IncidentRow(*r) for r in rows}
 
 
 async def load_reference(*, conn: asyncpg.Connection, registry: Registry) -> None:

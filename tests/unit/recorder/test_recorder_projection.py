@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.recorder.projection import apply
+from services.recorder.projection import project_event
 from services.recorder.rows import plan_events
 from tests.support.recorder_messages import OPENED, decoded, story
 
@@ -92,7 +92,7 @@ def test_reassignment_escalation_duplicates_and_cancellation():
 
 def test_apply_keeps_the_chain_head():
     (item,) = decoded(story(steps=1))
-    state = apply(None, item.model, "h1")
+    state = project_event(None, item.model, "h1")
     assert (state.last_sequence, state.last_hash, state.last_event_type) == (
         1,
         "h1",
