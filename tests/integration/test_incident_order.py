@@ -26,9 +26,9 @@ from schemas.commands import AcknowledgeIncident
 from schemas.contracts import INCIDENT_EVENT
 from schemas.example_reports import encoded, report
 from schemas.registry import load_registry
-from services.incidents.app import build_app
 from services.incidents.handler import load_state
 from services.incidents.policy import Policy
+from services.incidents.service import build
 from services.incidents.settings import IncidentSettings
 from services.incidents.state import fold
 from services.router import REFERENCE_RULES, load_rule_set
@@ -95,7 +95,7 @@ async def worker(
 ) -> AsyncIterator[tuple]:
     """A fresh incident manager whose table holds what a restart recovers from `recovered`."""
     changelog = Changelog()
-    app = build_app(settings, policy=POLICY)  # its outputs go to the real broker
+    app = build(settings, policy=POLICY)  # its outputs go to the real broker
     app.producer = changelog
     table = app.tables["incident-state"]
     for key, value in recovered:

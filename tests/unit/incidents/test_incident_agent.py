@@ -16,10 +16,10 @@ from schemas.commands import AcknowledgeIncident
 from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, TASK
 from schemas.example_reports import encoded, report
 from schemas.registry import load_registry
-from services.incidents.app import build_app
 from services.incidents.handler import LogRecord, load_row, load_state
 from services.incidents.log import mark_key, partition_of
 from services.incidents.policy import Policy
+from services.incidents.service import build
 from services.incidents.settings import IncidentSettings
 from services.router import REFERENCE_RULES, load_rule_set
 from services.router.intake import process_batch
@@ -166,9 +166,7 @@ async def running():
     journal = Journal()
     settings = IncidentSettings(topic_prefix=PREFIX)
     outputs = OutputRecorder(journal)
-    app = build_app(
-        settings, policy=POLICY, output_producer=lambda: outputs, log_reader=outputs.read
-    )
+    app = build(settings, policy=POLICY, output_producer=lambda: outputs, log_reader=outputs.read)
     app.producer = ChangelogRecorder(journal)
     [manage] = app.agents.values()
     async with manage.test_context() as agent:

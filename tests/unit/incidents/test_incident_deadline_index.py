@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.incidents.app import TICK_RESEND_AFTER, DeadlineIndex
+from services.incidents.due import TICK_RESEND_AFTER, DeadlineIndex
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2007, 5, 19, 14, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ from faust.types import TP
 from mode.utils.queues import FlowControlQueue
 
 from schemas.registry import load_registry
-from services.incidents.app import build_app
 from services.incidents.policy import Policy
 from services.incidents.recovery import SeekThenResumeRecovery, SnapshotConsumer
+from services.incidents.service import build
 from services.incidents.settings import IncidentSettings
 
 pytestmark = pytest.mark.unit
@@ -57,7 +57,7 @@ class IdleFetcher:
 
 async def test_inputs_are_sought_while_paused_and_resumed_with_the_flow_at_once():
     settings = IncidentSettings(topic_prefix="t.")
-    app = build_app(settings, policy=Policy.from_registry(load_registry()))
+    app = build(settings, policy=Policy.from_registry(load_registry()))
     recovery = app.tables.recovery
     assert isinstance(recovery, SeekThenResumeRecovery)
     changelog = TP(next(iter(app.tables.changelog_topics)), 0)

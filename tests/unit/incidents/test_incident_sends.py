@@ -9,7 +9,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
 from structlog.testing import capture_logs
 
-from services.incidents import app
+from services.incidents import outputs
 from services.incidents.log import partition_of
 
 pytestmark = pytest.mark.unit
@@ -37,11 +37,11 @@ class FlakyBroker:
 
 
 async def test_a_batch_is_sent_again_until_every_message_is_acked(monkeypatch) -> None:
-    monkeypatch.setattr(app, "RETRY_MAX_SECONDS", 0.01)
+    monkeypatch.setattr(outputs, "RETRY_MAX_SECONDS", 0.01)
     broker = FlakyBroker()
     messages = [("events", b"k", b"e1"), ("tasks.vnpt", b"k", b"t1")]
     with capture_logs() as logs:
-        await asyncio.wait_for(app.send_until_acked(broker, messages), timeout=5)
+        await asyncio.wait_for(outputs.send_until_acked(broker, messages), timeout=5)
     assert broker.acked == messages
     retries = [e for e in logs if e["event"] == "batch_not_published_will_retry"]
     assert [e["failures"] for e in retries] == [1, 2]
@@ -89,8 +89,8 @@ class BatchingBroker:
 
 async def test_a_decisions_events_go_whole_in_one_record_batch(monkeypatch) -> None:
     # A broker appends a record batch whole: a crash mid-send leaves no half decision.
-    monkeypatch.setattr(app, "BATCH_BYTES", 1000)
-    monkeypatch.setattr(app, "RECORD_OVERHEAD", 0)
+    monkeypatch.setattr(outputs, "BATCH_BYTES", 1000)
+    monkeypatch.setattr(outputs, "RECORD_OVERHEAD", 0)
     broker = BatchingBroker(limit=1000)
     key = b"line_fault:vnpt-quang-nam:L-1"
     partition = partition_of(key)
@@ -100,7 +100,7 @@ async def test_a_decisions_events_go_whole_in_one_record_batch(monkeypatch) -> N
         (key, [b"e" * 100]),  # fits after the second
         (key, [b"f" * 900, b"g" * 900]),  # larger than a batch alone: split, the only way
     ]
-    at = await app.send_until_acked(broker, [], log_topic="events", decisions=decisions)
+    at = await outputs.send_until_acked(broker, [], log_topic="events", decisions=decisions)
     assert [len(values) for _, values in broker.sent] == [2, 3, 1, 1]
     assert {p for p, _ in broker.sent} == {partition}
     # Where each decision's last event is: what the state rows record.

@@ -6,8 +6,8 @@ import pytest
 
 from infra.spawn import static_membership
 from schemas.registry import load_registry
-from services.incidents.app import build_app
 from services.incidents.policy import Policy
+from services.incidents.service import build
 from services.incidents.settings import IncidentSettings
 from services.recorder.service import Recorder
 from services.recorder.settings import RecorderSettings
@@ -42,5 +42,5 @@ async def test_the_router_and_the_recorder_join_their_groups_with_the_id():
 
 def test_the_incident_manager_joins_its_group_with_the_id():
     settings = IncidentSettings(kafka_group_instance_id="host-incidents")
-    app = build_app(settings, policy=Policy.from_registry(load_registry()))
+    app = build(settings, policy=Policy.from_registry(load_registry()))
     assert app.conf.consumer_group_instance_id == "host-incidents"

@@ -1,0 +1,215 @@
+"""The agent's work on its batches: bring the table up to the log, decide, publish, keep.
+
+`app.build_app` registers a faust agent and a timer that hand their stream and ticks to
+one `IncidentAgent`; everything they share (the table, the deadline index, which
+partitions are caught up) lives here, so each step is a method a reader can find.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import faust
+import structlog
+from aiokafka import AIOKafkaProducer
+from faust.exceptions import ConsumerNotStarted
+
+from services.incidents.due import DeadlineIndex
+from services.incidents.handler import LogPosition, Step, catch_up, due_index, encode_row, handle
+from services.incidents.log import LogReader, mark_key
+from services.incidents.outputs import Decision, Outgoing, send_until_acked
+from services.incidents.policy import Policy
+from services.runtime.clock import Clock
+from services.runtime.topics import (
+    DEAD_LETTERS,
+    INCIDENT_EVENTS,
+    INCIDENT_TICKS,
+    KEYED_PARTITIONS,
+    task_feed,
+    topic_name,
+)
+
+log = structlog.get_logger(component="incidents")
+
+
+class IncidentAgent:
+    """One worker's incidents: the state table, its deadline index, its caught-up partitions.
+
+    Inputs are decided in order, a batch at a time; each batch's sends are acked before
+    any of its states is written (see app.py: the log wins).
+    """
+
+    def __init__(
+        self,
+        *,
+        app: faust.App,
+        table: Any,  # faust's Table: a MutableMapping of bytes, untyped in faust
+        policy: Policy,
+        clock: Clock,
+        read_log: LogReader,
+        inputs: Mapping[str, str],  # catalog name: real topic name
+        prefix: str,
+        batch_max: int,
+    ) -> None:
+        self.app = app
+        self.table = table
+        self.policy = policy
+        self.clock = clock
+        self.read_log = read_log
+        self.source_of = {real: name for name, real in inputs.items()}
+        self.ticks_topic = inputs[INCIDENT_TICKS]
+        self.prefix = prefix
+        self.events_topic = topic_name(INCIDENT_EVENTS, prefix)
+        self.dead_letters_topic = topic_name(DEAD_LETTERS, prefix)
+        self.batch_max = batch_max
+        self.index = DeadlineIndex()
+        self.marks = {p: mark_key(p) for p in range(KEYED_PARTITIONS)}
+        self.caught_up: dict[int, int] = {}  # partition: the generation it was brought up in
+
+    async def handle_batches(self, stream: faust.StreamT, producer: AIOKafkaProducer) -> None:
+        """Inputs in order, a batch at a time: decide, publish, wait for acks, keep the states.
+
+        Waiting for the brokers once per batch rather than once per input is what lets one
+        agent keep up; the states of a batch are written only after all its sends are acked.
+        """
+        async for batch in stream.take_events(self.batch_max, within=0.01):
+            await self.bring_up(batch)
+            await self.handle_batch(batch, producer)
+
+    async def handle_batch(self, batch: list[Any], producer: AIOKafkaProducer) -> None:
+        """One batch of faust events decided, sent, acked, then written to the table."""
+        changed: dict[bytes, bytes | None] = {}  # None: the key's state leaves the table
+        deadlines: dict[bytes, datetime | None] = {}
+        decisions: list[Decision] = []
+        last: dict[bytes, int] = {}  # each key's last decision in `decisions`
+        messages: list[Outgoing] = []
+        for event in batch:
+            message = event.message
+            key = event.key
+            stored = changed[key] if key in changed else self.stored(key)
+            step = handle(
+                stored,
+                key=key,
+                source=self.source_of.get(message.topic, message.topic),
+                value=event.value,
+                position=(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    int(message.timestamp * 1000),
+                ),
+                policy=self.policy,
+            )
+            if step.events and key is not None:
+                last[key] = len(decisions)
+                decisions.append((key, step.events))
+            messages += self.outgoing(key, step)
+            if (step.state is not None or step.evict) and key is not None:
+                changed[key] = step.state
+                deadlines[key] = step.due
+        at = await send_until_acked(
+            producer, messages, log_topic=self.events_topic, decisions=decisions
+        )
+        self.written(changed, last, at)
+        for key, deadline in deadlines.items():
+            self.index.set(key, deadline)
+        handled_at = self.clock()
+        for event in batch:
+            if event.message.topic == self.ticks_topic and event.key is not None:
+                self.index.handled(event.key, handled_at)
+        log.debug("batch_handled", inputs=len(batch), decisions=len(decisions))
+
+    def outgoing(self, key: bytes | None, step: Step) -> list[Outgoing]:
+        """The messages one input's step sends besides its events: task updates, dead letters."""
+        out: list[Outgoing] = [
+            (topic_name(task_feed(e), self.prefix), key, v) for e, v in step.tasks
+        ]
+        # A dead letter's key is the input's, or its digest when that is too long to send.
+        out += [(self.dead_letters_topic, k, v) for k, v in step.dead_letters]
+        return out
+
+    def stored(self, key: bytes | None) -> bytes | None:
+        """The table's row for `key` (None: no state)."""
+        return None if key is None else self.table.get(key)
+
+    def rows(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """The table's incidents: every row but the partitions' log marks."""
+        reserved = set(self.marks.values())
+        return ((key, raw) for key, raw in self.table.items() if key not in reserved)
+
+    def assigned(self) -> set[int]:
+        """The input partitions the worker holds now, as faust's consumer has them."""
+        try:
+            held = self.app.consumer.assignment()
+        except ConsumerNotStarted:  # faust's test context: no consumer, the batch's only
+            return set()
+        return {tp.partition for tp in held if tp.topic in self.source_of}
+
+    async def bring_up(self, batch: list[Any]) -> None:
+        """The stored states of the partitions new to this assignment, brought up to the log.
+
+        At the first input of a new assignment every partition it holds is read at once, in
+        one consumer, rather than each at the first input it happens to see.
+        """
+        new = {
+            event.message.partition: event.message.generation_id
+            for event in batch
+            if self.caught_up.get(event.message.partition) != event.message.generation_id
+        }
+        if not new:
+            return
+        generation = max(new.values())
+        new |= {
+            p: generation
+            for p in self.assigned() - new.keys()
+            if self.caught_up.get(p) != generation
+        }
+        starts = {
+            p: None if (mark := self.table.get(self.marks[p])) is None else int(mark) for p in new
+        }
+        for partition, records in (await self.read_log(starts)).items():
+            result = catch_up(self.stored, records, policy=self.policy)
+            for key, raw in result.rows.items():
+                self.table[key] = raw
+            if records:
+                self.table[self.marks[partition]] = b"%d" % (records[-1].offset + 1)
+            for key, deadline in result.due.items():
+                self.index.set(key, deadline)
+            self.caught_up[partition] = new[partition]
+            log.info(
+                "log_caught_up",
+                partition=partition,
+                from_offset=starts[partition],
+                records=len(records),
+                folded=result.folded,
+                held=result.held,
+                unusable=result.unusable,
+                keys=len(result.rows),
+            )
+
+    def written(
+        self, changed: dict[bytes, bytes | None], last: dict[bytes, int], at: list[LogPosition]
+    ) -> None:
+        """The batch's states, each with its key's last event, then the marks after them."""
+        for key, raw in changed.items():
+            if raw is not None:
+                self.table[key] = encode_row(raw, at[last[key]])
+            elif key in self.table:
+                del self.table[key]  # a tombstone on the changelog; the log keeps its events
+        ends: dict[int, int] = {}
+        for partition, offset in at:
+            ends[partition] = max(ends.get(partition, 0), offset + 1)
+        for partition, end in ends.items():
+            self.table[self.marks[partition]] = b"%d" % end
+
+    async def send_due_ticks(self, send: Callable[[bytes, datetime], Any]) -> None:
+        """Ask for a tick of every incident with a deadline due; the agent decides, in order."""
+        if self.app.rebalancing or self.app.in_recovery:
+            # The table is incomplete until recovery ends: rebuild from it at the next tick.
+            self.index.forget()
+            return
+        now = self.clock()
+        for key in self.index.due(now, lambda: due_index(self.rows(), self.policy)):
+            await send(key, now)
