@@ -24,7 +24,8 @@ from benchmarks.results import report as report_figures
 from infra import stack
 from infra.settings import StackSettings
 from schemas.example_reports import encoded, report
-from services.router import Router, RouterSettings
+from services.router import RouterSettings
+from services.router.service import build
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings
 from services.runtime.topic_admin import apply_catalog
@@ -79,7 +80,7 @@ async def raw_copy(settings: StackSettings, source: str, sink: str, total: int) 
 
 async def drain_with_router(settings: RouterSettings, total: int) -> tuple[float, int]:
     """Run the router until it has handled `total` messages; (messages/s, routed messages)."""
-    router = Router(settings)
+    router = build(settings)
     await router.producer.start()
     await router.consumer.start()
     handled = routed = 0

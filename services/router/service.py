@@ -12,8 +12,6 @@ import gc
 import signal
 import time
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -28,36 +26,64 @@ from services.router.intake import KIND_OF_TOPIC, BatchOutcome, process_batch
 from services.router.reload import RuleFile
 from services.router.settings import RouterSettings
 from services.runtime.backoff import backoff_delay
+from services.runtime.clock import Clock, system_clock
 from services.runtime.deadletters import RawMessage, dead_letter_key, encode_dead_letter
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
 
 settings_class = RouterSettings
 log = structlog.get_logger(component="router")
-Clock = Callable[[], datetime]
 
 
-def system_clock() -> datetime:
-    """Now, in UTC."""
-    return datetime.now(UTC)
+def build(
+    settings: RouterSettings,
+    *,
+    clock: Clock = system_clock,
+    consumer: AIOKafkaConsumer | None = None,
+    producer: AIOKafkaProducer | None = None,
+) -> Router:
+    """A router on `settings`: its registry and rule file, and (unless given) its clients.
 
-
-class Router:
-    """One router instance: a consumer in the router group, a producer, the active rules."""
-
-    def __init__(self, settings: RouterSettings, *, clock: Clock = system_clock) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.registry: Registry = load_registry(settings.router_registry_dir)
-        self.rule_file = RuleFile(settings.router_rules_file, self.registry)
-        self.consumer: AIOKafkaConsumer = make_consumer(
+    By default the consumer joins the router group on every report topic and the producer
+    waits for every in-sync replica; tests pass their own clients or a clock.
+    """
+    registry = load_registry(settings.router_registry_dir)
+    return Router(
+        settings,
+        clock=clock,
+        registry=registry,
+        rule_file=RuleFile(settings.router_rules_file, registry),
+        consumer=consumer
+        or make_consumer(
             settings,
             *(topic_name(t, settings.topic_prefix) for t in KIND_OF_TOPIC),
             group_id=settings.router_group_id,
             max_poll_records=settings.router_batch_max,
             group_instance_id=settings.kafka_group_instance_id,
-        )
-        self.producer: AIOKafkaProducer = make_producer(settings)
+        ),
+        producer=producer or make_producer(settings),
+    )
+
+
+class Router:
+    """One router instance: a consumer in the router group, a producer, the active rules."""
+
+    def __init__(
+        self,
+        settings: RouterSettings,
+        *,
+        clock: Clock,
+        registry: Registry,
+        rule_file: RuleFile,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.registry = registry
+        self.rule_file = rule_file
+        self.consumer = consumer
+        self.producer = producer
         self.reload_requested = asyncio.Event()
         self.instance = uuid.uuid4().hex[:12]
         self.failures = 0  # consecutive publish failures, for the back-off
@@ -204,7 +230,7 @@ class Router:
 async def run(settings: RouterSettings, *, stop: asyncio.Event | None = None) -> None:
     """Run the router until SIGINT/SIGTERM (or `stop`); SIGHUP reloads the rule file now."""
     stop = stop or asyncio.Event()
-    router = Router(settings)
+    router = build(settings)
     # Each batch makes thousands of short-lived objects; collecting every 700 allocations
     # cost a fifth of the router's time. Start-up objects are frozen out of collection.
     gc.freeze()

@@ -20,7 +20,7 @@ from infra.kafka import local as kafka
 from schemas.codec import decode
 from schemas.contracts import ROUTED_REPORT
 from schemas.example_reports import encoded, report
-from services.router.service import Router
+from services.router.service import build
 from services.router.settings import RouterSettings
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.topic_admin import partitions_of
@@ -92,7 +92,7 @@ async def test_a_broker_killed_during_a_storm_costs_no_report(cluster, test_id):
         for n in range(6000)
     ]
     stop = asyncio.Event()
-    routing = asyncio.create_task(Router(settings).run(stop))
+    routing = asyncio.create_task(build(settings).run(stop))
     routed_topic = topic_name(ROUTED_REPORTS, settings.topic_prefix)
     try:
         await publish(settings, topic_name(LINE_FAULT_REPORTS, settings.topic_prefix),

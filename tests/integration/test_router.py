@@ -14,7 +14,7 @@ from schemas.codec import decode
 from schemas.contracts import DEAD_LETTER, ROUTED_REPORT, RULESET_ACTIVATED
 from schemas.example_reports import TOPIC_OF_KIND, encoded, report
 from services.router import REFERENCE_RULES
-from services.router.service import Router
+from services.router.service import build
 from services.router.settings import RouterSettings
 from services.runtime.kafka import make_producer
 from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
@@ -30,7 +30,7 @@ async def router(topics, test_id):
         topics.model_dump() | {"router_group_id": f"{test_id}-router"}
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(Router(settings).run(stop))
+    task = asyncio.create_task(build(settings).run(stop))
     yield settings
     stop.set()
     await asyncio.wait_for(task, timeout=30)
@@ -116,7 +116,7 @@ async def test_a_changed_rule_file_is_reloaded_and_a_bad_one_is_not(topics, test
         }
     )
     prefix, stop = settings.topic_prefix, asyncio.Event()
-    task = asyncio.create_task(Router(settings).run(stop))
+    task = asyncio.create_task(build(settings).run(stop))
     activations = topic_name(RULESET_ACTIVATIONS, prefix)
     routed_topic = topic_name(ROUTED_REPORTS, prefix)
     line_topic = prefix + TOPIC_OF_KIND["line_fault"]
@@ -196,7 +196,7 @@ async def test_routers_sharing_a_group_lose_and_double_nothing_while_partitions_
     prefix = settings.topic_prefix
     line_topic = prefix + TOPIC_OF_KIND["line_fault"]
     stops = [asyncio.Event() for _ in range(3)]
-    tasks = [asyncio.create_task(Router(settings).run(stops[n])) for n in range(2)]
+    tasks = [asyncio.create_task(build(settings).run(stops[n])) for n in range(2)]
     sent: list[str] = []
 
     async def stream(rounds: int) -> None:
@@ -211,7 +211,7 @@ async def test_routers_sharing_a_group_lose_and_double_nothing_while_partitions_
     try:
         with capture_logs() as logs:
             await stream(10)
-            tasks.append(asyncio.create_task(Router(settings).run(stops[2])))  # a third joins
+            tasks.append(asyncio.create_task(build(settings).run(stops[2])))  # a third joins
             await stream(10)
             stops[0].set()  # one of the first two leaves
             await stream(10)

@@ -8,7 +8,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from structlog.testing import capture_logs
 
-from services.router.service import Router
+from services.router.service import build
 from services.router.settings import RouterSettings
 
 pytestmark = pytest.mark.unit
@@ -31,8 +31,7 @@ class RefusingTwice:
 
 
 async def test_the_announcement_is_retried_until_the_brokers_take_it() -> None:
-    router = Router(RouterSettings(router_retry_max_seconds=0.05))
-    router.producer = RefusingTwice()
+    router = build(RouterSettings(router_retry_max_seconds=0.05), producer=RefusingTwice())
     with capture_logs() as logs:
         await asyncio.wait_for(router.announce_rules(asyncio.Event()), timeout=10)
     assert router.producer.calls == 3 and len(router.producer.sent) == 1
@@ -41,8 +40,7 @@ async def test_the_announcement_is_retried_until_the_brokers_take_it() -> None:
 
 
 async def test_a_stop_during_the_retries_ends_the_wait() -> None:
-    router = Router(RouterSettings(router_retry_max_seconds=60))
-    router.producer = RefusingTwice()
+    router = build(RouterSettings(router_retry_max_seconds=60), producer=RefusingTwice())
     stop = asyncio.Event()
     announcing = asyncio.create_task(router.announce_rules(stop))
     await asyncio.wait_for(router.producer.refused.wait(), timeout=5)
