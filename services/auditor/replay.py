@@ -32,7 +32,7 @@ from services.recorder import (
     CONTRACT_OF_TOPIC,
     UPSERT_INCIDENTS,
     Batch,
-    Outcome,
+    RecordCounts,
     decode_polled,
     read_offsets,
     record,
@@ -47,7 +47,7 @@ class ReplayResult:
     schema: str
     messages: int = 0
     resumed_from: int = 0
-    outcome: Outcome = field(default_factory=Outcome)
+    outcome: RecordCounts = field(default_factory=RecordCounts)
     seeded: int = 0
     seconds: float = 0.0
     differences: list[Difference] = field(default_factory=list)
@@ -123,7 +123,7 @@ async def _replay(
         result = ReplayResult(schema, resumed_from=total - sum(s.size for s in todo))
         bar = Progress("replay", total, already=result.resumed_from, out=progress_out)
         started = time.monotonic()
-        writing: asyncio.Task[Outcome] | None = None
+        writing: asyncio.Task[RecordCounts] | None = None
         try:
             async for polled in logrange.read(consumer, todo):
                 # As in the recorder: the next batch is decoded while the last one is written.
@@ -149,7 +149,7 @@ async def _replay(
         await consumer.stop()
 
 
-async def _write(live, target, batch: Batch, polled, result: ReplayResult) -> Outcome:
+async def _write(live, target, batch: Batch, polled, result: ReplayResult) -> RecordCounts:
     """Seed what the batch continues, then record it with its position, as the recorder does."""
     result.seeded += await seed(live=live, target=target, batch=batch)
     next_offsets = {(tp.topic, tp.partition): rs[-1].offset + 1 for tp, rs in polled.items()}

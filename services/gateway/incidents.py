@@ -20,7 +20,7 @@ from services.gateway import store
 from services.gateway.commands import ACTIONS, CommandAnswer, build_command
 from services.gateway.deps import Caller, Gw, errors, json_body, read_body
 from services.gateway.errors import forbidden, not_found
-from services.gateway.outcomes import Outcome, SeenIncident
+from services.gateway.outcomes import CommandOutcome, SeenIncident
 from services.gateway.state import Gateway
 from services.recorder import timeline
 from services.runtime.topics import INCIDENT_COMMANDS, topic_name
@@ -108,7 +108,7 @@ def _commander(action: str):
             incident_id=incident_id,
             incident_key=incident.incident_key,
             issued_by=who.enterprise,
-            now=datetime.now(UTC),
+            now=gw.clock(),
             new_id=(new_id := f"gw-{uuid.uuid4().hex}"),
         )
         answer = await _send_command(gw, command, resent=command.command_id != new_id)
@@ -156,7 +156,7 @@ async def _send_command(gw: Gateway, command: Any, *, resent: bool) -> CommandAn
     )
 
 
-async def _recorded_outcome(gw: Gateway, command: Any) -> Outcome | None:
+async def _recorded_outcome(gw: Gateway, command: Any) -> CommandOutcome | None:
     async with gw.database() as conn:
         return await store.recorded_outcome(
             conn=conn, incident_id=command.incident_id, command_id=command.command_id

@@ -34,7 +34,7 @@ V = TypeVar("V")
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CommandOutcome:
     """What the incident manager made of a command: the events, or the rejection."""
 
     accepted: bool
@@ -42,11 +42,11 @@ class Outcome:
     error: ErrorBody | None = None
 
 
-def outcome_of(event_type: str, error: ErrorBody | dict | None = None) -> Outcome:
+def outcome_of(event_type: str, error: ErrorBody | dict | None = None) -> CommandOutcome:
     """The outcome a command's first event tells: a rejection with its error, or accepted."""
     if event_type == "command_rejected":
-        return Outcome(accepted=False, error=ErrorBody.model_validate(error))
-    return Outcome(accepted=True, event_types=(event_type,))
+        return CommandOutcome(accepted=False, error=ErrorBody.model_validate(error))
+    return CommandOutcome(accepted=True, event_types=(event_type,))
 
 
 @dataclass
@@ -76,9 +76,9 @@ class EventListener:
         self._consumer = consumer or make_consumer(settings, group_id=None)
         self._sleep = sleep
         self._draw = draw
-        self._waiting: dict[str, list[asyncio.Future[Outcome]]] = {}
+        self._waiting: dict[str, list[asyncio.Future[CommandOutcome]]] = {}
         self.incidents: OrderedDict[str, SeenIncident] = OrderedDict()
-        self.outcomes: OrderedDict[str, Outcome] = OrderedDict()
+        self.outcomes: OrderedDict[str, CommandOutcome] = OrderedDict()
         self.fetch_failures = 0  # consecutive; 0 once a fetch works again
         self._task: asyncio.Task[None] | None = None
 
@@ -104,7 +104,7 @@ class EventListener:
         """Still following the log, and its last fetch worked."""
         return self._task is not None and not self._task.done() and self.fetch_failures == 0
 
-    def expect(self, command_id: str) -> asyncio.Future[Outcome]:
+    def expect(self, command_id: str) -> asyncio.Future[CommandOutcome]:
         """A future for the outcome of a command about to be sent (one per waiting request).
 
         Already done when the command's outcome has been heard: a resent id, not to send again.
@@ -116,7 +116,7 @@ class EventListener:
             self._waiting.setdefault(command_id, []).append(future)
         return future
 
-    def forget(self, command_id: str, future: asyncio.Future[Outcome]) -> None:
+    def forget(self, command_id: str, future: asyncio.Future[CommandOutcome]) -> None:
         """Stop waiting for a command (answered, or given up on)."""
         waiting = self._waiting.get(command_id, [])
         if future in waiting:

@@ -10,7 +10,7 @@ import asyncpg
 
 from services.gateway.errors import ApiError
 from services.gateway.intake import Admitted
-from services.gateway.outcomes import Outcome, SeenIncident, outcome_of
+from services.gateway.outcomes import CommandOutcome, SeenIncident, outcome_of
 
 # Every enterprise an incident's recorded events gave a task to, or named as a task's holder.
 PARTICIPANTS = """
@@ -78,7 +78,7 @@ async def recorded_incident(*, conn: asyncpg.Connection, incident_id: str) -> Se
 
 async def recorded_outcome(
     *, conn: asyncpg.Connection, incident_id: str, command_id: str
-) -> Outcome | None:
+) -> CommandOutcome | None:
     """What the recorded timeline says a command did (its first event), or None."""
     row = await conn.fetchrow(FIRST_EVENT_OF_COMMAND, incident_id, command_id)
     if row is None:

@@ -11,7 +11,7 @@ from services.recorder.service import Recorder, decode_polled
 from services.recorder.settings import RecorderSettings
 from services.recorder.store import (
     UPSERT_INCIDENTS,
-    Outcome,
+    RecordCounts,
     find_incidents,
     read_offsets,
     record,
@@ -25,7 +25,7 @@ __all__ = [
     "Batch",
     "Decoded",
     "IncidentRow",
-    "Outcome",
+    "RecordCounts",
     "Recorder",
     "RecorderSettings",
     "decode_message",

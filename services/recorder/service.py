@@ -24,7 +24,7 @@ from schemas.registry import load_registry
 from services.recorder import store
 from services.recorder.rows import CONTRACT_OF_TOPIC, Batch, sort_out
 from services.recorder.settings import RecorderSettings
-from services.recorder.store import Outcome
+from services.recorder.store import RecordCounts
 from services.runtime import db
 from services.runtime.backoff import backoff_delay
 from services.runtime.errors import SignalPostError
@@ -85,7 +85,7 @@ class Recorder:
         self.stop = stop
         try:
             await self.start()
-            writing: asyncio.Task[Outcome] | None = None
+            writing: asyncio.Task[RecordCounts] | None = None
             while not stop.is_set():
                 polled = await self.poll()
                 if not polled:
@@ -146,7 +146,7 @@ class Recorder:
 
     async def write(
         self, batch: Batch, polled: dict[TopicPartition, list[ConsumerRecord]]
-    ) -> Outcome:
+    ) -> RecordCounts:
         """Record one batch and its offsets, retrying while the database is away."""
         started = time.perf_counter()
         next_offsets = {(tp.topic, tp.partition): rs[-1].offset + 1 for tp, rs in polled.items()}

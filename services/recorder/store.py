@@ -49,7 +49,7 @@ UPSERT_INCIDENTS = f"""
 
 
 @dataclass
-class Outcome:
+class RecordCounts:
     """What one batch did, for the batch's log line and for tests."""
 
     recorded: int = 0
@@ -59,7 +59,7 @@ class Outcome:
     rule_sets: int = 0
     already_recorded: int = 0
 
-    def __iadd__(self, other: Outcome) -> Outcome:
+    def __iadd__(self, other: RecordCounts) -> RecordCounts:
         for name, value in vars(other).items():
             setattr(self, name, getattr(self, name) + value)
         return self
@@ -106,7 +106,7 @@ async def save_offsets(
 
 async def record(
     *, conn: asyncpg.Connection, group: str, batch: Batch, next_offsets: Mapping[Partition, int]
-) -> Outcome:
+) -> RecordCounts:
     """Record a batch and its offsets in one transaction; messages already recorded are skipped.
 
     The stored offsets are locked first, so two instances briefly sharing a partition during
@@ -132,7 +132,7 @@ async def record(
                 outcome = await _write(conn, fresh)
         except ROW_ERRORS:
             # Some row is refused: record one message at a time to set aside only that one.
-            outcome = Outcome()
+            outcome = RecordCounts()
             for single in fresh.singles():
                 outcome += await _write_or_set_aside(conn, single)
         await save_offsets(conn=conn, group=group, next_offsets=next_offsets)
@@ -140,17 +140,17 @@ async def record(
     return outcome
 
 
-async def _write_or_set_aside(conn: asyncpg.Connection, single: Batch) -> Outcome:
+async def _write_or_set_aside(conn: asyncpg.Connection, single: Batch) -> RecordCounts:
     try:
         async with conn.transaction():
             return await _write(conn, single)
     except ROW_ERRORS as exc:
         reason = f"the database refused it: {type(exc).__name__}: {exc}"[:1000]
         await _insert(conn, "recorder_dead_letters", [poison_row(Poison(single.message, reason))])
-        return Outcome(poison=1)
+        return RecordCounts(poison=1)
 
 
-async def _write(conn: asyncpg.Connection, batch: Batch) -> Outcome:
+async def _write(conn: asyncpg.Connection, batch: Batch) -> RecordCounts:
     incidents: dict[str, IncidentRow] = {}
     recorded: set[str] = set()
     if batch.events:
@@ -176,7 +176,7 @@ async def _write(conn: asyncpg.Connection, batch: Batch) -> Outcome:
     await _insert(conn, "dead_letters", letters)
     await _insert(conn, "rule_sets", rule_sets)
     await _insert(conn, "recorder_dead_letters", [poison_row(p) for p in poison])
-    return Outcome(
+    return RecordCounts(
         recorded=len(plan.rows),
         duplicates=plan.duplicates,
         poison=len(poison),

@@ -15,7 +15,7 @@ from services.router.calendar import Calendar
 from services.router.parties import Party, Resolution
 from services.router.ruleset import Rule, RuleSet
 
-__all__ = ["Explanation", "Miss", "NoRuleMatched", "Outcome", "Trial", "explain", "route"]
+__all__ = ["Explanation", "Miss", "NoRuleMatched", "RuleOutcome", "Trial", "explain", "route"]
 
 # RoutingDecision.reasons items are ShortText.
 _MAX_REASON = 200
@@ -25,7 +25,7 @@ class NoRuleMatched(SignalPostError):
     """No terminal rule matched; a loaded rule set and a referenced-checked report rule it out."""
 
 
-class Outcome(StrEnum):
+class RuleOutcome(StrEnum):
     """What became of one rule when a report was routed."""
 
     DECIDED = "decided"
@@ -68,14 +68,14 @@ class Trial:
     """One rule tried against a report: the outcome and, when it did not match, why not."""
 
     rule: Rule
-    outcome: Outcome
+    outcome: RuleOutcome
     misses: tuple[Miss, ...] = ()
     # Lookups that found nobody for the primary, in words.
     unresolved: tuple[str, ...] = ()
 
     def why_not(self, report: AnyReport) -> tuple[str, ...]:
         """Why the rule did not match or was not tried; empty when it matched."""
-        if self.outcome is Outcome.NOT_TRIED:
+        if self.outcome is RuleOutcome.NOT_TRIED:
             return ("an earlier rule decided; later rules are not tried",)
         return (*(m.words(report) for m in self.misses), *self.unresolved)
 
@@ -93,7 +93,8 @@ class Explanation:
     @property
     def matched(self) -> tuple[Rule, ...]:
         """The rules that contributed: continuing ones, then the one that decided."""
-        return tuple(t.rule for t in self.trials if t.outcome in (Outcome.ADDED, Outcome.DECIDED))
+        contributed = (RuleOutcome.ADDED, RuleOutcome.DECIDED)
+        return tuple(t.rule for t in self.trials if t.outcome in contributed)
 
 
 def route(
@@ -118,7 +119,7 @@ def explain(
     periods = calendar.active_at(report.occurred_at)
     trials: list[Trial] = []
     decided, added = _evaluate(report, rules, registry, periods, trials)
-    trials.extend(Trial(rule, Outcome.NOT_TRIED) for rule in rules.rules[len(trials) :])
+    trials.extend(Trial(rule, RuleOutcome.NOT_TRIED) for rule in rules.rules[len(trials) :])
     decision = _decision(report, rules, registry, calendar, periods, *decided, added)
     return Explanation(report, rules.version, periods, tuple(trials), decision)
 
@@ -139,16 +140,16 @@ def _evaluate(
         misses = _misses(rule, report, registry, periods, every=trials is not None)
         if misses:
             if trials is not None:
-                trials.append(Trial(rule, Outcome.NOT_MATCHED, misses))
+                trials.append(Trial(rule, RuleOutcome.NOT_MATCHED, misses))
             continue
         if rule.continues:
             added.append(rule)
             if trials is not None:
-                trials.append(Trial(rule, Outcome.ADDED))
+                trials.append(Trial(rule, RuleOutcome.ADDED))
             continue
         primary, unresolved = _find_primary(rule, report, registry)
         if trials is not None:
-            outcome = Outcome.NOT_MATCHED if primary is None else Outcome.DECIDED
+            outcome = RuleOutcome.NOT_MATCHED if primary is None else RuleOutcome.DECIDED
             trials.append(Trial(rule, outcome, unresolved=unresolved))
         if primary is not None:
             return (rule, primary), added

@@ -10,16 +10,16 @@ from schemas.codec import decode
 from schemas.contracts import REPORT
 from schemas.kinds import incident_key
 from schemas.registry import load_registry
-from services.router.engine import Explanation, Outcome, explain
+from services.router.engine import Explanation, RuleOutcome, explain
 from services.router.loading import REFERENCE_RULES, load_rule_set
 
 __all__ = ["explain_file", "explanation_to_dict", "render_explanation"]
 
 _MARK = {
-    Outcome.DECIDED: "=>",
-    Outcome.ADDED: "+ ",
-    Outcome.NOT_MATCHED: "- ",
-    Outcome.NOT_TRIED: "  ",
+    RuleOutcome.DECIDED: "=>",
+    RuleOutcome.ADDED: "+ ",
+    RuleOutcome.NOT_MATCHED: "- ",
+    RuleOutcome.NOT_TRIED: "  ",
 }
 
 
@@ -68,7 +68,7 @@ def render_explanation(explanation: Explanation) -> str:
     for trial, rule in zip(explanation.trials, data["rules"], strict=True):
         suffix = " (continue)" if rule["continue"] else ""
         lines.append(f"  {_MARK[trial.outcome]} {rule['id']}{suffix}, line {rule['line']}")
-        if trial.outcome is not Outcome.NOT_TRIED:
+        if trial.outcome is not RuleOutcome.NOT_TRIED:
             lines.extend(f"       {why}" for why in rule["why_not"])
     lines += ["", "decision:"]
     lines += [f"  {name}: {_text(value)}" for name, value in decision.items() if name != "reasons"]

@@ -12,7 +12,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.recorder import store
 from services.recorder.rows import Batch, sort_out
-from services.recorder.store import Outcome
+from services.recorder.store import RecordCounts
 from services.runtime import db
 from services.runtime.topics import INCIDENT_EVENTS
 from tests.support.lifecycle_samples import encoded, incident_story
@@ -45,7 +45,7 @@ async def blocked(pool: asyncpg.Pool, pids: list[int], wanted: int, deadline_s: 
     )
 
 
-async def at_once(settings, pool: asyncpg.Pool, *calls) -> list[Outcome]:
+async def at_once(settings, pool: asyncpg.Pool, *calls) -> list[RecordCounts]:
     """Run store.record calls on connections of their own, all let go at the same moment.
 
     The owner holds a SHARE lock on incident_events, so each call waits at its first write
@@ -57,9 +57,9 @@ async def at_once(settings, pool: asyncpg.Pool, *calls) -> list[Outcome]:
         holding = owner.transaction()
         await holding.start()
         await owner.execute("LOCK TABLE incident_events IN SHARE MODE")
-        tasks: list[asyncio.Task[Outcome]] = []
+        tasks: list[asyncio.Task[RecordCounts]] = []
         for link, (group, batch, next_offsets) in zip(links, calls, strict=True):
-            work: Awaitable[Outcome] = store.record(
+            work: Awaitable[RecordCounts] = store.record(
                 conn=link, group=group, batch=batch, next_offsets=next_offsets
             )
             tasks.append(asyncio.ensure_future(work))

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from schemas.references import check_references
 from schemas.reports import AnyReport
 from services.router import REFERENCE_RULES, load_rule_set
-from services.router.engine import Outcome, explain, route
+from services.router.engine import RuleOutcome, explain, route
 from tests.support.router_samples import DISTRICTS, REGISTRY, REGISTRY_ZONE, make, reports
 
 pytestmark = pytest.mark.unit
@@ -192,10 +192,10 @@ def test_explain_says_why_each_earlier_rule_did_not_match() -> None:
     report = make("suspicious_parcel", WHEN["none"], election_related=False)
     explanation = explain(report, RULES, REGISTRY, RULES.calendar)
     outcomes = [t.outcome for t in explanation.trials]
-    assert outcomes[-1] is Outcome.DECIDED
+    assert outcomes[-1] is RuleOutcome.DECIDED
     assert explanation.matched[-1].id == "suspicious-parcel"
     for trial in explanation.trials[:-1]:
-        assert trial.outcome is Outcome.NOT_MATCHED
+        assert trial.outcome is RuleOutcome.NOT_MATCHED
         assert trial.why_not(report), trial.rule.id
     why = {t.rule.id: t.why_not(report) for t in explanation.trials}
     assert why["line-fault"] == ("the rule is for line_fault; this is a suspicious_parcel",)
@@ -213,8 +213,8 @@ def test_explain_says_why_each_earlier_rule_did_not_match() -> None:
 
 def test_rules_after_the_deciding_one_are_not_tried() -> None:
     explanation = explain(make("line_fault"), RULES, REGISTRY, RULES.calendar)
-    decided = [t.outcome for t in explanation.trials].index(Outcome.DECIDED)
-    assert {t.outcome for t in explanation.trials[decided + 1 :]} == {Outcome.NOT_TRIED}
+    decided = [t.outcome for t in explanation.trials].index(RuleOutcome.DECIDED)
+    assert {t.outcome for t in explanation.trials[decided + 1 :]} == {RuleOutcome.NOT_TRIED}
 
 
 def test_a_primary_nobody_owns_makes_the_rule_miss_and_a_later_one_decide(tmp_path: Path) -> None:
@@ -242,10 +242,10 @@ SLOW = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 def test_every_valid_report_gets_exactly_one_decision(report: AnyReport) -> None:
     explanation = explain(report, RULES, REGISTRY, RULES.calendar)
     outcomes = [t.outcome for t in explanation.trials]
-    assert outcomes.count(Outcome.DECIDED) == 1
-    decided = outcomes.index(Outcome.DECIDED)
-    assert set(outcomes[:decided]) <= {Outcome.NOT_MATCHED, Outcome.ADDED}
-    assert set(outcomes[decided + 1 :]) <= {Outcome.NOT_TRIED}
+    assert outcomes.count(RuleOutcome.DECIDED) == 1
+    decided = outcomes.index(RuleOutcome.DECIDED)
+    assert set(outcomes[:decided]) <= {RuleOutcome.NOT_MATCHED, RuleOutcome.ADDED}
+    assert set(outcomes[decided + 1 :]) <= {RuleOutcome.NOT_TRIED}
     decision = explanation.decision
     assert decision.rule_id == explanation.trials[decided].rule.id
     assert decision.primary not in (*decision.notified, *decision.support)
