@@ -60,7 +60,9 @@ def _enterprise(value: Any, registry: Registry, calendar: Calendar) -> str:
 
 
 def _period(value: Any, registry: Registry, calendar: Calendar) -> str:
-    if value not in calendar.names:
+    # Not a string first: a list or mapping in a rule file is not hashable, so `in` would
+    # raise TypeError rather than report the bad value.
+    if not isinstance(value, str) or value not in calendar.names:
         known = ", ".join(sorted(calendar.names)) or "none are defined"
         raise ValueError(f"unknown period {value!r}; periods: {known}")
     return value
