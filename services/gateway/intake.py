@@ -82,7 +82,7 @@ def _refuse_lone_surrogates(raw: dict[str, Any]) -> None:
         raise ApiError(400, "malformed_json", "", reason) from None
 
 
-def admit(body: bytes, *, kind: str, enterprise: str, registry: Registry) -> Admitted:
+def admit_body(body: bytes, *, kind: str, enterprise: str, registry: Registry) -> Admitted:
     """The report in `body`, published as `enterprise` whatever the body claims."""
     raw = parse_object(body)
     if raw.setdefault("kind", kind) != kind:

@@ -13,7 +13,7 @@ from schemas.reports import ReportKind
 from services.gateway import store
 from services.gateway.deps import Caller, Gw, errors, json_body, read_body
 from services.gateway.errors import ApiError, forbidden
-from services.gateway.intake import KINDS, Admitted, admit
+from services.gateway.intake import KINDS, Admitted, admit_body
 from services.gateway.state import Gateway
 from services.runtime.topics import topic_name
 
@@ -37,7 +37,7 @@ def _publisher(kind: str):
             raise forbidden(f"a {who.role} token cannot publish; use a publisher token")
         body = await read_body(request, gw.settings.gateway_max_body_bytes)
         try:
-            admitted = admit(body, kind=kind, enterprise=who.enterprise, registry=gw.registry)
+            admitted = admit_body(body, kind=kind, enterprise=who.enterprise, registry=gw.registry)
             fresh = await _accept(gw, admitted)
         except ApiError:
             gw.metrics.reports.labels(kind, "refused").inc()

@@ -62,7 +62,7 @@ def process_batch(
     source: dict[int, RawMessage] = {}  # report identity -> the message it came from
     for message in messages:
         try:
-            report = admit(message, registry=registry, topic_prefix=topic_prefix)
+            report = admit_message(message, registry=registry, topic_prefix=topic_prefix)
         except ContractError as error:
             outcome.dead_letters.append(dead_letter(message, error, stage=STAGE, now=now))
         except Exception as exc:  # a bug meeting hostile input must cost the message only
@@ -87,7 +87,7 @@ def process_batch(
     return outcome
 
 
-def admit(message: RawMessage, *, registry: Registry, topic_prefix: str) -> AnyReport:
+def admit_message(message: RawMessage, *, registry: Registry, topic_prefix: str) -> AnyReport:
     """The valid report in a message, stamped with received_at; else a ContractError."""
     if message.value is None:
         raise ContractError("invalid_report", (Problem(field="", reason="message has no value"),))

@@ -24,7 +24,7 @@ from services.gateway.access import (
 )
 from services.gateway.commands import ACTIONS, build_command, request_schema
 from services.gateway.errors import ApiError
-from services.gateway.intake import admit
+from services.gateway.intake import admit_body
 from services.gateway.positions import (
     TaskFilter,
     current_tasks,
@@ -101,7 +101,7 @@ def test_a_dispatcher_sees_only_its_own_feed_and_the_department_all():
 
 def test_a_report_is_published_in_the_tokens_name_with_the_routers_key():
     payload = report("line_fault", "r1", reported_by=VIETTEL)
-    admitted = admit(body(payload), kind="line_fault", enterprise=VNPT, registry=REGISTRY)
+    admitted = admit_body(body(payload), kind="line_fault", enterprise=VNPT, registry=REGISTRY)
     assert admitted.report.reported_by == VNPT
     assert admitted.incident_key == incident_key(admitted.report)
     assert admitted.topic == "reports.line-fault"
@@ -111,21 +111,21 @@ def test_a_report_is_published_in_the_tokens_name_with_the_routers_key():
 def test_kind_and_reported_by_may_be_left_out():
     payload = report("capacity_alarm", "r2")
     del payload["kind"], payload["reported_by"]
-    admitted = admit(body(payload), kind="capacity_alarm", enterprise=VNPT, registry=REGISTRY)
+    admitted = admit_body(body(payload), kind="capacity_alarm", enterprise=VNPT, registry=REGISTRY)
     assert admitted.report.kind == "capacity_alarm"
 
 
 def test_the_same_report_has_the_same_digest_however_it_is_spelled():
     payload = report("line_fault", "r3")
-    compact = admit(body(payload), kind="line_fault", enterprise=VNPT, registry=REGISTRY)
+    compact = admit_body(body(payload), kind="line_fault", enterprise=VNPT, registry=REGISTRY)
     spaced = json.dumps(payload, indent=4).encode()
     assert (
-        admit(spaced, kind="line_fault", enterprise=VNPT, registry=REGISTRY).digest
+        admit_body(spaced, kind="line_fault", enterprise=VNPT, registry=REGISTRY).digest
         == compact.digest
     )
     other = report("line_fault", "r3", description="different")
     assert (
-        admit(body(other), kind="line_fault", enterprise=VNPT, registry=REGISTRY).digest
+        admit_body(body(other), kind="line_fault", enterprise=VNPT, registry=REGISTRY).digest
         != compact.digest
     )
 
@@ -146,7 +146,7 @@ def test_the_same_report_has_the_same_digest_however_it_is_spelled():
 )  # fmt: skip
 def test_bad_bodies_are_refused_with_field_and_reason(raw, status, code, field):
     with pytest.raises(ApiError) as caught:
-        admit(raw, kind="line_fault", enterprise=VNPT, registry=REGISTRY)
+        admit_body(raw, kind="line_fault", enterprise=VNPT, registry=REGISTRY)
     error = caught.value
     assert (error.status, error.code) == (status, code)
     assert error.problems[0].field == field
@@ -156,7 +156,7 @@ def test_bad_bodies_are_refused_with_field_and_reason(raw, status, code, field):
 @given(st.binary(max_size=300))
 def test_no_body_crashes_intake(raw):
     try:
-        admit(raw, kind="line_fault", enterprise=VNPT, registry=REGISTRY)
+        admit_body(raw, kind="line_fault", enterprise=VNPT, registry=REGISTRY)
     except ApiError as error:
         assert 400 <= error.status < 500 and error.body().problems
 
