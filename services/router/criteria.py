@@ -5,19 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, overload
 
+from schemas.envelope import ReportEnvelope
 from schemas.registry import Registry
 from schemas.reports import (
     AnyReport,
+    CapacityAlarm,
     CapacityMetric,
     CustodyStatus,
     Indicator,
     ItemType,
+    LineFault,
     PerceivedSeverity,
     ReportKind,
     ResourceType,
     ServiceClass,
+    SuspiciousParcel,
 )
 from services.router.calendar import Calendar
 from services.router.kinds import ALL_KINDS, CAPACITY, LINE, PARCEL, TELECOM, Kinds
@@ -28,6 +32,27 @@ __all__ = ["CRITERIA", "Condition", "Criterion"]
 Values = tuple[Any, ...]
 Reader = Callable[[AnyReport, Registry, frozenset[str]], Values]
 Parser = Callable[[Any, Registry, Calendar], Any]
+A = TypeVar("A", bound=ReportEnvelope)
+B = TypeVar("B", bound=ReportEnvelope)
+
+
+@overload
+def _of(models: type[A], read: Callable[[A], Values]) -> Reader: ...
+@overload
+def _of(models: tuple[type[A], type[B]], read: Callable[[A | B], Values]) -> Reader: ...
+def _of(
+    models: type[ReportEnvelope] | tuple[type[ReportEnvelope], ...],
+    read: Callable[[Any], Values],
+) -> Reader:
+    """A reader of fields only `models` have: the engine reads a criterion only for a report of
+    the rule's kinds, which loading keeps within the criterion's, so another model is a bug."""
+
+    def reader(report: AnyReport, registry: Registry, periods: frozenset[str]) -> Values:
+        if not isinstance(report, models):
+            raise TypeError(f"this criterion does not read a {report.kind} report")
+        return read(report)
+
+    return reader
 
 
 def _enum(kind: type[StrEnum]) -> Parser:
@@ -104,23 +129,50 @@ CRITERIA: Mapping[str, Criterion] = {
         # Any of the listed periods active at the report's occurred_at is enough.
         Criterion("period", ALL_KINDS, lambda r, g, p: tuple(sorted(p)), _period),
         Criterion("reported_by", ALL_KINDS, lambda r, g, p: (r.reported_by,), _enterprise),
-        _choice("severity", TELECOM, lambda r, g, p: (r.perceived_severity,), PerceivedSeverity),
-        Criterion("operator", TELECOM, lambda r, g, p: (r.operator,), _enterprise),
+        _choice(
+            "severity",
+            TELECOM,
+            _of((LineFault, CapacityAlarm), lambda r: (r.perceived_severity,)),
+            PerceivedSeverity,
+        ),
+        Criterion(
+            "operator",
+            TELECOM,
+            _of((LineFault, CapacityAlarm), lambda r: (r.operator,)),
+            _enterprise,
+        ),
         Criterion(
             "owner", TELECOM, lambda r, g, p: tuple(filter(None, [asset_owner(r, g)])), _enterprise
         ),
         _choice(
-            "service_class", LINE, lambda r, g, p: (r.alarmed_object.service_class,), ServiceClass
+            "service_class",
+            LINE,
+            _of(LineFault, lambda r: (r.alarmed_object.service_class,)),
+            ServiceClass,
         ),
-        _flag("election_critical", LINE, lambda r, g, p: (r.election_critical,)),
-        _choice("metric", CAPACITY, lambda r, g, p: (r.metric,), CapacityMetric),
-        _choice("resource_type", CAPACITY, lambda r, g, p: (r.alarmed_object.type,), ResourceType),
-        Criterion("post_office", PARCEL, lambda r, g, p: (r.post_office,), _enterprise),
-        _choice("item_type", PARCEL, lambda r, g, p: (r.item.type,), ItemType),
-        _choice("custody_status", PARCEL, lambda r, g, p: (r.custody_status,), CustodyStatus),
-        _flag("election_related", PARCEL, lambda r, g, p: (r.election_related,)),
+        _flag("election_critical", LINE, _of(LineFault, lambda r: (r.election_critical,))),
+        _choice("metric", CAPACITY, _of(CapacityAlarm, lambda r: (r.metric,)), CapacityMetric),
+        _choice(
+            "resource_type",
+            CAPACITY,
+            _of(CapacityAlarm, lambda r: (r.alarmed_object.type,)),
+            ResourceType,
+        ),
+        Criterion(
+            "post_office", PARCEL, _of(SuspiciousParcel, lambda r: (r.post_office,)), _enterprise
+        ),
+        _choice("item_type", PARCEL, _of(SuspiciousParcel, lambda r: (r.item.type,)), ItemType),
+        _choice(
+            "custody_status",
+            PARCEL,
+            _of(SuspiciousParcel, lambda r: (r.custody_status,)),
+            CustodyStatus,
+        ),
+        _flag("election_related", PARCEL, _of(SuspiciousParcel, lambda r: (r.election_related,))),
         # Any of the listed indicators is enough.
-        Criterion("indicator", PARCEL, lambda r, g, p: r.indicators, _enum(Indicator)),
+        Criterion(
+            "indicator", PARCEL, _of(SuspiciousParcel, lambda r: r.indicators), _enum(Indicator)
+        ),
     )
 }
 

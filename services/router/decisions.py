@@ -10,6 +10,7 @@ tests/unit/router/test_router_decisions.py holds the engine to that.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 from schemas.registry import Registry
 from schemas.reports import AnyReport
@@ -21,6 +22,9 @@ IGNORED_BY_ROUTING = frozenset(
     {"report_id", "schema_version", "occurred_at", "reported_at", "received_at", "description"}
 )
 
+# Rule set version, registry version, active periods, and the report's fields that route.
+_Key = tuple[str, str, frozenset[str], tuple[tuple[str, Any], ...]]
+
 
 class DecisionCache:
     """A bounded memo in front of route(); the same answers, fewer evaluations."""
@@ -28,11 +32,11 @@ class DecisionCache:
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
         self.hits = self.misses = 0
-        self._decisions: OrderedDict[tuple, RoutingDecision] = OrderedDict()
+        self._decisions: OrderedDict[_Key, RoutingDecision] = OrderedDict()
 
     def decide(self, report: AnyReport, rules: RuleSet, registry: Registry) -> RoutingDecision:
         """route(report, ...) as it was, or would be, for an equal report."""
-        key = (
+        key: _Key = (
             rules.version,
             registry.version,
             rules.calendar.active_at(report.occurred_at),

@@ -124,7 +124,7 @@ def _compile_rule(
     support = parties(then.support, (*then_at, "support"))
     escalation = _escalation(then.escalation, then_at, spec, parties, where)
     _check_actions(rule, then_at, primary, where)
-    everything = [
+    everything: list[Condition | Party] = [
         *conditions,
         *primary,
         *notify,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from schemas.registry import Registry
-from schemas.reports import AnyReport, CapacityAlarm, LineFault
+from schemas.reports import AnyReport, CapacityAlarm, LineFault, SuspiciousParcel
 from services.router.kinds import ALL_KINDS, CAPACITY, LINE, PARCEL, TELECOM, Kinds
 
 __all__ = ["RESOLVERS", "Party", "Resolution", "Resolver", "asset_owner"]
@@ -32,6 +32,9 @@ def _field(name: str) -> Callable[[AnyReport, Registry, str | None], Found]:
 
 def _owner_of(asset: str) -> Callable[[AnyReport, Registry, str | None], Found]:
     def find(report: AnyReport, registry: Registry, primary: str | None) -> Found:
+        # Its resolvers' kinds are line faults and capacity alarms: a parcel here is a bug.
+        if isinstance(report, SuspiciousParcel):
+            raise TypeError(f"a suspicious parcel has no {asset} to find the owner of")
         asset_id = report.alarmed_object.id
         owner = asset_owner(report, registry)
         if owner is None:
