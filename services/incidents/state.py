@@ -67,7 +67,11 @@ MAX_SEEN_COMMANDS = 128
 
 
 class IncidentStatus(StrEnum):
-    """Where an incident stands (TMF621 trouble-ticket states)."""
+    """Where an incident stands (TMF621 trouble-ticket states).
+
+    A fresh incident is `opened` here but `open` in its tasks and the recorder's incidents
+    table (`TaskStatus`); each word is stored, this one in the incident manager's changelog.
+    """
 
     OPENED = "opened"
     ACKNOWLEDGED = "acknowledged"

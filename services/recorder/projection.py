@@ -1,4 +1,10 @@
-"""Pure: the incidents projection, advanced by one lifecycle event at a time."""
+"""Pure: the incidents projection, advanced by one lifecycle event at a time.
+
+An incident's `status` here is its primary task's, in the task's words (`TaskStatus`: `open`,
+`acknowledged`, ...), not the incident manager's `IncidentStatus` (`opened`, ...): both are
+stored (this in the incidents table, that in the incident manager's changelog), so neither
+word is changed to match the other.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from schemas import lifecycle as ev
-from schemas.tasks import TaskRole
+from schemas.tasks import TaskRole, TaskStatus
 
 
 class IncidentRow(NamedTuple):
@@ -51,7 +57,7 @@ def _opened(state: IncidentRow, e: ev.IncidentOpened) -> dict[str, Any]:
         "source_occurred_at": e.report.occurred_at,
         "reported_at": e.report.reported_at,
         "opened_at": e.occurred_at,
-        "status": "open",
+        "status": TaskStatus.OPEN.value,
         "report_count": state.report_count + 1,
     }
 
@@ -81,13 +87,13 @@ def _deadline(state: IncidentRow, e: ev.DeadlineSet) -> dict[str, Any]:
     return {field: e.due_at}
 
 
-def _status(status: str, first_time: str | None = None) -> Callable[..., dict[str, Any]]:
+def _status(status: TaskStatus, first_time: str | None = None) -> Callable[..., dict[str, Any]]:
     """A primary task's move to `status`, stamping `first_time` the first time it happens."""
 
     def change(state: IncidentRow, e: ev.TaskEventBase) -> dict[str, Any]:
         if not _for_primary(state, e):
             return {}
-        changes: dict[str, Any] = {"status": status}
+        changes: dict[str, Any] = {"status": status.value}
         if first_time and getattr(state, first_time) is None:
             changes[first_time] = e.occurred_at
         return changes
@@ -102,7 +108,7 @@ def _escalated(state: IncidentRow, e: ev.IncidentEscalated) -> dict[str, Any]:
 def _reassigned(state: IncidentRow, e: ev.IncidentReassigned) -> dict[str, Any]:
     if not _for_primary(state, e):
         return {}
-    return {"primary_enterprise": e.to_enterprise, "status": "open"}
+    return {"primary_enterprise": e.to_enterprise, "status": TaskStatus.OPEN.value}
 
 
 def _duplicate(state: IncidentRow, e: ev.DuplicateLinked) -> dict[str, Any]:
@@ -113,9 +119,9 @@ def _cleared(state: IncidentRow, e: ev.SourceCleared) -> dict[str, Any]:
     return {"source_cleared_at": state.source_cleared_at or e.occurred_at}
 
 
-def _ended(status: str) -> Callable[..., dict[str, Any]]:
+def _ended(status: TaskStatus) -> Callable[..., dict[str, Any]]:
     def change(state: IncidentRow, e: ev.IncidentEventBase) -> dict[str, Any]:
-        return {"status": status, "closed_at": state.closed_at or e.occurred_at}
+        return {"status": status.value, "closed_at": state.closed_at or e.occurred_at}
 
     return change
 
@@ -129,17 +135,17 @@ CHANGES: dict[str, Callable[..., dict[str, Any]]] = {
     "duplicate_linked": _duplicate,
     "incident_routed": _routed,
     "deadline_set": _deadline,
-    "incident_acknowledged": _status("acknowledged", "acknowledged_at"),
-    "work_started": _status("in_progress"),
-    "incident_held": _status("held"),
+    "incident_acknowledged": _status(TaskStatus.ACKNOWLEDGED, "acknowledged_at"),
+    "work_started": _status(TaskStatus.IN_PROGRESS),
+    "incident_held": _status(TaskStatus.HELD),
     "incident_escalated": _escalated,
     "incident_reassigned": _reassigned,
-    "incident_rejected": _status("rejected"),
+    "incident_rejected": _status(TaskStatus.REJECTED),
     "note_added": _unchanged,
     "source_cleared": _cleared,
-    "incident_resolved": _status("resolved", "resolved_at"),
-    "incident_closed": _ended("closed"),
-    "incident_cancelled": _ended("cancelled"),
+    "incident_resolved": _status(TaskStatus.RESOLVED, "resolved_at"),
+    "incident_closed": _ended(TaskStatus.CLOSED),
+    "incident_cancelled": _ended(TaskStatus.CANCELLED),
     "command_rejected": _unchanged,
 }
 
@@ -152,7 +158,7 @@ def _new(event: ev.IncidentEventBase) -> IncidentRow:
         district=None,
         summary=None,
         priority=None,
-        status="open",
+        status=TaskStatus.OPEN.value,
         primary_enterprise=None,
         escalation_level=0,
         ack_due_at=None,

@@ -34,6 +34,7 @@ def after(events):
 def test_the_story_step_by_step(steps, status, stamped):
     state = after(story(steps=steps))
     assert state.status == status and state.last_sequence == steps
+    assert type(state.status) is str  # the table's plain word, never a TaskStatus member
     for name, value in stamped.items():
         assert getattr(state, name) == value, name
     assert (state.kind, state.district, state.report_count) == ("line_fault", "tien-phuoc", 1)
