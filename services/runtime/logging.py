@@ -60,8 +60,3 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     # Libraries are chatty at INFO; their warnings and errors are what an operator needs.
     root.setLevel(max(level, logging.WARNING))
-
-
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A logger bound to a component name."""
-    return structlog.get_logger(component=name)

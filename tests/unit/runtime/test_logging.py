@@ -8,7 +8,7 @@ import logging
 import pytest
 import structlog
 
-from services.runtime.logging import configure_logging, get_logger
+from services.runtime.logging import configure_logging
 from services.runtime.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -23,7 +23,7 @@ def _reset_structlog():
 
 def test_json_lines_carry_level_time_and_fields(capsys):
     configure_logging(Settings(log_format="json"))
-    get_logger("router").info("batch_done", routed=12, dead_letters=1)
+    structlog.get_logger(component="router").info("batch_done", routed=12, dead_letters=1)
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["event"] == "batch_done"
     assert line["level"] == "info"
@@ -42,7 +42,7 @@ def test_library_warnings_use_the_same_renderer(capsys):
 
 def test_levels_below_the_setting_are_dropped(capsys):
     configure_logging(Settings(log_format="json", log_level="WARNING"))
-    get_logger("x").info("hidden")
-    get_logger("x").warning("shown")
+    structlog.get_logger(component="x").info("hidden")
+    structlog.get_logger(component="x").warning("shown")
     events = [json.loads(line)["event"] for line in capsys.readouterr().err.strip().splitlines()]
     assert events == ["shown"]
