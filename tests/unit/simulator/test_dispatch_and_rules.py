@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import TypeAdapter
 
 from schemas.codec import decode
 from schemas.contracts import COMMAND, INCIDENT_EVENT
@@ -20,6 +22,7 @@ from tests.support.simulator_samples import NOW, open_task
 
 pytestmark = pytest.mark.unit
 
+TIMEDELTA = TypeAdapter(timedelta)
 PLANS = [plan(open_task(n), seed=3) for n in range(400)]
 
 
@@ -102,3 +105,34 @@ def test_compressed_rules_load_with_the_same_rules_and_shorter_deadlines(tmp_pat
 def test_compressing_needs_a_positive_speed():
     with pytest.raises(ValueError, match="positive"):
         compress_rules("ack_within: PT5M", 0)
+
+
+def test_a_duration_under_a_key_the_compressor_has_never_heard_of_is_compressed():
+    text = "rules:\n  - id: r\n    then: {remind_within: PT10M, notes: [PT1H, kept as it is]}\n"
+    then = yaml.safe_load(compress_rules(text, 60))["rules"][0]["then"]
+    assert then == {"remind_within": "PT10S", "notes": ["PT60S", "kept as it is"]}
+
+
+def leaves(node, at=()):
+    """Every scalar of a parsed YAML document with the path to it."""
+    if isinstance(node, dict):
+        return [leaf for key, value in node.items() for leaf in leaves(value, (*at, key))]
+    if isinstance(node, list):
+        return [leaf for i, value in enumerate(node) for leaf in leaves(value, (*at, i))]
+    return [(at, node)]
+
+
+def test_compressing_changes_the_durations_and_nothing_else():
+    source = REFERENCE_RULES.read_text(encoding="utf-8")
+    before = leaves(yaml.safe_load(source))
+    after = leaves(yaml.safe_load(compress_rules(source, 4)))
+    assert [path for path, _ in after] == [path for path, _ in before]
+    pairs = zip(before, after, strict=True)
+    changed = {path: (old, new) for (path, old), (_, new) in pairs if old != new}
+    # The reference file's durations are these three keys' values, and only those change.
+    durations = {
+        path for path, _ in before if path[-1] in ("ack_within", "resolve_within", "after")
+    }
+    assert durations and set(changed) == durations
+    for old, new in changed.values():
+        assert TIMEDELTA.validate_python(new) * 4 == TIMEDELTA.validate_python(old)
