@@ -16,12 +16,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.errors import ErrorBody, Problem, field_path
-from schemas.registry import load_registry
 from services.gateway import incidents, ops, publish, tasks
 from services.gateway.errors import ApiError
 from services.gateway.metrics import Metrics
 from services.gateway.openapi import document_bodies
-from services.gateway.settings import GatewaySettings
 from services.gateway.state import Gateway
 
 log = structlog.get_logger(component="gateway")
@@ -29,9 +27,8 @@ log = structlog.get_logger(component="gateway")
 ROUTERS = (publish.router, tasks.router, incidents.router, ops.router)
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
-    """The FastAPI application for these settings."""
-    gateway = Gateway(settings, load_registry(settings.gateway_registry_dir), Metrics())
+def create_app(gateway: Gateway) -> FastAPI:
+    """The FastAPI application serving `gateway`, which it starts and stops with itself."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

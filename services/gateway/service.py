@@ -1,19 +1,48 @@
-"""`signalpost run gateway`: the HTTP gateway under uvicorn."""
+"""`signalpost run gateway`: the HTTP gateway under uvicorn; `build` wires it."""
 
 from __future__ import annotations
 
 import uvicorn
+from fastapi import FastAPI
 
+from schemas.registry import Registry, load_registry
 from services.gateway.app import create_app
+from services.gateway.metrics import Metrics
 from services.gateway.settings import GatewaySettings
+from services.gateway.state import Gateway, KafkaClients, OpenPool, kafka_clients, open_pool
+from services.runtime.clock import Clock, system_clock
 
 settings_class = GatewaySettings
+
+
+def build(
+    settings: GatewaySettings,
+    *,
+    clock: Clock = system_clock,
+    registry: Registry | None = None,
+    kafka: KafkaClients = kafka_clients,
+    database: OpenPool = open_pool,
+) -> FastAPI:
+    """The gateway's application on `settings`; by default its registry is the settings' own.
+
+    `kafka` makes the producer and the events listener, `database` opens the pool; both
+    are called at start-up (and `kafka` again after each failed connect).
+    """
+    gateway = Gateway(
+        settings,
+        registry or load_registry(settings.gateway_registry_dir),
+        Metrics(),
+        clock=clock,
+        kafka_clients=kafka,
+        open_pool=database,
+    )
+    return create_app(gateway)
 
 
 async def run(settings: GatewaySettings) -> None:
     """Serve until SIGINT/SIGTERM; uvicorn owns the signals and drains open requests."""
     config = uvicorn.Config(
-        create_app(settings),
+        build(settings),
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_config=None,  # structlog, configured by the CLI, renders every line

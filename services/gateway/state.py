@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
@@ -20,9 +20,22 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.streams import StreamSlots
 from services.runtime import db
 from services.runtime.backoff import backoff_delay
+from services.runtime.clock import Clock, system_clock
 from services.runtime.kafka import make_producer
 
 log = structlog.get_logger(component="gateway")
+KafkaClients = Callable[[GatewaySettings], tuple[AIOKafkaProducer, EventListener]]
+OpenPool = Callable[[GatewaySettings], Awaitable[asyncpg.Pool]]
+
+
+def kafka_clients(settings: GatewaySettings) -> tuple[AIOKafkaProducer, EventListener]:
+    """The producer of reports and commands, and the listener for their outcomes."""
+    return make_producer(settings), EventListener(settings)
+
+
+async def open_pool(settings: GatewaySettings) -> asyncpg.Pool:
+    """A pool of service-role connections, opened on first use."""
+    return await db.create_pool(settings, min_size=0, max_size=settings.gateway_db_pool_size)
 
 
 # What the gateway's PostgreSQL calls raise when the server is gone, refusing or shutting down.
@@ -39,12 +52,16 @@ class Gateway:
     """What the routes share: settings, registry, pool, producer, the events listener, metrics.
 
     It starts whether or not Kafka and PostgreSQL answer: until they do, what needs them is
-    answered 503 naming the part, and every wait on either is bounded by a setting.
+    answered 503 naming the part, and every wait on either is bounded by a setting. The
+    clients come from `kafka_clients` and `open_pool`, which tests may replace.
     """
 
     settings: GatewaySettings
     registry: Registry
     metrics: Metrics
+    clock: Clock = system_clock
+    kafka_clients: KafkaClients = kafka_clients
+    open_pool: OpenPool = open_pool
     pool: asyncpg.Pool | None = None
     producer: AIOKafkaProducer | None = None
     listener: EventListener | None = None
@@ -61,9 +78,7 @@ class Gateway:
 
     async def start(self) -> None:
         """Make the pool (it connects on first use) and connect to Kafka in the background."""
-        self.pool = await db.create_pool(
-            self.settings, min_size=0, max_size=self.settings.gateway_db_pool_size
-        )
+        self.pool = await self.open_pool(self.settings)
         self._connecting = asyncio.create_task(self._connect_kafka(), name="gateway-kafka")
         # A healthy broker is ready before the first request; a dead one does not hold start.
         await asyncio.wait({self._connecting}, timeout=self.settings.gateway_kafka_timeout_seconds)
@@ -72,7 +87,7 @@ class Gateway:
     async def _connect_kafka(self) -> None:
         failures = 0
         while True:
-            producer, listener = make_producer(self.settings), EventListener(self.settings)
+            producer, listener = self.kafka_clients(self.settings)
             try:
                 await producer.start()
                 await listener.start()
