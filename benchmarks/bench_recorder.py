@@ -23,7 +23,7 @@ from benchmarks.results import Figure, add_arguments, report
 from infra import stack
 from infra.settings import StackSettings
 from services.recorder.rows import EVENT_COLUMNS
-from services.recorder.service import Recorder
+from services.recorder.service import build
 from services.recorder.settings import RecorderSettings
 from services.runtime import db
 from services.runtime.kafka import admin_client, make_producer
@@ -55,7 +55,7 @@ async def drain(settings: RecorderSettings, total: int) -> tuple[float, float]:
     stop = asyncio.Event()
     watcher = await db.connect(settings)
     started = time.perf_counter()
-    task = asyncio.create_task(Recorder(settings).run(stop))
+    task = asyncio.create_task(build(settings).run(stop))
     first = None
     try:
         while (count := await watcher.fetchval("SELECT count(*) FROM incident_events")) < total:

@@ -60,23 +60,57 @@ class Stopped(SignalPostError):
     """The recorder was asked to stop while it waited for the database."""
 
 
-class Recorder:
-    """One recorder instance: a consumer in the recorder group and a pool of service-role links."""
+OpenPool = Callable[[RecorderSettings], Awaitable[asyncpg.Pool]]
 
-    def __init__(
-        self, settings: RecorderSettings, *, draw: Callable[[], float] = random.random
-    ) -> None:
-        self.settings = settings
-        # Where the back-off's jitter comes from (a number in [0, 1)); tests pass their own.
-        self.draw = draw
-        self.poll_failures = 0  # consecutive, for the back-off
-        self.catalog_names = {topic_name(n, settings.topic_prefix): n for n in CONTRACT_OF_TOPIC}
-        self.consumer: AIOKafkaConsumer = make_consumer(
+
+async def open_pool(settings: RecorderSettings) -> asyncpg.Pool:
+    """A pool of service-role connections to the settings' database."""
+    return await db.create_pool(settings)
+
+
+def build(
+    settings: RecorderSettings,
+    *,
+    draw: Callable[[], float] = random.random,
+    consumer: AIOKafkaConsumer | None = None,
+    database: OpenPool = open_pool,
+) -> Recorder:
+    """A recorder on `settings`: (unless given) a consumer in the recorder group, a pool opener.
+
+    `draw` is where the back-off's jitter comes from (a number in [0, 1)); tests pass
+    their own, and their own clients.
+    """
+    return Recorder(
+        settings,
+        draw=draw,
+        consumer=consumer
+        or make_consumer(
             settings,
             group_id=settings.recorder_group_id,
             max_poll_records=settings.recorder_batch_max,
             group_instance_id=settings.kafka_group_instance_id,
-        )
+        ),
+        open_pool=database,
+    )
+
+
+class Recorder:
+    """One recorder instance: a consumer in the recorder group and a pool of service-role links."""
+
+    def __init__(
+        self,
+        settings: RecorderSettings,
+        *,
+        draw: Callable[[], float],
+        consumer: AIOKafkaConsumer,
+        open_pool: OpenPool,
+    ) -> None:
+        self.settings = settings
+        self.draw = draw
+        self.poll_failures = 0  # consecutive, for the back-off
+        self.catalog_names = {topic_name(n, settings.topic_prefix): n for n in CONTRACT_OF_TOPIC}
+        self.consumer = consumer
+        self.open_pool = open_pool
         self.pool: asyncpg.Pool | None = None
         self.stop = asyncio.Event()
 
@@ -126,7 +160,7 @@ class Recorder:
 
     async def start(self) -> None:
         """Connect, load the reference tables, join the group (seeking to stored offsets)."""
-        self.pool = await self.retrying("connect", lambda: db.create_pool(self.settings))
+        self.pool = await self.retrying("connect", lambda: self.open_pool(self.settings))
         registry = load_registry(self.settings.recorder_registry_dir)
         await self.with_conn(
             "load_reference", lambda c: store.load_reference(conn=c, registry=registry)
@@ -266,4 +300,4 @@ async def run(settings: RecorderSettings, *, stop: asyncio.Event | None = None) 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     log.info("recorder_starting", group=settings.recorder_group_id)
-    await Recorder(settings).run(stop)
+    await build(settings).run(stop)

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from schemas.chain import verify_chain
 from services.recorder import store
-from services.recorder.service import Recorder
+from services.recorder.service import build
 from services.runtime.kafka import make_producer
 from services.runtime.topics import INCIDENT_EVENTS, LINE_FAULT_REPORTS, topic_name
 from tests.support.lifecycle_samples import STORY, encoded, incident_story
@@ -40,7 +40,7 @@ async def test_a_seek_on_a_partition_taken_away_meanwhile_is_logged_not_raised(
         await store.save_offsets(conn=conn, group=settings.recorder_group_id, next_offsets={
             (reports, 0): 5
         })  # fmt: skip
-    recorder = Recorder(settings)
+    recorder = build(settings)
     await recorder.start()
     try:
         with capture_logs() as logs:

@@ -22,7 +22,7 @@ from schemas.lifecycle import IncidentEvent
 from schemas.registry import Registry
 from schemas.rulesets import RuleSetActivated
 from services.incidents import IncidentState, Policy, decide, decide_due, fold, next_due
-from services.recorder.service import Recorder
+from services.recorder.service import build
 from services.recorder.settings import RecorderSettings
 from services.router import RuleSet, collapse, route, routed_report
 from services.runtime import db
@@ -193,7 +193,7 @@ async def record_all(
     )
     stop = asyncio.Event()
     watcher = await db.connect(settings)
-    task = asyncio.create_task(Recorder(recorder).run(stop))
+    task = asyncio.create_task(build(recorder).run(stop))
 
     async def all_recorded() -> bool:
         found = await watcher.fetchrow(

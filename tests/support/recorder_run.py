@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.recorder.service import Recorder
+from services.recorder.service import build
 from services.recorder.settings import RecorderSettings
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 from tests.support.kafka_io import publish
@@ -28,7 +28,7 @@ class Running:
 
     def __init__(self, settings: RecorderSettings) -> None:
         self.stop = asyncio.Event()
-        self.recorder = Recorder(settings)
+        self.recorder = build(settings)
         self.task = asyncio.create_task(self.recorder.run(self.stop))
 
     async def close(self) -> None:

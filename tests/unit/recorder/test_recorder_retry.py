@@ -7,7 +7,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from structlog.testing import capture_logs
 
-from services.recorder.service import Recorder
+from services.recorder.service import build
 from services.recorder.settings import RecorderSettings
 
 pytestmark = pytest.mark.unit
@@ -27,7 +27,7 @@ def failing(*errors: Exception):
 
 async def test_back_off_is_jittered_by_the_injected_draw_and_capped():
     draws = iter([0.0, 1.0, 0.5])
-    recorder = Recorder(RecorderSettings(recorder_retry_max_seconds=0.04), draw=lambda: next(draws))
+    recorder = build(RecorderSettings(recorder_retry_max_seconds=0.04), draw=lambda: next(draws))
     errors = [ConnectionRefusedError(111, "refused"), TimeoutError(), OSError("reset")]
     with capture_logs() as logs:
         assert await recorder.retrying("record", failing(*errors)) == "done"
@@ -45,7 +45,7 @@ async def test_back_off_is_jittered_by_the_injected_draw_and_capped():
     ids=["failed over to a replica", "migrations not applied yet"],
 )
 async def test_a_database_error_that_is_not_about_a_record_is_retried(error):
-    recorder = Recorder(RecorderSettings(recorder_retry_max_seconds=0.01), draw=lambda: 0.0)
+    recorder = build(RecorderSettings(recorder_retry_max_seconds=0.01), draw=lambda: 0.0)
     with capture_logs() as logs:
         assert await recorder.retrying("record", failing(error)) == "done"
     (line,) = [e for e in logs if e["event"] == "database_unavailable_will_retry"]
@@ -66,8 +66,11 @@ class FetchFailingOnce:
 
 
 async def test_a_fetch_error_backs_off_and_polls_again():
-    recorder = Recorder(RecorderSettings(recorder_retry_max_seconds=0.01), draw=lambda: 0.0)
-    recorder.consumer = FetchFailingOnce()
+    recorder = build(
+        RecorderSettings(recorder_retry_max_seconds=0.01),
+        draw=lambda: 0.0,
+        consumer=FetchFailingOnce(),
+    )
     assert await recorder.poll() == {} and recorder.poll_failures == 1
     assert await recorder.poll() == {"tp": ["record"]} and recorder.poll_failures == 0
 
@@ -101,7 +104,7 @@ class Connection:
 async def test_a_connection_left_mid_operation_is_closed_and_the_work_retried():
     # Seen after a PostgreSQL restart mid-stream: the recorder ended on
     # "cannot switch to state 15; another operation (2) is in progress".
-    recorder = Recorder(RecorderSettings(recorder_retry_max_seconds=0.01), draw=lambda: 0.0)
+    recorder = build(RecorderSettings(recorder_retry_max_seconds=0.01), draw=lambda: 0.0)
     recorder.pool = BrokenOnce()
 
     async def operation(conn: Connection) -> str:

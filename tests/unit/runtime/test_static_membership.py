@@ -6,12 +6,12 @@ import pytest
 
 from infra.spawn import static_membership
 from schemas.registry import load_registry
+from services.incidents import service as incidents
 from services.incidents.policy import Policy
-from services.incidents.service import build
 from services.incidents.settings import IncidentSettings
-from services.recorder.service import Recorder
+from services.recorder import service as recorder_service
 from services.recorder.settings import RecorderSettings
-from services.router.service import Router
+from services.router import service as router_service
 from services.router.settings import RouterSettings
 from services.runtime.settings import Settings
 
@@ -33,14 +33,16 @@ def test_an_id_with_a_space_or_a_slash_is_refused():
 
 
 async def test_the_router_and_the_recorder_join_their_groups_with_the_id():
-    router = Router(RouterSettings(kafka_group_instance_id="host-router"))
-    recorder = Recorder(RecorderSettings(kafka_group_instance_id="host-recorder"))
+    router = router_service.build(RouterSettings(kafka_group_instance_id="host-router"))
+    recorder = recorder_service.build(RecorderSettings(kafka_group_instance_id="host-recorder"))
     assert router.consumer._group_instance_id == "host-router"
     assert recorder.consumer._group_instance_id == "host-recorder"
-    assert Router(RouterSettings()).consumer._group_instance_id is None  # dynamic by default
+    assert (
+        router_service.build(RouterSettings()).consumer._group_instance_id is None
+    )  # dynamic by default
 
 
 def test_the_incident_manager_joins_its_group_with_the_id():
     settings = IncidentSettings(kafka_group_instance_id="host-incidents")
-    app = build(settings, policy=Policy.from_registry(load_registry()))
+    app = incidents.build(settings, policy=Policy.from_registry(load_registry()))
     assert app.conf.consumer_group_instance_id == "host-incidents"
