@@ -35,6 +35,7 @@ from services.runtime.kafka import admin_client
 from services.runtime.settings import load_settings
 from services.simulator import election_2007
 from services.simulator.rules import write_compressed_rules
+from services.simulator.settings import SimulatorSettings
 
 DEMO_SPEED = 600.0
 DEMO_SECONDS = 90.0
@@ -86,9 +87,13 @@ async def _demo(
     try:
         await _wait_ready(settings)
         played = await simulate_commands.play_async(
-            settings, seed=seed, speed=args.speed, duration=args.duration, start=DEMO_START,
+            load_settings(SimulatorSettings),
+            seed=seed,
+            speed=args.speed,
+            duration=args.duration,
+            start=DEMO_START,
             via="mixed",
-        )  # fmt: skip
+        )
         await _wait_drained(settings)
     finally:
         await _stop(children)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -23,10 +24,8 @@ from services.simulator.publishers import KafkaPublisher, RoutingPublisher
 from services.simulator.rules import write_compressed_rules
 from services.simulator.runner import run_scenario
 from services.simulator.scenario import Scenario
+from services.simulator.settings import SimulatorSettings
 from services.simulator.tally import Tally, format_final, format_paths
-
-DEFAULT_SPEED = 120.0
-DEFAULT_SEED = 2007
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -36,27 +35,28 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     simulate.add_argument("scenario", choices=["election-2007"], help="the scenario to play")
     simulate.add_argument(
-        "--speed", type=_positive, default=DEFAULT_SPEED,
-        help=f"simulated seconds per real second (default {DEFAULT_SPEED:g})",
+        "--speed", type=_positive, default=None,
+        help="simulated seconds per real second (default SIGNALPOST_SIMULATOR_SPEED, else 120)",
     )  # fmt: skip
     simulate.add_argument(
         "--duration", type=_positive, default=None, metavar="SECONDS",
         help="stop after this many real seconds (default: the scenario's end, then a drain)",
     )  # fmt: skip
     simulate.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED,
-        help=f"same seed, same reports, byte for byte (default {DEFAULT_SEED})",
+        "--seed", type=int, default=None,
+        help="same seed, same reports, byte for byte (default SIGNALPOST_SIMULATOR_SEED, "
+        "else 2007)",
     )  # fmt: skip
     simulate.add_argument(
         "--start", type=_local_time, default=election_2007.START,
         help="simulated time to start from, e.g. 2007-05-20T18:30 (local time, default 8 May)",
     )  # fmt: skip
     simulate.add_argument(
-        "--via", type=Via, choices=list(Via), default=Via.MIXED,
+        "--via", type=Via, choices=list(Via), default=None,
         help="the path in: kafka only, the HTTP gateway (broken messages still via Kafka), or "
         "mixed: parcels, a seeded share of reports and the dispatchers' commands via the "
-        "gateway, the rest via Kafka (default mixed; the gateway at SIGNALPOST_GATEWAY_URL, "
-        "else SIGNALPOST_GATEWAY_HOST:PORT)",
+        "gateway, the rest via Kafka (default SIGNALPOST_SIMULATOR_VIA, else mixed; the "
+        "gateway at SIGNALPOST_GATEWAY_URL, else SIGNALPOST_GATEWAY_HOST:PORT)",
     )  # fmt: skip
     simulate.add_argument(
         "--write-rules", type=Path, default=None, metavar="FILE",
@@ -65,28 +65,45 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, _: Settings) -> int:
     """Write the compressed rules, or play the scenario until it ends or Ctrl-C; exit code."""
+    settings = load_settings(SimulatorSettings)
+    options = play_options(args, settings)
     if args.write_rules is not None:
-        path = write_compressed_rules(REFERENCE_RULES, args.write_rules, args.speed)
-        print(f"rules with deadlines divided by {args.speed:g} written to {path}")
+        path = write_compressed_rules(REFERENCE_RULES, args.write_rules, options.speed)
+        print(f"rules with deadlines divided by {options.speed:g} written to {path}")
         return 0
     print(
         "Deadlines are the router's: for escalations at this speed, run it on the rules from "
-        f"`signalpost simulate election-2007 --speed {args.speed:g} --write-rules FILE`."
+        f"`signalpost simulate election-2007 --speed {options.speed:g} --write-rules FILE`."
     )
-    return play(
-        settings,
-        seed=args.seed,
-        speed=args.speed,
+    return play(settings, **vars(options))
+
+
+@dataclass(frozen=True)
+class PlayOptions:
+    """What one run plays: the flags where given, else the simulator's settings."""
+
+    seed: int
+    speed: float
+    duration: float | None
+    start: datetime
+    via: Via
+
+
+def play_options(args: argparse.Namespace, settings: SimulatorSettings) -> PlayOptions:
+    """The run's options: each flag given wins over its SIGNALPOST_SIMULATOR_* setting."""
+    return PlayOptions(
+        seed=settings.simulator_seed if args.seed is None else args.seed,
+        speed=settings.simulator_speed if args.speed is None else args.speed,
         duration=args.duration,
         start=args.start,
-        via=args.via,
+        via=settings.simulator_via if args.via is None else args.via,
     )
 
 
 def play(
-    settings: Settings,
+    settings: SimulatorSettings,
     *,
     seed: int,
     speed: float,
@@ -101,7 +118,7 @@ def play(
 
 
 async def play_async(
-    settings: Settings,
+    settings: SimulatorSettings,
     *,
     seed: int,
     speed: float,
@@ -111,7 +128,7 @@ async def play_async(
 ) -> int:
     """`play`, inside a running event loop."""
     via = Via(via)
-    registry = load_registry()
+    registry = load_registry(settings.simulator_registry_dir)
     scenario = election_2007.scenario(
         seed, speed=speed, duration=duration, start=start, registry=registry
     )

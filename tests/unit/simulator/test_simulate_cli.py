@@ -8,18 +8,36 @@ import pytest
 
 from schemas.registry import load_registry
 from services.cli.main import build_parser, main
-from services.cli.simulate_commands import gateway_url
+from services.cli.simulate_commands import gateway_url, play_options
 from services.router import load_rule_set
+from services.runtime.errors import ConfigurationError
+from services.runtime.settings import load_settings
 from services.simulator.election_2007 import LOCAL, START
 from services.simulator.paths import Via
+from services.simulator.settings import SimulatorSettings
 
 pytestmark = pytest.mark.unit
 
 
 def test_the_defaults_play_the_whole_period():
     args = build_parser().parse_args(["simulate", "election-2007"])
-    assert (args.speed, args.duration, args.seed, args.start) == (120.0, None, 2007, START)
-    assert args.via is Via.MIXED
+    options = play_options(args, SimulatorSettings())
+    assert (options.speed, options.duration, options.seed, options.start) == (
+        120.0, None, 2007, START,
+    )  # fmt: skip
+    assert options.via is Via.MIXED
+
+
+def test_the_simulators_settings_give_the_defaults_and_a_flag_wins(monkeypatch):
+    monkeypatch.setenv("SIGNALPOST_SIMULATOR_SPEED", "60")
+    monkeypatch.setenv("SIGNALPOST_SIMULATOR_VIA", "kafka")
+    settings = load_settings(SimulatorSettings)
+    args = build_parser().parse_args(["simulate", "election-2007", "--seed", "7"])
+    options = play_options(args, settings)
+    assert (options.speed, options.via, options.seed) == (60.0, Via.KAFKA, 7)
+    monkeypatch.setenv("SIGNALPOST_SIMULATOR_SPEED", "0")
+    with pytest.raises(ConfigurationError, match="SIGNALPOST_SIMULATOR_SPEED"):
+        load_settings(SimulatorSettings)
 
 
 @pytest.mark.parametrize("via", ["kafka", "gateway", "mixed"])
