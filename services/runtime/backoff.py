@@ -20,5 +20,5 @@ def backoff_delay(
     at random (`draw` in [0, 1]: 1 takes nothing off), so instances that failed together do
     not all come back together.
     """
-    ceiling = min(cap, base * 2 ** min(failures, 32))
+    ceiling = min(cap, base * 2.0 ** min(failures, 32))
     return ceiling * (1 - jitter + jitter * draw())

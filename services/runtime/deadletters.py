@@ -72,9 +72,12 @@ def encode_dead_letter(letter: DeadLetter) -> bytes:
 
 def dead_letter_key(letter: DeadLetter) -> bytes | None:
     """The Kafka key a dead letter is sent with: the original key, unless summarised."""
-    if letter.key is None or letter.key.truncated:
-        return None if letter.key is None else letter.key.sha256.encode("ascii")
-    return letter.key.to_bytes()
+    key = letter.key
+    if key is None or not key.truncated:
+        return None if key is None else key.to_bytes()
+    # OriginalBytes' validator holds that truncated bytes always say their SHA-256.
+    assert key.sha256 is not None
+    return key.sha256.encode("ascii")
 
 
 def _kept(raw: bytes | None) -> OriginalBytes | None:

@@ -25,9 +25,10 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
 
 
 def make_consumer(
-    settings: Settings, *topics: str, group_id: str, **overrides: Any
+    settings: Settings, *topics: str, group_id: str | None, **overrides: Any
 ) -> AIOKafkaConsumer:
-    """A consumer whose offsets move only when the service commits them after its work is done."""
+    """A consumer whose offsets move only when the service commits them after its work is done;
+    with no `group_id`, one that only reads (end offsets, a tail) and commits nothing."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "group_id": group_id,

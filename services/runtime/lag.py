@@ -26,9 +26,10 @@ async def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[TopicPa
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        return await consumer.end_offsets(partitions)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
+    return ends
 
 
 async def kafka_committed(settings: Settings, group: str) -> dict[TopicPartition, int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -121,7 +121,7 @@ def env_var_name(settings_cls: type[Settings], field: str) -> str:
     return f"{prefix}{field}".upper()
 
 
-def load_settings(settings_cls: type[SettingsT], **overrides: object) -> SettingsT:
+def load_settings(settings_cls: type[SettingsT], **overrides: Any) -> SettingsT:
     """Read settings once at start-up; a bad value fails with the variable's name and reason."""
     try:
         return settings_cls(**overrides)

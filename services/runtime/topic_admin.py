@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -15,6 +16,9 @@ from services.runtime.topics import CATALOG, TopicSpec, topic_name
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 METADATA_WAIT_S = 10.0
+
+# One partition as the admin client describes it: partition, leader, replicas, isr, ...
+PartitionMetadata = dict[str, Any]
 
 
 @dataclass
@@ -67,7 +71,7 @@ async def apply_catalog(
 
 async def partitions_of(
     admin: AIOKafkaAdminClient, names: list[str], *, wait: bool = False
-) -> dict[str, list[dict]]:
+) -> dict[str, list[PartitionMetadata]]:
     """Each topic's partition metadata; empty for a topic the broker does not (yet) show."""
     deadline = time.monotonic() + (METADATA_WAIT_S if wait else 0)
     while True:
@@ -102,7 +106,9 @@ async def _create(
     return [e["topic"] for e in outcomes if e["error_code"] == TOPIC_ALREADY_EXISTS]
 
 
-def _shape_drift(name: str, found: list[dict], spec: TopicSpec, replication: int) -> list[str]:
+def _shape_drift(
+    name: str, found: list[PartitionMetadata], spec: TopicSpec, replication: int
+) -> list[str]:
     """Partition count and replication cannot be changed safely in place: report them."""
     problems = []
     partitions = len(found)
