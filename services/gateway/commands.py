@@ -83,6 +83,8 @@ def build_command(
         "issued_at": now.isoformat(),
     }
     try:
-        return decode(COMMAND, json.dumps(raw, ensure_ascii=False).encode("utf-8"))
+        # COMMAND is a Contract[Any] (an annotated union); each of its members is a CommandBase.
+        command: CommandBase = decode(COMMAND, json.dumps(raw, ensure_ascii=False).encode("utf-8"))
     except ContractError as error:
         raise ApiError.from_problems(422, error.code, error.problems) from None
+    return command

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -52,7 +53,11 @@ class ClosingStream(StreamingResponse):
     """
 
     def __init__(
-        self, content: AsyncIterator[str], *, on_close: Callable[[], Awaitable[None]], **options
+        self,
+        content: AsyncIterator[str],
+        *,
+        on_close: Callable[[], Awaitable[None]],
+        **options: Any,
     ) -> None:
         super().__init__(content, **options)
         self._content = content
@@ -63,6 +68,7 @@ class ClosingStream(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             try:
+                # An async generator's (the task stream's is one, typed as the iterator it is).
                 await self._content.aclose()  # type: ignore[attr-defined]
             finally:
                 await self._on_close()
