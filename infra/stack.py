@@ -24,12 +24,12 @@ from services.incidents.settings import IncidentSettings
 from services.recorder.settings import RecorderSettings
 from services.router.settings import RouterSettings
 from services.runtime import db, lag
-from services.runtime.errors import StackError, TopicDriftError
+from services.runtime.errors import StackError
 from services.runtime.kafka import admin_client
 from services.runtime.kinds import Progress
 from services.runtime.migrate import load_migrations, migrate
 from services.runtime.settings import load_settings
-from services.runtime.topic_admin import apply_catalog
+from services.runtime.topic_admin import ensure_topics
 from services.runtime.topics import (
     CAPACITY_ALARM_REPORTS,
     CATALOG,
@@ -85,19 +85,13 @@ async def prepare(settings: StackSettings, progress: Progress) -> None:
 async def apply_topics(settings: StackSettings, progress: Progress) -> None:
     """Create or check the catalog's topics; drift that cannot be fixed in place is an error."""
     enterprises = [e.id for e in load_registry().enterprises]
-    async with admin_client(settings) as admin:
-        result = await apply_catalog(
-            admin=admin,
-            prefix=settings.topic_prefix,
-            replication=settings.topic_replication_factor,
-            catalog=CATALOG + task_feeds(enterprises),
-        )
+    result = await ensure_topics(
+        settings, CATALOG + task_feeds(enterprises), prefix=settings.topic_prefix
+    )
     progress(
         f"topics: {len(result.created)} created, {len(result.reconfigured)} reconfigured, "
         f"{len(result.unchanged)} unchanged"
     )
-    if not result.ok:
-        raise TopicDriftError("topic drift:\n  " + "\n  ".join(result.drift))
 
 
 async def apply_migrations(settings: StackSettings, progress: Progress) -> None:

@@ -15,22 +15,9 @@ from services.incidents.log import LogReader
 from services.incidents.policy import Policy
 from services.incidents.settings import IncidentSettings
 from services.runtime.clock import Clock, system_clock
-from services.runtime.errors import TopicDriftError
-from services.runtime.kafka import admin_client
-from services.runtime.topic_admin import apply_catalog
-from services.runtime.topics import TopicSpec
+from services.runtime.topic_admin import ensure_topics
 
 settings_class = IncidentSettings
-
-
-async def ensure_topics(settings: IncidentSettings, specs: tuple[TopicSpec, ...]) -> None:
-    """Create the given topics if missing; drift that cannot be fixed in place stops start-up."""
-    async with admin_client(settings) as admin:
-        result = await apply_catalog(
-            admin=admin, replication=settings.topic_replication_factor, catalog=specs
-        )
-    if not result.ok:
-        raise TopicDriftError("topic drift:\n  " + "\n  ".join(result.drift))
 
 
 def build(

@@ -12,6 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from services.runtime.errors import TopicDriftError
+from services.runtime.kafka import admin_client
+from services.runtime.settings import Settings
 from services.runtime.topics import CATALOG, TopicSpec, topic_name
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
@@ -66,6 +68,23 @@ async def apply_catalog(
             result.reconfigured.append(name)
         else:
             result.unchanged.append(name)
+    return result
+
+
+async def ensure_topics(
+    settings: Settings, catalog: tuple[TopicSpec, ...], *, prefix: str = ""
+) -> ApplyResult:
+    """`apply_catalog` on the settings' brokers at their replication factor; drift that
+    cannot be fixed in place (partitions, replicas) is a TopicDriftError naming each topic."""
+    async with admin_client(settings) as admin:
+        result = await apply_catalog(
+            admin=admin,
+            prefix=prefix,
+            replication=settings.topic_replication_factor,
+            catalog=catalog,
+        )
+    if not result.ok:
+        raise TopicDriftError("topic drift:\n  " + "\n  ".join(result.drift))
     return result
 
 
