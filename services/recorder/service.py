@@ -28,7 +28,7 @@ from services.recorder.store import RecordCounts
 from services.runtime import db
 from services.runtime.backoff import backoff_delay
 from services.runtime.errors import SignalPostError
-from services.runtime.kafka import make_consumer
+from services.runtime.kafka import service_consumer
 from services.runtime.topics import topic_name
 
 settings_class = RecorderSettings
@@ -84,11 +84,8 @@ def build(
         settings,
         draw=draw,
         consumer=consumer
-        or make_consumer(
-            settings,
-            group_id=settings.recorder_group_id,
-            max_poll_records=settings.recorder_batch_max,
-            group_instance_id=settings.kafka_group_instance_id,
+        or service_consumer(
+            settings, group_id=settings.recorder_group_id, batch_max=settings.recorder_batch_max
         ),
         open_pool=database,
     )

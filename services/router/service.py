@@ -28,7 +28,7 @@ from services.router.settings import RouterSettings
 from services.runtime.backoff import backoff_delay
 from services.runtime.clock import Clock, system_clock
 from services.runtime.deadletters import RawMessage, dead_letter_key, encode_dead_letter
-from services.runtime.kafka import make_consumer, make_producer
+from services.runtime.kafka import make_producer, service_consumer
 from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
 
 settings_class = RouterSettings
@@ -54,12 +54,11 @@ def build(
         registry=registry,
         rule_file=RuleFile(settings.router_rules_file, registry),
         consumer=consumer
-        or make_consumer(
+        or service_consumer(
             settings,
             *(topic_name(t, settings.topic_prefix) for t in KIND_OF_TOPIC),
             group_id=settings.router_group_id,
-            max_poll_records=settings.router_batch_max,
-            group_instance_id=settings.kafka_group_instance_id,
+            batch_max=settings.router_batch_max,
         ),
         producer=producer or make_producer(settings),
     )

@@ -43,6 +43,20 @@ def make_consumer(
     return AIOKafkaConsumer(*topics, **(options | overrides))
 
 
+def service_consumer(
+    settings: Settings, *topics: str, group_id: str, batch_max: int
+) -> AIOKafkaConsumer:
+    """A service's consumer in its group, polling up to `batch_max` records, and a static
+    member of the group when the settings name this instance (kafka_group_instance_id)."""
+    return make_consumer(
+        settings,
+        *topics,
+        group_id=group_id,
+        max_poll_records=batch_max,
+        group_instance_id=settings.kafka_group_instance_id,
+    )
+
+
 @asynccontextmanager
 async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
     """An admin client, started and closed around its use."""
