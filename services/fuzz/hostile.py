@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,12 +155,11 @@ def hostile_inputs(seed: int, count: int, *, http: bool = False) -> Iterator[Fuz
 
 
 def _from_corpus(
-    rng: random.Random, choices: list[tuple[str, bytes | None]], http: bool
+    rng: random.Random, choices: Sequence[tuple[str, bytes | None]], http: bool
 ) -> FuzzInput:
     label, value = rng.choice(choices)
     if rng.random() < 0.2:
-        key = b"line_fault:x:y"
-        return FuzzInput("kafka", INCIDENT_COMMANDS, value, key=key, label=label)
+        return FuzzInput("kafka", INCIDENT_COMMANDS, value, key=b"line_fault:x:y", label=label)
     kind = rng.choice(KINDS)
     if http and value is not None and rng.random() < 0.3:
         return FuzzInput("http", f"/v1/reports/{kind}", value, label=label)
@@ -216,9 +215,11 @@ def _key(rng: random.Random) -> bytes | None:
 
 
 _DROP = object()
+# Where a value sits in a JSON document: object keys and array indexes, outermost first.
+JsonPath = tuple[str | int, ...]
 
 
-def _paths(value: Any, prefix: tuple = ()) -> Iterator[tuple]:
+def _paths(value: Any, prefix: JsonPath = ()) -> Iterator[JsonPath]:
     if isinstance(value, dict):
         for name, item in value.items():
             yield (*prefix, name)
@@ -229,7 +230,7 @@ def _paths(value: Any, prefix: tuple = ()) -> Iterator[tuple]:
             yield from _paths(item, (*prefix, index))
 
 
-def _set(payload: Any, path: tuple, value: Any) -> None:
+def _set(payload: Any, path: JsonPath, value: Any) -> None:
     *parents, leaf = path
     for part in parents:
         payload = payload[part]

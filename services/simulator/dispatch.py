@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from schemas.commands import AcknowledgeIncident, ResolveIncident
+from schemas.commands import AcknowledgeIncident, CommandBase, ResolveIncident
 from schemas.tasks import Task, TaskRole, TaskStatus
 
 __all__ = ["Plan", "acknowledge", "plan", "resolve"]
@@ -15,6 +16,8 @@ __all__ = ["Plan", "acknowledge", "plan", "resolve"]
 # for the incident to climb to the Department, and a few repairs overrun.
 LATE_ACK_SHARE = 0.15
 LATE_RESOLVE_SHARE = 0.05
+
+C = TypeVar("C", bound=CommandBase)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,15 @@ def resolve(task: Task, *, seed: int, now: datetime, dispatcher: str) -> Resolve
     return _command(ResolveIncident, "resolve", task, seed, now, dispatcher, resolution=resolution)
 
 
-def _command(type_, verb, task, seed, now, dispatcher, **fields):
+def _command(
+    type_: type[C],
+    verb: str,
+    task: Task,
+    seed: int,
+    now: datetime,
+    dispatcher: str,
+    **fields: Any,
+) -> C:
     # The id is derived from the task, so a resend is a retry, not a second command.
     return type_(
         command_id=f"sim{seed}-{verb}-{task.task_id}"[:128],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from schemas.registry import Enterprise, Registry, load_registry
 from services.simulator.scenario import Draft, Scenario, build_messages, compress
@@ -69,7 +70,10 @@ class _Story:
         self.rng = rng
         self.districts = [d.id for d in registry.districts]
         self.operators = {d: registry.operators_in(d) for d in self.districts}
-        self.post_offices = {d: registry.post_office_for(d) for d in self.districts}
+        # A loaded registry has one post office for every district (its consistency check).
+        self.post_offices = {
+            d: office for d in self.districts if (office := registry.post_office_for(d)) is not None
+        }
 
     # --- background -----------------------------------------------------------------------
 
@@ -237,7 +241,9 @@ class _Story:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def _draft(self, kind: str, source: Enterprise, at: datetime, part: str, fields: dict) -> Draft:
+    def _draft(
+        self, kind: str, source: Enterprise, at: datetime, part: str, fields: dict[str, Any]
+    ) -> Draft:
         """The report as its source's system sends it, a few seconds (or minutes) after."""
         delay = self.rng.choice((2, 5, 10, 20, 45)) if self.rng.random() < 0.95 else 600
         sent_at = at + timedelta(seconds=delay)
@@ -249,7 +255,7 @@ class _Story:
         return Draft(kind=kind, sent_at=sent_at, part=part, fields=fields | times)
 
 
-def _cleared(fields: dict) -> dict:
+def _cleared(fields: dict[str, Any]) -> dict[str, Any]:
     return fields | {"perceived_severity": "cleared", "description": "Cảnh báo đã hết."}
 
 

@@ -64,7 +64,7 @@ class GatewayPublisher:
         self._tokens: dict[tuple[str, Role], str] = {}
         self._token_ids: list[str] = []
         self._token_lock = asyncio.Lock()
-        self._in_flight: set[asyncio.Task] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()
         self.failures = 0
         self.refused = 0
         self.reports = 0  # accepted by the gateway
@@ -104,7 +104,7 @@ class GatewayPublisher:
         deadline = time.monotonic() + self._ready_wait
         while True:
             try:
-                answer = await self._http.get("/healthz", timeout=5)
+                answer = await self._client().get("/healthz", timeout=5)
                 if answer.status_code == 200:
                     return
                 why = f"health {answer.status_code} {answer.text[:200]}"
@@ -124,10 +124,13 @@ class GatewayPublisher:
         self._in_flight.add(task)
         task.add_done_callback(self._finished)
 
-    def _finished(self, task: asyncio.Task) -> None:
+    def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self._failed("unexpected", task.exception())
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._failed("unexpected", exc)
 
     async def _post_report(self, message: ScenarioMessage) -> None:
         secret = await self._token(message.reported_by, Role.PUBLISHER)
@@ -137,7 +140,8 @@ class GatewayPublisher:
         if answer.status_code == 202:
             self.reports += 1
             return
-        self._answer_not_accepted(answer, "report", report_id=message.key.decode())
+        # The scenario keys every report by its id.
+        self._answer_not_accepted(answer, "report", report_id=(message.key or b"").decode())
 
     async def _post_command(self, command: CommandBase) -> None:
         role = Role.SUPERVISOR if command.issued_by in self._supervisors else Role.DISPATCHER
@@ -169,7 +173,7 @@ class GatewayPublisher:
         for attempt in range(1, RETRIES + 1):
             try:
                 async with self._slots:
-                    answer = await self._http.post(path, content=body, headers=headers)
+                    answer = await self._client().post(path, content=body, headers=headers)
             except httpx.HTTPError as exc:
                 problem: Any = exc
             else:
@@ -187,12 +191,17 @@ class GatewayPublisher:
         """The run's token for `enterprise` in `role`, made on first use with the gateway's code."""
         async with self._token_lock:
             if (enterprise, role) not in self._tokens:
+                assert self._conn is not None, "tokens are made only after start()"
                 made = await create_token(
                     conn=self._conn, enterprise=enterprise, role=role, label=self._label
                 )
                 self._tokens[enterprise, role] = made.secret
                 self._token_ids.append(made.token_id)
             return self._tokens[enterprise, role]
+
+    def _client(self) -> httpx.AsyncClient:
+        assert self._http is not None, "requests go only after start()"
+        return self._http
 
     def _answer_not_accepted(self, answer: httpx.Response, what: str, **ids: str) -> None:
         self.refused += 1

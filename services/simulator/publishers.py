@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -54,7 +55,7 @@ class KafkaPublisher:
         self._settings = settings
         self._prefix = settings.topic_prefix
         self._producer: AIOKafkaProducer | None = None
-        self._pending: set[asyncio.Future] = set()
+        self._pending: set[asyncio.Future[Any]] = set()
         self.failures = 0
         self.refused = 0  # Kafka takes any bytes: the router dead-letters what it cannot read
 
@@ -67,13 +68,13 @@ class KafkaPublisher:
         # Reports are keyed by report id, as the README's publisher does; the router does not
         # depend on the key. Acks are awaited at the end, so a storm goes out at full speed.
         topic = topic_name(message.topic, self._prefix)
-        await self._track(self._producer.send(topic, message.value, key=message.key))
+        await self._track(self._started().send(topic, message.value, key=message.key))
 
     async def send_command(self, command: CommandBase) -> None:
         # Keyed by incident key: the command meets the incident's state on its partition.
         topic = topic_name(INCIDENT_COMMANDS, self._prefix)
         await self._track(
-            self._producer.send(topic, encode(command), key=command.incident_key.encode())
+            self._started().send(topic, encode(command), key=command.incident_key.encode())
         )
 
     async def stop(self) -> None:
@@ -83,7 +84,11 @@ class KafkaPublisher:
             await asyncio.wait(self._pending)
         await self._producer.stop()
 
-    async def _track(self, sending) -> None:
+    def _started(self) -> AIOKafkaProducer:
+        assert self._producer is not None, "publish only after start()"
+        return self._producer
+
+    async def _track(self, sending: Awaitable[asyncio.Future[Any]]) -> None:
         try:
             future = await sending
         except KafkaError as exc:
@@ -92,10 +97,13 @@ class KafkaPublisher:
         self._pending.add(future)
         future.add_done_callback(self._done)
 
-    def _done(self, future: asyncio.Future) -> None:
+    def _done(self, future: asyncio.Future[Any]) -> None:
         self._pending.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            self._failed(future.exception())
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1
@@ -111,7 +119,7 @@ class RoutingPublisher:
         self.seed = seed
         self.via = via
         # The gateway first: when it is not there, the run stops before anything is sent.
-        self._paths = {Path.GATEWAY: gateway, Path.KAFKA: kafka}
+        self._paths: dict[Path, Publisher | None] = {Path.GATEWAY: gateway, Path.KAFKA: kafka}
         self.reports: Counter[Path] = Counter()
         self.commands: Counter[Path] = Counter()
 
@@ -122,12 +130,12 @@ class RoutingPublisher:
     async def publish_report(self, message: ScenarioMessage) -> None:
         path = report_path(message, seed=self.seed, via=self.via)
         self.reports[path] += 1
-        await self._paths[path].publish_report(message)
+        await self._open(path).publish_report(message)
 
     async def send_command(self, command: CommandBase) -> None:
         path = command_path(self.via)
         self.commands[path] += 1
-        await self._paths[path].send_command(command)
+        await self._open(path).send_command(command)
 
     async def stop(self) -> None:
         # Each path is flushed and closed even when another one fails to.
@@ -145,6 +153,11 @@ class RoutingPublisher:
     @property
     def refused(self) -> int:
         return sum(path.refused for path in self._open_paths())
+
+    def _open(self, path: Path) -> Publisher:
+        publisher = self._paths[path]
+        assert publisher is not None, f"no {path} publisher, yet --via {self.via} chose it"
+        return publisher
 
     def _open_paths(self) -> list[Publisher]:
         return [path for path in self._paths.values() if path is not None]
