@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -10,25 +11,25 @@ from pydantic import TypeAdapter, ValidationError
 from schemas.commands import Command
 from schemas.deadletter import DeadLetter
 from schemas.errors import ContractError, ErrorBody, Problem, problems_from
+from schemas.kinds import REPORT_KINDS
 from schemas.lifecycle import IncidentEvent
-from schemas.reports import CapacityAlarm, LineFault, Report, SuspiciousParcel
+from schemas.reports import Report
 from schemas.routing import RoutedReport, RoutingDecision
 from schemas.rulesets import RuleSetActivated
 from schemas.tasks import Task
 
 __all__ = [
-    "CAPACITY_ALARM",
     "CATALOG",
     "COMMAND",
+    "CONTRACT_OF_KIND",
     "DEAD_LETTER",
     "ERROR_BODY",
     "INCIDENT_EVENT",
-    "LINE_FAULT",
+    "KIND_CONTRACTS",
     "REPORT",
     "ROUTED_REPORT",
     "ROUTING_DECISION",
     "RULESET_ACTIVATED",
-    "SUSPICIOUS_PARCEL",
     "TASK",
     "Contract",
 ]
@@ -65,11 +66,11 @@ class Contract(Generic[T]):
 
 
 REPORT: Contract[Any] = Contract("report", Report, "invalid_report", union_tag="kind")
-LINE_FAULT = Contract[LineFault]("line_fault", LineFault, "invalid_report")
-CAPACITY_ALARM = Contract[CapacityAlarm]("capacity_alarm", CapacityAlarm, "invalid_report")
-SUSPICIOUS_PARCEL = Contract[SuspiciousParcel](
-    "suspicious_parcel", SuspiciousParcel, "invalid_report"
+# One contract per kind of the table (schemas/kinds.py), named by its tag.
+KIND_CONTRACTS: tuple[Contract[Any], ...] = tuple(
+    Contract[Any](spec.kind.value, spec.model, "invalid_report") for spec in REPORT_KINDS
 )
+CONTRACT_OF_KIND: Mapping[str, Contract[Any]] = {c.name: c for c in KIND_CONTRACTS}
 COMMAND: Contract[Any] = Contract("command", Command, "invalid_command", union_tag="type")
 INCIDENT_EVENT: Contract[Any] = Contract(
     "incident_event", IncidentEvent, "invalid_event", union_tag="type"
@@ -87,9 +88,7 @@ ERROR_BODY = Contract[ErrorBody]("error", ErrorBody, "invalid_error")
 
 CATALOG: tuple[Contract[Any], ...] = (
     REPORT,
-    LINE_FAULT,
-    CAPACITY_ALARM,
-    SUSPICIOUS_PARCEL,
+    *KIND_CONTRACTS,
     COMMAND,
     INCIDENT_EVENT,
     ROUTED_REPORT,

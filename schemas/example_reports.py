@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from schemas.kinds import TOPIC_OF_KIND
+
+__all__ = ["EXAMPLES", "TOPIC_OF_KIND", "encoded", "report"]
+
 EXAMPLES = Path(__file__).resolve().parent / "json" / "examples" / "valid"
-TOPIC_OF_KIND = {
-    "line_fault": "reports.line-fault",
-    "capacity_alarm": "reports.capacity-alarm",
-    "suspicious_parcel": "reports.suspicious-parcel",
-}
 _BASE = {
     "line_fault": "report.line-fault-election-hotline.json",
     "capacity_alarm": "report.capacity-alarm-call-blocking.json",

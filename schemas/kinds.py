@@ -18,17 +18,18 @@ from schemas.reports import (
     SuspiciousParcel,
 )
 
-__all__ = ["KIND", "REPORT_KINDS", "KindSpec", "incident_key", "is_clear"]
+__all__ = ["KIND", "REPORT_KINDS", "TOPIC_OF_KIND", "KindSpec", "incident_key", "is_clear"]
 
 R = TypeVar("R", bound=ReportEnvelope)
 
 
 @dataclass(frozen=True)
 class KindSpec(Generic[R]):
-    """One kind of report: its tag, its model, its label for people and its incident key."""
+    """One kind of report: its tag, its model, its topic, its label and its incident key."""
 
     kind: ReportKind
     model: type[R]
+    topic: str  # the catalog name publishers send it on (before any topic prefix)
     label: str  # short, as charts show it
     key: Callable[[R], str]
 
@@ -49,11 +50,24 @@ def _suspicious_parcel_key(report: SuspiciousParcel) -> str:
 
 
 REPORT_KINDS: tuple[KindSpec[Any], ...] = (
-    KindSpec(ReportKind.LINE_FAULT, LineFault, "line", _line_fault_key),
-    KindSpec(ReportKind.CAPACITY_ALARM, CapacityAlarm, "capacity", _capacity_alarm_key),
-    KindSpec(ReportKind.SUSPICIOUS_PARCEL, SuspiciousParcel, "parcel", _suspicious_parcel_key),
+    KindSpec(ReportKind.LINE_FAULT, LineFault, "reports.line-fault", "line", _line_fault_key),
+    KindSpec(
+        ReportKind.CAPACITY_ALARM,
+        CapacityAlarm,
+        "reports.capacity-alarm",
+        "capacity",
+        _capacity_alarm_key,
+    ),
+    KindSpec(
+        ReportKind.SUSPICIOUS_PARCEL,
+        SuspiciousParcel,
+        "reports.suspicious-parcel",
+        "parcel",
+        _suspicious_parcel_key,
+    ),
 )
 KIND: Mapping[str, KindSpec[Any]] = {spec.kind.value: spec for spec in REPORT_KINDS}
+TOPIC_OF_KIND: Mapping[str, str] = {spec.kind.value: spec.topic for spec in REPORT_KINDS}
 
 
 def incident_key(report: AnyReport) -> str:

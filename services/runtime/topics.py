@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from schemas.kinds import REPORT_KINDS
+from schemas.kinds import TOPIC_OF_KIND
 from schemas.reports import ReportKind
 
 DAY_MS = 86_400_000
@@ -33,11 +33,7 @@ class TopicSpec:
     description: str
 
 
-# Each kind of the table, in its order, is published on a topic of its own: `line_fault` on
-# `reports.line-fault`, and so on.
-TOPIC_OF_KIND: Mapping[str, str] = {
-    spec.kind.value: f"reports.{spec.kind.replace('_', '-')}" for spec in REPORT_KINDS
-}
+# Each kind of the table (schemas/kinds.py), in its order, is published on a topic of its own.
 REPORT_TOPICS = tuple(TOPIC_OF_KIND.values())
 LINE_FAULT_REPORTS = TOPIC_OF_KIND[ReportKind.LINE_FAULT]
 CAPACITY_ALARM_REPORTS = TOPIC_OF_KIND[ReportKind.CAPACITY_ALARM]

@@ -6,6 +6,8 @@ from typing import get_args
 
 import pytest
 
+from schemas.contracts import CATALOG as CATALOG_OF_CONTRACTS
+from schemas.contracts import CONTRACT_OF_KIND
 from schemas.kinds import KIND, REPORT_KINDS
 from schemas.reports import AnyReport, ReportKind
 from services.runtime.topics import CATALOG, TOPIC_OF_KIND
@@ -34,3 +36,11 @@ def test_every_kind_has_a_topic_of_its_own_in_the_catalog() -> None:
     assert set(TOPIC_OF_KIND) == {spec.kind for spec in REPORT_KINDS}
     assert len(set(TOPIC_OF_KIND.values())) == len(REPORT_KINDS)
     assert set(TOPIC_OF_KIND.values()) <= names
+
+
+def test_every_kind_has_a_contract_of_its_own_in_the_contract_catalog() -> None:
+    assert list(CONTRACT_OF_KIND) == [spec.kind.value for spec in REPORT_KINDS]
+    for spec in REPORT_KINDS:
+        contract = CONTRACT_OF_KIND[spec.kind.value]
+        assert contract.error_code == "invalid_report"
+        assert contract in CATALOG_OF_CONTRACTS

@@ -14,9 +14,9 @@ from schemas.codec import MAX_MESSAGE_BYTES, Codec, Upcasters, decode, encode
 from schemas.contracts import (
     CATALOG,
     COMMAND,
+    CONTRACT_OF_KIND,
     DEAD_LETTER,
     INCIDENT_EVENT,
-    LINE_FAULT,
     REPORT,
     ROUTED_REPORT,
     ROUTING_DECISION,
@@ -185,7 +185,7 @@ def _upcasters() -> Upcasters:
     return upcasters
 
 
-@pytest.mark.parametrize("contract", [REPORT, LINE_FAULT], ids=lambda c: c.name)
+@pytest.mark.parametrize("contract", [REPORT, CONTRACT_OF_KIND["line_fault"]], ids=lambda c: c.name)
 def test_an_upcaster_brings_an_old_version_up_to_date(contract: Any) -> None:
     data = json.dumps(_v0_line_fault()).encode()
     current = decode(REPORT, json.dumps(example("report.line-fault-election-hotline")).encode())
