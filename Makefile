@@ -13,10 +13,11 @@ demo: setup
 # contracts ([tool.importlinter]: who may import what, see ARCHITECTURE.md), contract
 # files, and every test tier against the real Kafka and PostgreSQL.
 # pytest exits 5 when no test ran: make treats that, like any failure, as a failure.
+# The 25 slowest tests are listed at the end, so the suite's time can be kept in check.
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 	.venv/bin/signalpost schemas check
-	.venv/bin/pytest
+	.venv/bin/pytest --durations=25
