@@ -1,6 +1,6 @@
-"""The table of report kinds, and the two readings every service makes of a report: its
-incident key, and whether it says the alarm is over. Adding a kind: its model in reports.py,
-and one row here (its topic follows from the kind, in the topic catalog)."""
+"""The table of report kinds, and the readings every service makes of a report: its incident
+key, whose network it is about, and whether it says the alarm is over. Adding a kind: its
+model in reports.py, and one row here (its topic follows from the kind, in the topic catalog)."""
 
 from __future__ import annotations
 
@@ -18,19 +18,28 @@ from schemas.reports import (
     SuspiciousParcel,
 )
 
-__all__ = ["KIND", "REPORT_KINDS", "TOPIC_OF_KIND", "KindSpec", "incident_key", "is_clear"]
+__all__ = [
+    "KIND",
+    "REPORT_KINDS",
+    "TOPIC_OF_KIND",
+    "KindSpec",
+    "incident_key",
+    "is_clear",
+    "owner",
+]
 
 R = TypeVar("R", bound=ReportEnvelope)
 
 
 @dataclass(frozen=True)
 class KindSpec(Generic[R]):
-    """One kind of report: its tag, its model, its topic, its label and its incident key."""
+    """One kind of report: its tag, its model, its topic, its label, its owner field, its key."""
 
     kind: ReportKind
     model: type[R]
     topic: str  # the catalog name publishers send it on (before any topic prefix)
     label: str  # short, as charts show it
+    owner: str  # the field naming the enterprise whose network or office the report is about
     key: Callable[[R], str]
 
 
@@ -50,12 +59,20 @@ def _suspicious_parcel_key(report: SuspiciousParcel) -> str:
 
 
 REPORT_KINDS: tuple[KindSpec[Any], ...] = (
-    KindSpec(ReportKind.LINE_FAULT, LineFault, "reports.line-fault", "line", _line_fault_key),
+    KindSpec(
+        ReportKind.LINE_FAULT,
+        LineFault,
+        "reports.line-fault",
+        "line",
+        "operator",
+        _line_fault_key,
+    ),
     KindSpec(
         ReportKind.CAPACITY_ALARM,
         CapacityAlarm,
         "reports.capacity-alarm",
         "capacity",
+        "operator",
         _capacity_alarm_key,
     ),
     KindSpec(
@@ -63,6 +80,7 @@ REPORT_KINDS: tuple[KindSpec[Any], ...] = (
         SuspiciousParcel,
         "reports.suspicious-parcel",
         "parcel",
+        "post_office",
         _suspicious_parcel_key,
     ),
 )
@@ -84,6 +102,16 @@ def incident_key(report: AnyReport) -> str:
         if isinstance(report, spec.model):
             return spec.key(report)
     raise TypeError(f"not a report: {type(report).__name__}")
+
+
+def owner(report: AnyReport) -> tuple[str, str]:
+    """The field naming the enterprise the report is about, and that enterprise's id.
+
+    Only that enterprise (or the Department) may publish the report: its own lines and
+    resources, its own post office's items.
+    """
+    field = KIND[report.kind].owner
+    return field, str(getattr(report, field))
 
 
 def is_clear(report: AnyReport) -> bool:

@@ -11,9 +11,9 @@ from typing import Any
 from schemas.codec import decode, encode
 from schemas.contracts import REPORT
 from schemas.errors import ContractError
-from schemas.kinds import REPORT_KINDS, incident_key
+from schemas.kinds import REPORT_KINDS, incident_key, owner
 from schemas.references import check_references
-from schemas.registry import Registry
+from schemas.registry import EnterpriseKind, Registry
 from schemas.reports import AnyReport
 from services.gateway.errors import ApiError
 from services.runtime.topics import TOPIC_OF_KIND
@@ -83,17 +83,18 @@ def _refuse_lone_surrogates(raw: dict[str, Any]) -> None:
 
 
 def admit_body(body: bytes, *, kind: str, enterprise: str, registry: Registry) -> Admitted:
-    """The report in `body`, published as `enterprise` whatever the body claims."""
+    """The report in `body`, published as `enterprise`: about its own network, in its name."""
     raw = parse_object(body)
     if raw.setdefault("kind", kind) != kind:
         reason = f"this endpoint takes {kind} reports, the body says {raw['kind']!r}"
         raise ApiError(422, "invalid_report", "kind", reason)
-    # Never trusted from the body: the token says who publishes.
-    raw["reported_by"] = enterprise
+    # The token says who publishes: a body may leave reported_by out, not name someone else.
+    raw.setdefault("reported_by", enterprise)
     try:
         report = decode(REPORT, json.dumps(raw, ensure_ascii=False).encode("utf-8"))
     except ContractError as error:
         raise ApiError.from_problems(422, error.code, error.problems) from None
+    check_publisher(report, enterprise=enterprise, registry=registry)
     problems = check_references(report, registry)
     if problems:
         raise ApiError.from_problems(422, "unknown_reference", problems)
@@ -105,6 +106,30 @@ def admit_body(body: bytes, *, kind: str, enterprise: str, registry: Registry) -
         digest=hashlib.sha256(value).digest(),
         topic=TOPIC_OF_KIND[kind],
     )
+
+
+def check_publisher(report: AnyReport, *, enterprise: str, registry: Registry) -> None:
+    """403 `impersonation` unless `enterprise` publishes in its own name about its own network.
+
+    The Department (the registry's supervisor) may report on any enterprise's network, but
+    in its own name too.
+    """
+    if report.reported_by != enterprise:
+        reason = f"{report.reported_by!r} is not the token's enterprise {enterprise!r}"
+        raise ApiError(403, "impersonation", "reported_by", reason)
+    field, about = owner(report)
+    if about == enterprise or _is_department(registry, enterprise):
+        return
+    reason = (
+        f"{field} {about!r} is another enterprise; the token's enterprise {enterprise!r} "
+        "reports only on its own"
+    )
+    raise ApiError(403, "impersonation", field, reason)
+
+
+def _is_department(registry: Registry, enterprise: str) -> bool:
+    found = registry.enterprise(enterprise)
+    return found is not None and found.kind is EnterpriseKind.SUPERVISOR
 
 
 def _type(value: object) -> str:

@@ -46,7 +46,10 @@ def _publisher(kind: str):
         return JSONResponse(admitted.answer(), status_code=202)
 
     publish.__name__ = f"publish_{kind}"
-    publish.__doc__ = f"Publish a {kind.replace('_', ' ')} report in the token's enterprise's name."
+    publish.__doc__ = (
+        f"Publish a {kind.replace('_', ' ')} report in the token's enterprise's name, about its "
+        "own network (the Department: any); another enterprise is a 403 `impersonation`."
+    )
     return publish
 
 

@@ -14,7 +14,7 @@ from tests.support.gateway_stack import start_gateway, stop_gateway
 from tests.support.kafka_io import read_until
 
 pytestmark = pytest.mark.integration
-VNPT = "vnpt-quang-nam"
+VNPT, VIETTEL = "vnpt-quang-nam", "viettel-quang-nam"
 
 
 @pytest.fixture
@@ -29,7 +29,8 @@ async def gateway(topics, database, tmp_path):
 
 async def test_a_published_report_lands_on_its_topic_in_the_tokens_name(gateway, test_id):
     secret = await gateway.token(VNPT, "publisher")
-    body = report("line_fault", f"{test_id}-1", reported_by="viettel-quang-nam")
+    body = report("line_fault", f"{test_id}-1")
+    del body["reported_by"]  # filled from the token
     async with gateway.client(secret) as http:
         response = await http.post("/v1/reports/line_fault", json=body)
     assert response.status_code == 202, response.text
@@ -41,6 +42,46 @@ async def test_a_published_report_lands_on_its_topic_in_the_tokens_name(gateway,
     published = decode(REPORT, records[0].value)
     assert published.reported_by == VNPT
     assert records[0].key == answer["incident_key"].encode()
+
+
+async def test_another_operator_cannot_clear_a_vnpt_line_and_nothing_is_sent(
+    gateway, database, test_id
+):
+    vnpt = await gateway.token(VNPT, "publisher")
+    viettel = await gateway.token(VIETTEL, "publisher")
+    alarm = report("line_fault", f"{test_id}-alarm")
+    clear = report("line_fault", f"{test_id}-clear", perceived_severity="cleared")
+    # Viettel's clears of VNPT's line: in its own name (reported_by left out), and in VNPT's.
+    its_own = {k: v for k, v in clear.items() if k != "reported_by"} | {"report_id": "x-1"}
+    vnpts = clear | {"report_id": "x-2"}
+    async with gateway.client(vnpt) as owner, gateway.client(viettel) as other:
+        raised = await owner.post("/v1/reports/line_fault", json=alarm)
+        as_itself = await other.post("/v1/reports/line_fault", json=its_own)
+        as_vnpt = await other.post("/v1/reports/line_fault", json=vnpts)
+        metrics = await owner.get("/metrics")
+    assert raised.status_code == 202, raised.text
+    for refused, field in ((as_itself, "operator"), (as_vnpt, "reported_by")):
+        assert refused.status_code == 403, refused.text
+        answer = refused.json()
+        assert answer["error"] == "impersonation"
+        assert [p["field"] for p in answer["problems"]] == [field]
+        assert VIETTEL in answer["problems"][0]["reason"]
+    assert (
+        'signalpost_gateway_reports_total{kind="line_fault",outcome="refused"} 2.0' in metrics.text
+    )
+    # The owner's own clear goes after them: once it is on the topic, theirs would be too.
+    async with gateway.client(vnpt) as owner:
+        cleared = await owner.post("/v1/reports/line_fault", json=clear)
+    assert cleared.status_code == 202, cleared.text
+    topic = topic_name(LINE_FAULT_REPORTS, gateway.settings.topic_prefix)
+    last = clear["report_id"].encode()
+    records = await read_until(
+        gateway.settings, topic, lambda r: any(last in x.value for x in r), group=test_id
+    )
+    sent = [(r.reported_by, r.report_id) for r in (decode(REPORT, x.value) for x in records)]
+    assert sent == [(VNPT, alarm["report_id"]), (VNPT, clear["report_id"])]
+    rows = await database.fetch("SELECT reported_by, report_id FROM gateway_reports")
+    assert sorted((r["reported_by"], r["report_id"]) for r in rows) == sorted(sent)
 
 
 async def test_the_same_report_twice_is_sent_once_and_answered_the_same(gateway, test_id):

@@ -6,9 +6,11 @@ from typing import get_args
 
 import pytest
 
+from schemas.codec import decode
 from schemas.contracts import CATALOG as CATALOG_OF_CONTRACTS
-from schemas.contracts import CONTRACT_OF_KIND
-from schemas.kinds import KIND, REPORT_KINDS
+from schemas.contracts import CONTRACT_OF_KIND, REPORT
+from schemas.example_reports import encoded, report
+from schemas.kinds import KIND, REPORT_KINDS, owner
 from schemas.reports import AnyReport, ReportKind
 from services.runtime.topics import CATALOG, TOPIC_OF_KIND
 
@@ -44,3 +46,11 @@ def test_every_kind_has_a_contract_of_its_own_in_the_contract_catalog() -> None:
         contract = CONTRACT_OF_KIND[spec.kind.value]
         assert contract.error_code == "invalid_report"
         assert contract in CATALOG_OF_CONTRACTS
+
+
+@pytest.mark.parametrize("spec", REPORT_KINDS, ids=lambda s: s.kind.value)
+def test_a_row_s_owner_is_a_field_of_its_model_naming_an_enterprise(spec) -> None:
+    field = spec.model.model_fields[spec.owner]
+    assert "Registry id" in (field.description or "")
+    payload = report(spec.kind.value, "r")
+    assert owner(decode(REPORT, encoded(payload))) == (spec.owner, payload[spec.owner])
