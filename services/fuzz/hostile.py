@@ -15,6 +15,7 @@ from typing import Any
 
 from schemas.codec import MAX_MESSAGE_BYTES
 from schemas.example_reports import TOPIC_OF_KIND, encoded, report
+from schemas.kinds import KIND
 from services.runtime.topics import INCIDENT_COMMANDS
 
 KINDS = tuple(TOPIC_OF_KIND)
@@ -32,6 +33,7 @@ class FuzzInput:
     key: bytes | None = None
     label: str = ""  # what makes it hostile, for the figures
     method: str = "POST"  # HTTP only
+    publisher: str = ""  # HTTP reports: whose publisher token sends it ("" the fuzzer's own)
 
 
 def corpus(rng: random.Random) -> list[tuple[str, bytes | None]]:
@@ -168,10 +170,17 @@ def _from_corpus(
     return FuzzInput("kafka", TOPIC_OF_KIND[kind], value, key=key, label=label)
 
 
+def example_owner(kind: str) -> str:
+    """The enterprise a kind's example report is about, and in whose name it is made."""
+    return str(report(kind, "")[KIND[kind].owner])
+
+
 def _report_input(rng: random.Random, made: tuple[str, bytes, str], http: bool) -> FuzzInput:
     kind, value, label = made
     if http and rng.random() < 0.3:
-        return FuzzInput("http", f"/v1/reports/{kind}", value, label=label)
+        # The owner's token: a valid report is accepted and routed, not refused as another's.
+        path = f"/v1/reports/{kind}"
+        return FuzzInput("http", path, value, label=label, publisher=example_owner(kind))
     topic = TOPIC_OF_KIND[rng.choice(KINDS) if rng.random() < 0.05 else kind]
     return FuzzInput("kafka", topic, value, key=_key(rng), label=label)
 

@@ -1,9 +1,10 @@
 """Throw hostile input at a running system, then prove every input was accounted for.
 
 Kafka inputs go straight to their topics; HTTP inputs (with `gateway_url`) go to the
-gateway's publish endpoint as a publisher of the reference registry. Afterwards: a sentinel
-report must still become a task (every stage is alive and consuming), every Kafka input must
-have an outcome in PostgreSQL, and no HTTP input may get a 5xx.
+gateway as enterprises of the reference registry, a report as the publisher of the one it is
+about (so a valid report is accepted). Afterwards: a sentinel report must still become a
+task (every stage is alive and consuming), every Kafka input must have an outcome in
+PostgreSQL, and no HTTP input may get a 5xx.
 """
 
 from __future__ import annotations
@@ -100,12 +101,12 @@ async def _send_kafka(settings: Settings, inputs: list[FuzzInput], tally: Tally)
 async def _send_http(settings: Settings, url: str, inputs: list[FuzzInput], tally: Tally) -> None:
     conn = await db.connect(settings)
     try:
-        # Reports as the publisher of an enterprise, everything else as its dispatcher.
+        callers = sorted({_caller(item) for item in inputs})
         tokens = {
-            role: await create_token(
-                conn=conn, enterprise=SENTINEL_OWNER, role=role, label="signalpost fuzz"
+            (enterprise, role): await create_token(
+                conn=conn, enterprise=enterprise, role=role, label="signalpost fuzz"
             )
-            for role in (Role.PUBLISHER, Role.DISPATCHER)
+            for enterprise, role in callers
         }
         limits = httpx.Limits(max_connections=HTTP_CLIENTS)
         async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
@@ -114,18 +115,20 @@ async def _send_http(settings: Settings, url: str, inputs: list[FuzzInput], tall
             async def send_from_queue() -> None:
                 while queue:
                     item = queue.pop()
-                    role = (
-                        Role.PUBLISHER
-                        if item.target.startswith("/v1/reports/")
-                        else Role.DISPATCHER
-                    )
-                    await _request(client, item, tokens[role].secret, tally)
+                    await _request(client, item, tokens[_caller(item)].secret, tally)
 
             await asyncio.gather(*(send_from_queue() for _ in range(HTTP_CLIENTS)))
         for token in tokens.values():
             await revoke_token(conn=conn, token_id=token.token_id)
     finally:
         await conn.close()
+
+
+def _caller(item: FuzzInput) -> tuple[str, Role]:
+    """Reports as their publisher (default the sentinel's owner), the rest as its dispatcher."""
+    if item.target.startswith("/v1/reports/"):
+        return item.publisher or SENTINEL_OWNER, Role.PUBLISHER
+    return SENTINEL_OWNER, Role.DISPATCHER
 
 
 async def _request(client: httpx.AsyncClient, item: FuzzInput, secret: str, tally: Tally) -> None:

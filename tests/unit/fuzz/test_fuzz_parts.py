@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from schemas.codec import MAX_MESSAGE_BYTES
+from schemas.kinds import KIND
 from services.fuzz.account import Outcomes, Sent, command_id, unaccounted
 from services.fuzz.hostile import LARGEST, FuzzInput, hostile_inputs
 from services.runtime.topics import INCIDENT_COMMANDS, LINE_FAULT_REPORTS
@@ -30,6 +33,15 @@ def test_a_run_meets_every_kind_of_hostile_input() -> None:
     paths = {i.target.split("?")[0].split("/")[2] for i in inputs if i.channel == "http"}
     assert paths == {"reports", "incidents", "tasks", "nowhere"}  # every endpoint is met
     assert {i.method for i in inputs if i.channel == "http"} == {"POST", "GET"}
+
+
+def test_valid_reports_over_http_go_with_their_owners_token() -> None:
+    http = [i for i in hostile_inputs(1, 5000, http=True) if i.target.startswith("/v1/reports/")]
+    valid = [i for i in http if i.label in ("valid", "clear first")]
+    assert valid and {i.target for i in valid} == {f"/v1/reports/{kind}" for kind in KIND}
+    for item in valid:
+        body = json.loads(item.value or b"")
+        assert body["reported_by"] == body[KIND[body["kind"]].owner] == item.publisher
 
 
 def sent(value: bytes, topic: str = LINE_FAULT_REPORTS, offset: int = 0) -> Sent:

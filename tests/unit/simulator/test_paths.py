@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from schemas.kinds import KIND
 from schemas.registry import load_registry
 from services.gateway.commands import build_command
 from services.runtime.settings import Settings
@@ -67,6 +68,16 @@ def test_gateway_messages_know_their_kind_and_publisher():
         if message.valid:
             body = json.loads(message.value)
             assert (message.kind, message.reported_by) == (body["kind"], body["reported_by"])
+
+
+@pytest.mark.parametrize("seed", [SEED, 1, 2007])
+def test_every_report_the_gateway_may_send_is_its_publishers_own(seed):
+    """The gateway refuses a report about another enterprise's network, with its token."""
+    messages = scenario(seed, speed=3600, registry=REGISTRY).schedule
+    valid = [json.loads(i.message.value) for i in messages if i.message.valid]
+    assert {body["kind"] for body in valid} == set(KIND)
+    for body in valid:
+        assert body[KIND[body["kind"]].owner] == body["reported_by"], body["report_id"]
 
 
 async def test_the_routing_publisher_hands_each_message_to_its_path():
