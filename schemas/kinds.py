@@ -1,6 +1,6 @@
 """The table of report kinds, and the readings every service makes of a report: its incident
 key, whose network it is about, and whether it says the alarm is over. Adding a kind: its
-model in reports.py, and one row here (its topic follows from the kind, in the topic catalog)."""
+model in reports.py, and one row here; its contract, topic and checks follow from the row."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from schemas.envelope import ReportEnvelope
+from schemas.registry.models import EnterpriseKind
 from schemas.reports import (
     AnyReport,
     CapacityAlarm,
@@ -40,6 +41,7 @@ class KindSpec(Generic[R]):
     topic: str  # the catalog name publishers send it on (before any topic prefix)
     label: str  # short, as charts show it
     owner: str  # the field naming the enterprise whose network or office the report is about
+    owner_kind: EnterpriseKind  # what kind of enterprise that field must name
     key: Callable[[R], str]
 
 
@@ -65,6 +67,7 @@ REPORT_KINDS: tuple[KindSpec[Any], ...] = (
         "reports.line-fault",
         "line",
         "operator",
+        EnterpriseKind.TELECOM,
         _line_fault_key,
     ),
     KindSpec(
@@ -73,6 +76,7 @@ REPORT_KINDS: tuple[KindSpec[Any], ...] = (
         "reports.capacity-alarm",
         "capacity",
         "operator",
+        EnterpriseKind.TELECOM,
         _capacity_alarm_key,
     ),
     KindSpec(
@@ -81,6 +85,7 @@ REPORT_KINDS: tuple[KindSpec[Any], ...] = (
         "reports.suspicious-parcel",
         "parcel",
         "post_office",
+        EnterpriseKind.POSTAL,
         _suspicious_parcel_key,
     ),
 )

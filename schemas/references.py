@@ -6,21 +6,18 @@ import difflib
 from collections.abc import Iterable, Iterator
 
 from schemas.errors import Problem
+from schemas.kinds import KIND, owner
 from schemas.registry import EnterpriseKind, Registry
-from schemas.reports import AnyReport, SuspiciousParcel
+from schemas.reports import AnyReport
 
 __all__ = ["check_references"]
 
 
 def check_references(report: AnyReport, registry: Registry) -> tuple[Problem, ...]:
     """Ids in the report the registry does not know, or knows as the wrong kind; empty if none."""
-    if isinstance(report, SuspiciousParcel):
-        handler = ("post_office", report.post_office, EnterpriseKind.POSTAL)
-    else:
-        handler = ("operator", report.operator, EnterpriseKind.TELECOM)
     return (
         *_enterprise(registry, "reported_by", report.reported_by, None),
-        *_enterprise(registry, *handler),
+        *_enterprise(registry, *owner(report), KIND[report.kind].owner_kind),
         *_district(registry, report.district),
     )
 
