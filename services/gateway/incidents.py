@@ -17,6 +17,7 @@ from schemas.chain import verify_chain
 from schemas.codec import encode
 from schemas.envelope import ID_PATTERN
 from services.gateway import store
+from services.gateway.access import Principal
 from services.gateway.commands import ACTIONS, CommandAnswer, build_command
 from services.gateway.deps import Caller, Gw, errors, json_body, read_body
 from services.gateway.errors import forbidden, not_found
@@ -72,8 +73,13 @@ async def incident_timeline(incident_id: IncidentId, who: Caller, gw: Gw):
     return {"incident": incident_id, "chain": chain, "events": events}
 
 
-async def find_incident(gw: Gateway, incident_id: str) -> SeenIncident | None:
-    """The incident as recorded or as heard on the log; waits briefly for one just opened."""
+async def find_incident(gw: Gateway, incident_id: str, who: Principal) -> SeenIncident | None:
+    """The incident as recorded or as heard on the log, if `who` may act on it; waits briefly
+    for one just opened.
+
+    An incident `who` may not see is waited for exactly like one that does not exist, so
+    neither the answer nor its time tells another enterprise's incident from an unknown id.
+    """
     _, listener = gw.kafka()
     deadline = time.monotonic() + gw.settings.gateway_lookup_wait_seconds
     async with gw.database() as conn:
@@ -82,11 +88,13 @@ async def find_incident(gw: Gateway, incident_id: str) -> SeenIncident | None:
         heard = listener.incidents.get(incident_id)
         if recorded or heard:
             found = recorded or heard
-            return SeenIncident(
+            seen = SeenIncident(
                 found.incident_key,
                 (recorded.enterprises if recorded else set())
                 | (heard.enterprises if heard else set()),
             )
+            if who.sees_everything or who.enterprise in seen.enterprises:
+                return seen
         if time.monotonic() >= deadline:
             return None
         await asyncio.sleep(0.05)
@@ -99,8 +107,8 @@ def _commander(action: str):
         if action == "reassign" and not who.may_reassign:
             raise forbidden("only the Department reassigns incidents")
         body = await read_body(request, gw.settings.gateway_max_body_bytes)
-        incident = await find_incident(gw, incident_id)
-        if incident is None or not (who.sees_everything or who.enterprise in incident.enterprises):
+        incident = await find_incident(gw, incident_id, who)
+        if incident is None:
             raise not_found("incident_id", f"no incident {incident_id} that you may act on")
         command = build_command(
             action,

@@ -196,3 +196,21 @@ async def check_command_access(gateway, tokens, action):
     unknown = await call(gateway, tokens["department"], "POST", f"/v1/incidents/nope/{action}",
                          json=ACTION_BODIES[action])  # fmt: skip
     assert unknown.status_code == 404
+
+
+async def test_another_enterprises_incident_answers_like_an_unknown_one(seeded):
+    """No existence oracle: the same status, body and wait for both (lookup wait 0.5 s)."""
+    gateway, tokens = seeded
+    answers = {}
+    for incident in ("inc-1", "inc-404"):  # VNPT's, and one that does not exist
+        started = asyncio.get_running_loop().time()
+        response = await call(
+            gateway, tokens["outsider"], "POST", f"/v1/incidents/{incident}/acknowledge", json={}
+        )
+        waited = asyncio.get_running_loop().time() - started
+        body = response.json()
+        answers[incident] = (response.status_code, body["error"], body["problems"][0]["field"])
+        # Each waits out the whole lookup wait: an incident the caller may not see is not
+        # told apart by an early answer.
+        assert waited >= 0.5, (incident, waited, response.status_code, body)
+    assert answers["inc-1"] == answers["inc-404"] == (404, "not_found", "incident_id")
