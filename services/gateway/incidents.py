@@ -86,8 +86,8 @@ async def find_incident(gw: Gateway, incident_id: str, who: Principal) -> SeenIn
         recorded = await store.recorded_incident(conn=conn, incident_id=incident_id)
     while True:
         heard = listener.incidents.get(incident_id)
-        if recorded or heard:
-            found = recorded or heard
+        found = recorded or heard
+        if found is not None:
             seen = SeenIncident(
                 found.incident_key,
                 (recorded.enterprises if recorded else set())

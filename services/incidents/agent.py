@@ -68,7 +68,8 @@ class IncidentAgent:
         self.marks = {p: mark_key(p) for p in range(KEYED_PARTITIONS)}
         self.caught_up: dict[int, int] = {}  # partition: the generation it was brought up in
 
-    async def handle_batches(self, stream: faust.StreamT, producer: AIOKafkaProducer) -> None:
+    # `stream` is faust's StreamT, whose declared type lacks the take_events it has.
+    async def handle_batches(self, stream: Any, producer: AIOKafkaProducer) -> None:
         """Inputs in order, a batch at a time: decide, publish, wait for acks, keep the states.
 
         Waiting for the brokers once per batch rather than once per input is what lets one

@@ -53,7 +53,8 @@ PartitionsReader = Callable[[dict[int, int | None]], Awaitable[PartitionsRead]]
 
 def partition_of(key: bytes, partitions: int = KEYED_PARTITIONS) -> int:
     """The partition a keyed record goes to: aiokafka's (and Java's) default partitioner."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key)  # aiokafka is untyped
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def mark_key(partition: int) -> bytes:

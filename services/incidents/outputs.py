@@ -70,7 +70,9 @@ class _RecordBatch:
     ends: list[tuple[int, int]] = field(default_factory=list)  # decision, its last record
 
 
-def _record_batches(producer: AIOKafkaProducer, decisions: Sequence[Decision]) -> list:
+def _record_batches(
+    producer: AIOKafkaProducer, decisions: Sequence[Decision]
+) -> list[_RecordBatch]:
     """The decisions' events in record batches by partition, each decision whole in one.
 
     The broker appends a record batch whole, so a crash while a batch is sent leaves no half
@@ -95,7 +97,7 @@ def _record_batches(producer: AIOKafkaProducer, decisions: Sequence[Decision]) -
     return batches
 
 
-def _positions(batches: list[_RecordBatch], acks: Sequence, count: int) -> list[LogPosition]:
+def _positions(batches: list[_RecordBatch], acks: Sequence[Any], count: int) -> list[LogPosition]:
     at: list[LogPosition] = [(-1, -1)] * count
     for batch, ack in zip(batches, acks, strict=False):
         for index, relative in batch.ends:

@@ -176,7 +176,7 @@ def _misses(
 def _find_primary(
     rule: Rule, report: AnyReport, registry: Registry
 ) -> tuple[Resolution | None, tuple[str, ...]]:
-    unresolved = []
+    unresolved: list[str] = []
     for party in rule.primary:
         found = party.resolve(report, registry, None)
         if found.ids:
@@ -212,6 +212,9 @@ def _decision(
         for n, level in enumerate(rule.escalation, start=1)
     )
     described = [w for r in contributors for w in _matched_words(r, report, calendar, periods)]
+    # The deciding rule does not continue, and the loader refuses such a rule without these.
+    assert rule.priority is not None, rule.id
+    assert rule.ack_within is not None and rule.resolve_within is not None, rule.id
     return RoutingDecision(
         rule_id=rule.id,
         ruleset_version=rules.version,
@@ -236,6 +239,7 @@ def _matched_words(
             continue
         for name in sorted(periods & condition.allowed):
             period = calendar.period(name)
+            assert period is not None, name  # `periods` are the calendar's own names
             # The period, not the minute: decisions must not depend on what routing ignores.
             words.append(f"occurred during {period.describe()}")
     return words

@@ -16,6 +16,7 @@ import uuid
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import ConsumerRecord
 
 from schemas.codec import encode
 from schemas.envelope import Actor, ActorKind
@@ -170,7 +171,9 @@ class Router:
         ]
         await asyncio.gather(*sends)
 
-    async def retry_later(self, batch: dict[TopicPartition, list], exc: Exception) -> None:
+    async def retry_later(
+        self, batch: dict[TopicPartition, list[ConsumerRecord]], exc: Exception
+    ) -> None:
         """Rewind to the batch's first offsets and back off; the batch is read again.
 
         A partition revoked meanwhile is not rewound (seeking it would raise): its new owner
