@@ -120,6 +120,19 @@ BAD = [
         "unknown period 'polling_day'; periods: election_days",
     ),
     (
+        # A list as a period is not hashable: a clear refusal, not a TypeError.
+        rule("    when: {kind: line_fault, period: [[polling_day]]}\n" + GOOD_THEN),
+        9,
+        "first",
+        "unknown period ['polling_day']",
+    ),
+    (
+        rule("    when: {kind: line_fault, period: {a: 1}}\n" + GOOD_THEN),
+        9,
+        "first",
+        "unknown period {'a': 1}",
+    ),
+    (
         rule(
             "    when: {kind: suspicious_parcel}\n    then: {primary: owner_of_line,"
             " priority: p1, ack_within: PT5M, resolve_within: PT1H}\n"
