@@ -8,7 +8,7 @@ import json
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from services.gateway import (
     revoke_token,
     token_problem,
 )
+from services.gateway.access import parse_duration
 from services.runtime import db
 from services.runtime.errors import ConfigurationError
 from services.runtime.settings import Settings, load_settings
@@ -79,6 +80,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--enterprise", required=True, help="registry id of the enterprise")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--label", default="", help="who or what the token is for")
+    create.add_argument(
+        "--expires-in",
+        type=_duration,
+        metavar="DURATION",
+        help="refused from this long after now on: 90d, 12h, 1w2d, 30m (default: never)",
+    )
     listing = actions.add_parser("list", help="tokens, newest first (never their secrets)")
     listing.add_argument("--enterprise", help="only this enterprise's tokens")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -108,6 +115,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         cmd.add_argument("incident", help="incident id")
         cmd.add_argument("--dispatcher", help="your name, for the timeline")
         _verb_options(verb, cmd)
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _verb_options(verb: str, cmd: argparse.ArgumentParser) -> None:
@@ -143,21 +157,32 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def run_tokens(args: argparse.Namespace, settings: GatewaySettings) -> int:
-    """tokens create|list|revoke, straight against PostgreSQL with the service role."""
+    """tokens create|list|revoke, straight against PostgreSQL as the owner role.
+
+    The services' role may not make, revoke or edit a token: only whoever holds
+    SIGNALPOST_OWNER_DATABASE_URL (the one who runs migrations) manages them.
+    """
     if args.tokens_action == "create":
         problem = token_problem(
             load_registry(settings.gateway_registry_dir), args.enterprise, Role(args.role)
         )
         if problem:
             raise ConfigurationError(problem)
-    conn = await db.connect(settings)
+    conn = await db.connect(settings, url=settings.owner_database_url)
     try:
         if args.tokens_action == "create":
+            expires_at = None if args.expires_in is None else datetime.now(UTC) + args.expires_in
             made = await create_token(
-                conn=conn, enterprise=args.enterprise, role=Role(args.role), label=args.label
+                conn=conn,
+                enterprise=args.enterprise,
+                role=Role(args.role),
+                label=args.label,
+                expires_at=expires_at,
             )
+            until = "" if expires_at is None else f", expires {_when(expires_at)}"
             print(
-                f"token {made.token_id} for {made.enterprise} ({made.role}); secret (shown once):"
+                f"token {made.token_id} for {made.enterprise} ({made.role}{until});"
+                " secret (shown once):"
             )
             print(made.secret)
             return 0
@@ -174,15 +199,18 @@ async def run_tokens(args: argparse.Namespace, settings: GatewaySettings) -> int
         await conn.close()
 
 
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
 def _token_table(rows: list[dict[str, Any]]) -> str:
-    widths = (18, 28, 11, 20, 20, 0)
-    lines = [("token", "enterprise", "role", "created", "revoked", "label")]
+    times = ("created_at", "expires_at", "last_used_at", "revoked_at")
+    widths = (18, 28, 11, 20, 20, 20, 20, 0)
+    lines = [("token", "enterprise", "role", "created", "expires", "last used", "revoked", "label")]
     for r in rows:
-        created, revoked = (
-            t.strftime("%Y-%m-%d %H:%M:%SZ") if t else "-"
-            for t in (r["created_at"], r["revoked_at"])
+        lines.append(
+            (r["token_id"], r["enterprise"], r["role"], *(_when(r[t]) for t in times), r["label"])
         )
-        lines.append((r["token_id"], r["enterprise"], r["role"], created, revoked, r["label"]))
     return "\n".join(
         " ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
         for line in lines

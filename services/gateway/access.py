@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from schemas.registry import EnterpriseKind, Registry
 
 TOKEN_PREFIX = "sp_"
+# A token's last use is written at most this often: a busy token does not write per request.
+LAST_USE_EVERY = timedelta(minutes=1)
+DURATION = re.compile(r"(\d+)([mhdw])")
+DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class Role(StrEnum):
@@ -64,6 +70,28 @@ def new_token_id() -> str:
 def secret_hash(secret: str) -> bytes:
     """What is stored for a secret: its SHA-256 (the secret has 256 random bits, no salt needed)."""
     return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90d`, `12h`, `1w2d`, `30m`: a positive span of weeks, days, hours and minutes."""
+    compact = text.strip().lower()
+    parts = DURATION.findall(compact)
+    if not compact or "".join(n + unit for n, unit in parts) != compact:
+        raise ValueError(f"expected a duration like 90d, 12h, 1w2d or 30m, got {text!r}")
+    span = sum((timedelta(**{DURATION_UNITS[unit]: int(n)}) for n, unit in parts), timedelta())
+    if span <= timedelta(0):
+        raise ValueError(f"a token's lifetime must be longer than nothing, got {text!r}")
+    return span
+
+
+def is_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """A token with an expiry is refused from that instant on; one without never expires."""
+    return expires_at is not None and expires_at <= now
+
+
+def last_use_due(last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether this use is written down: the first, then at most one per LAST_USE_EVERY."""
+    return last_used_at is None or now - last_used_at >= LAST_USE_EVERY
 
 
 def bearer_secret(authorization: str | None) -> str | None:

@@ -11,7 +11,7 @@ from schemas.errors import ErrorBody
 from services.gateway.access import Principal
 from services.gateway.errors import ApiError, unauthorized
 from services.gateway.state import Gateway
-from services.gateway.tokens import principal_of
+from services.gateway.tokens import holder_of, record_use
 
 bearer = HTTPBearer(auto_error=False, description="A token from `signalpost tokens create`.")
 
@@ -27,14 +27,22 @@ Gw = Annotated[Gateway, Depends(gateway_of)]
 async def caller(
     gw: Gw, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 ) -> Principal:
-    """The token's principal, read from PostgreSQL on every request: a revoke acts at once."""
+    """The token's principal, read from PostgreSQL on every request: a revoke acts at once.
+
+    An unknown and a revoked secret get the same answer. An expired one is told so: only
+    its holder can show it, and it has lost nothing it did not know by being told.
+    """
     if credentials is None:
         raise unauthorized("missing `Authorization: Bearer <token>` header")
+    now = gw.clock()
     async with gw.database() as conn:
-        found = await principal_of(conn=conn, secret=credentials.credentials)
-    if found is None:
-        raise unauthorized()
-    return found
+        found = await holder_of(conn=conn, secret=credentials.credentials)
+        if found is None:
+            raise unauthorized()
+        if found.expired(now):
+            raise unauthorized("token expired; ask for a new one (`signalpost tokens create`)")
+        await record_use(conn=conn, holder=found, now=now)
+    return found.principal
 
 
 Caller = Annotated[Principal, Depends(caller)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -44,8 +45,10 @@ async def cli(topics, database, tmp_path):
 
 async def test_tokens_publish_tasks_and_commands_from_the_command_line(cli, test_id, tmp_path):
     code, out, err = await signalpost(cli, "tokens", "create", "--enterprise", "vnpt-quang-nam",
-                                      "--role", "publisher", "--label", "NMS")  # fmt: skip
+                                      "--role", "publisher", "--label", "NMS",
+                                      "--expires-in", "90d")  # fmt: skip
     assert code == 0, err
+    assert ", expires 20" in out.splitlines()[0]
     token_id, secret = out.split()[1], out.strip().splitlines()[-1]
     code, _, err = await signalpost(cli, "tokens", "create", "--enterprise", "vnpt-quang-nam",
                                     "--role", "supervisor")  # fmt: skip
@@ -65,6 +68,15 @@ async def test_tokens_publish_tasks_and_commands_from_the_command_line(cli, test
     listed = json.loads(out)
     assert [t["token_id"] for t in listed] == [token_id]
     assert "secret" not in out and secret not in out
+    created, expires, used = (
+        datetime.fromisoformat(listed[0][f]) for f in ("created_at", "expires_at", "last_used_at")
+    )
+    assert abs(expires - created - timedelta(days=90)) < timedelta(minutes=1)
+    assert created <= used  # by the publish above
+    code, out, _ = await signalpost(cli, "tokens", "list")
+    heading, row = out.splitlines()
+    assert "expires" in heading and "last used" in heading
+    assert used.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") in row
     code, _, _ = await signalpost(cli, "tokens", "revoke", token_id)
     assert code == 0
     code, _, err = await signalpost(with_file, "publish", "line_fault", "--file", str(HOTLINE))

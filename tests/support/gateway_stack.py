@@ -28,8 +28,9 @@ class RunningGateway:
     settings: Settings
 
     async def token(self, enterprise: str, role: Role | str) -> str:
-        """A fresh token's secret for `enterprise` in `role`."""
-        conn = await db.connect(self.settings)
+        """A fresh token's secret for `enterprise` in `role`, made as `signalpost tokens` does:
+        as the owner role (the services' role may not make tokens)."""
+        conn = await db.connect(self.settings, url=self.settings.owner_database_url)
         try:
             made = await create_token(conn=conn, enterprise=enterprise, role=Role(role))
         finally:
