@@ -11,7 +11,7 @@ from schemas.contracts import REPORT
 from schemas.deadletter import DeadLetter
 from schemas.envelope import ReportRef
 from schemas.errors import ContractError, Problem
-from schemas.kinds import incident_key
+from schemas.kinds import TOPIC_OF_KIND, incident_key
 from schemas.references import check_references
 from schemas.registry import Registry
 from schemas.reports import AnyReport
@@ -20,7 +20,6 @@ from services.router.decisions import DecisionCache
 from services.router.ruleset import RuleSet
 from services.router.storm import Collapsed, collapse
 from services.runtime.deadletters import RawMessage, dead_letter, failure
-from services.runtime.topics import TOPIC_OF_KIND
 
 # Which kind each report topic carries; a report on the wrong topic is a publisher's bug.
 KIND_OF_TOPIC = {topic: kind for kind, topic in TOPIC_OF_KIND.items()}
@@ -66,8 +65,8 @@ def process_batch(
         except ContractError as error:
             outcome.dead_letters.append(dead_letter(message, error, stage=STAGE, now=now))
         except Exception as exc:  # a bug meeting hostile input must cost the message only
-            error = failure(exc, code="invalid_report")
-            outcome.dead_letters.append(dead_letter(message, error, stage=STAGE, now=now))
+            failed = failure(exc, code="invalid_report")
+            outcome.dead_letters.append(dead_letter(message, failed, stage=STAGE, now=now))
         else:
             valid.append(report)
             source[id(report)] = message
@@ -77,9 +76,9 @@ def process_batch(
             routed = routed_report(group, decision, now=now)
             value = encode(routed)
         except Exception as exc:  # a routing bug, or a report too large once routed
-            error = exc if isinstance(exc, ContractError) else failure(exc, code="routing_failed")
+            failed = exc if isinstance(exc, ContractError) else failure(exc, code="routing_failed")
             outcome.dead_letters.extend(
-                dead_letter(source[id(r)], error, stage=STAGE, now=now) for r in group.reports
+                dead_letter(source[id(r)], failed, stage=STAGE, now=now) for r in group.reports
             )
         else:
             outcome.routed.append(routed)
@@ -91,7 +90,7 @@ def admit_message(message: RawMessage, *, registry: Registry, topic_prefix: str)
     """The valid report in a message, stamped with received_at; else a ContractError."""
     if message.value is None:
         raise ContractError("invalid_report", (Problem(field="", reason="message has no value"),))
-    report = decode(REPORT, message.value)
+    report: AnyReport = decode(REPORT, message.value)
     expected = KIND_OF_TOPIC.get(message.topic.removeprefix(topic_prefix))
     if expected and report.kind != expected:
         reason = f"a {report.kind} report was published to {message.topic}, the {expected} topic"
