@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,11 +10,13 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from schemas.chain import verify_chain
+from pydantic_core import from_json
+
+from schemas.chain import canonical_json, verify_chain
 from schemas.registry import Registry
 from schemas.reports import AnyReport
 from schemas.routing import RoutingDecision
-from services.auditor.reportlog import ReportSeen
+from services.auditor.reportlog import LogView, ReportSeen
 from services.auditor.rulebook import RuleBook
 from services.router import DecisionCache, NoRuleMatched
 
@@ -60,6 +63,74 @@ def recorder_findings(rows: Iterable[Mapping[str, Any]]) -> Iterator[Finding]:
         where = f"{row['topic']}:{row['partition']}:{row['offset']}"
         key = row["key"].decode("utf-8", "replace") if row["key"] else NONE
         yield Finding("recorder", key, where, f"not recorded: {row['reason']}")
+
+
+def anchor_findings(rows: Iterable[Mapping[str, Any]], log: LogView) -> tuple[list[Finding], int]:
+    """Each recorded event checked against the record at its source position; how many hold.
+
+    Rows need event_id, incident_id, event (jsonb text or parsed), source_topic,
+    source_partition and source_offset. A record that the log no longer holds (an offset
+    before the partition's first) is a finding too, worded apart: incidents.events is kept
+    forever, so its loss is itself wrong, and a mere warning would let a forged row hide
+    behind an offset the log has dropped.
+    """
+    found, anchored = [], 0
+    for row in rows:
+        problem = _anchor_problem(row, log)
+        if problem is None:
+            anchored += 1
+        else:
+            found.append(Finding("anchor", row["incident_id"], row["event_id"], problem))
+    return found, anchored
+
+
+def _anchor_problem(row: Mapping[str, Any], log: LogView) -> str | None:
+    topic, partition, offset = row["source_topic"], row["source_partition"], row["source_offset"]
+    where = f"{topic}:{partition}:{offset}"
+    if topic != log.topic:
+        return f"not in the log at {where}: events are recorded only from {log.topic}"
+    if partition not in log.bounds:
+        return f"not in the log at {where}: the topic has no partition {partition}"
+    first, end = log.bounds[partition]
+    if offset >= end:
+        return f"not in the log at {where}: the partition ends before it (next offset {end})"
+    if offset < first:
+        return f"log no longer holds offset {where} (it starts at {first}); cannot anchor"
+    if (partition, offset) not in log.values:
+        return f"not in the log at {where}: no record at that offset"
+    difference = event_difference(row["event"], log.values[(partition, offset)])
+    return None if difference is None else f"differs from the log at {where}: {difference}"
+
+
+def event_difference(recorded: str | Mapping[str, Any], value: bytes | None) -> str | None:
+    """How a recorded event differs from the log's record of it, or None when it does not.
+
+    Compared in the canonical form of schemas/chain.py, not byte for byte: the recorder
+    keeps the log's JSON as jsonb, which keeps its content (every field, unknown ones too)
+    but not its spacing, key order or number spelling. The log side is parsed as the
+    recorder parses it and the recorded side as the chain check does, so an untouched event
+    compares equal exactly when its hash holds, and any change of content shows.
+    """
+    if value is None:
+        return "the record there has no value (a tombstone)"
+    try:
+        logged = from_json(value)
+    except (ValueError, RecursionError):
+        return "the record there is not JSON"
+    event = json.loads(recorded) if isinstance(recorded, str) else recorded
+    if canonical_json(logged) == canonical_json(event):
+        return None
+    if not isinstance(logged, dict) or not isinstance(event, dict):
+        return "the record there is not a JSON object"
+    changed = sorted(
+        name
+        for name in logged.keys() | event.keys()
+        if name not in logged
+        or name not in event
+        or canonical_json(logged[name]) != canonical_json(event[name])
+    )
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return f"field(s) {shown}"
 
 
 def report_findings(

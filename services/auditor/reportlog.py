@@ -1,8 +1,11 @@
-"""What verify reads from the log itself: every report ever written, every rule set activated."""
+"""What verify reads from the log itself: every report ever written, every rule set activated,
+and the records that the recorded events say they came from."""
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,7 +14,7 @@ from services.auditor import logrange
 from services.recorder import Decoded, decode_message
 from services.router import KIND_OF_TOPIC
 from services.runtime.settings import Settings
-from services.runtime.topics import RULESET_ACTIVATIONS, topic_name
+from services.runtime.topics import INCIDENT_EVENTS, RULESET_ACTIVATIONS, topic_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,5 +86,53 @@ async def read_reports(
                     at = datetime.fromtimestamp(r.timestamp / 1000, tz=UTC)
                     seen.append(ReportSeen(r.topic, r.partition, r.offset, at, by, rid))
         return seen
+    finally:
+        await consumer.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class LogView:
+    """What the log holds at the positions asked for: each partition's [first, end) offsets
+    still held, and the value of every record found at a position asked for."""
+
+    topic: str
+    bounds: Mapping[int, tuple[int, int]]
+    values: Mapping[tuple[int, int], bytes | None]
+
+
+async def read_positions(
+    settings: Settings, positions: Iterable[tuple[str, int, int]], *, batch_max: int = 5000
+) -> LogView:
+    """The records at the (topic, partition, offset) `positions` that are in incidents.events.
+
+    One consumer reads each partition once, from the lowest offset asked to the highest
+    (within what the log still holds): records in between are read and dropped, which is
+    far cheaper than a seek and a fetch per event.
+    """
+    topic = topic_name(INCIDENT_EVENTS, settings.topic_prefix)
+    wanted: dict[int, set[int]] = defaultdict(set)
+    for at_topic, partition, offset in positions:
+        if at_topic == topic:
+            wanted[partition].add(offset)
+    if not wanted:
+        return LogView(topic, {}, {})
+    consumer = logrange.reader(settings, batch_max=batch_max)
+    await consumer.start()
+    try:
+        held = {s.partition: (s.first, s.end) for s in await logrange.spans(consumer, [topic])}
+        ranges = [
+            logrange.Span(
+                topic, p, max(held[p][0], min(offsets)), min(held[p][1], max(offsets) + 1)
+            )
+            for p, offsets in wanted.items()
+            if p in held
+        ]
+        values = {}
+        async for polled in logrange.read(consumer, ranges):
+            for records in polled.values():
+                for r in records:
+                    if r.offset in wanted[r.partition]:
+                        values[(r.partition, r.offset)] = r.value
+        return LogView(topic, held, values)
     finally:
         await consumer.stop()

@@ -1,4 +1,5 @@
-"""Verify the live history: hash chains, gaps, every report accounted for, decisions reproduced."""
+"""Verify the live history: hash chains, gaps, every event anchored to the log, every report
+accounted for, decisions reproduced."""
 
 from __future__ import annotations
 
@@ -17,17 +18,19 @@ from services.auditor.access import open_audit
 from services.auditor.checks import (
     Finding,
     RoutingCase,
+    anchor_findings,
     chain_findings,
     recorder_findings,
     report_findings,
     routing_findings,
 )
-from services.auditor.reportlog import read_reports, read_rule_texts
+from services.auditor.reportlog import read_positions, read_reports, read_rule_texts
 from services.auditor.rulebook import RuleBook, rule_files
 from services.auditor.settings import AuditorSettings
 
 TIMELINE = """
-    SELECT event_id, incident_id, sequence, type, event::text AS event, prev_hash, hash
+    SELECT event_id, incident_id, sequence, type, event::text AS event, prev_hash, hash,
+           source_topic, source_partition, source_offset
     FROM incident_events ORDER BY incident_id, sequence
 """
 ROUTINGS = """
@@ -54,6 +57,8 @@ class VerifyResult:
 
     findings: list[Finding] = field(default_factory=list)
     events: int = 0
+    # Events found at their source position in the log with the same content.
+    anchored: int = 0
     incidents: int = 0
     reports: int = 0
     in_flight: int = 0
@@ -68,19 +73,22 @@ class VerifyResult:
 async def verify(
     settings: AuditorSettings, *, now: datetime, extra_rules: Iterable[Path] = ()
 ) -> VerifyResult:
-    """Every check over the live schema and the report topics."""
+    """Every check over the live schema, the report topics and incidents.events."""
     conn = await open_audit(settings)
     try:
         result = VerifyResult()
         texts = await read_rule_texts(settings)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            await _chains(conn, result)
+            rows = await _chains(conn, result)
             result.findings += recorder_findings(
                 await conn.fetch(
                     'SELECT * FROM recorder_dead_letters ORDER BY topic, partition, "offset"'
                 )
             )
             await _routing(conn, settings, extra_rules, texts, result)
+        # Read after the snapshot: the recorder writes an event only once the log holds it,
+        # so the log's end now lies past every event the snapshot holds.
+        await _anchors(settings, rows, result)
         found, result.in_flight, result.reports = await unaccounted_reports(conn, settings, now=now)
         result.findings += found
         result.findings.sort()
@@ -114,7 +122,7 @@ async def unaccounted_reports(
     return found, in_flight, len(reports)
 
 
-async def _chains(conn: asyncpg.Connection, result: VerifyResult) -> None:
+async def _chains(conn: asyncpg.Connection, result: VerifyResult) -> list[asyncpg.Record]:
     heads = {
         r["incident_id"]: (r["last_sequence"], r["last_hash"])
         for r in await conn.fetch("SELECT incident_id, last_sequence, last_hash FROM incidents")
@@ -124,6 +132,20 @@ async def _chains(conn: asyncpg.Connection, result: VerifyResult) -> None:
         rows.append(row)
     result.events, result.incidents = len(rows), len(heads)
     result.findings += chain_findings(rows, heads)
+    return rows
+
+
+async def _anchors(
+    settings: AuditorSettings, rows: list[asyncpg.Record], result: VerifyResult
+) -> None:
+    """Every recorded event against the record at its source position in incidents.events."""
+    log = await read_positions(
+        settings,
+        [(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows],
+        batch_max=settings.auditor_batch_max,
+    )
+    found, result.anchored = anchor_findings(rows, log)
+    result.findings += found
 
 
 async def _routing(

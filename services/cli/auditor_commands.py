@@ -122,7 +122,8 @@ def verify_text(result: VerifyResult) -> str:
     lines = [
         f"checked {result.events:,} events of {result.incidents:,} incidents, "
         f"{result.reports:,} reports ({result.in_flight:,} still in flight), "
-        f"{result.decisions:,} routing decisions against {result.rule_sets} known rule set(s)"
+        f"{result.decisions:,} routing decisions against {result.rule_sets} known rule set(s)",
+        f"events anchored to the log: {result.anchored:,} of {result.events:,}",
     ]
     if result.ok:
         return "\n".join([*lines, "verified: no findings"])

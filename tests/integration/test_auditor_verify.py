@@ -65,6 +65,7 @@ async def test_an_intact_history_verifies(topics, recorded):
 
     assert result.findings == []
     assert result.events == len(recorded.events) and result.incidents == 12
+    assert result.anchored == result.events
     assert result.reports == 12 and result.decisions == 12 and result.rule_sets >= 1
 
 
@@ -92,9 +93,11 @@ async def test_edited_deleted_and_reordered_rows_are_each_found(topics, recorded
     result = await verify(auditor(topics), now=NOW)
 
     chains = sorted((f.incident, f.reason) for f in result.findings if f.check == "chain")
-    assert len(chains) == 3 and len(result.findings) == 3, result.findings
+    (edited,) = [f for f in result.findings if f.check == "anchor"]
+    assert len(chains) == 3 and len(result.findings) == 4, result.findings
     reasons = " | ".join(r for _, r in chains)
     assert "the event was changed" in reasons
+    assert "differs from the log" in edited.reason and edited.reason.endswith("field(s) summary")
     assert "sequence 3 where 2 was due" in reasons
     assert "column sequence differs" in reasons
     assert all(f.event != "-" for f in result.findings)
