@@ -17,10 +17,8 @@ from services.incidents.state import (
     IncidentStateError,
     IncidentStatus,
     PendingDeadline,
-    apply,
-    fold,
-    tasks_to_publish,
 )
+from services.incidents.transitions import apply, fold, tasks_to_publish
 
 __all__ = [
     "ClearAction",

@@ -20,7 +20,8 @@ from schemas.routing import EscalationLevel
 from schemas.tasks import Task, TaskRole
 from services.incidents.emit import Emitter, issue_task, service_actor
 from services.incidents.policy import Policy
-from services.incidents.state import IncidentState, IncidentStatus, PendingDeadline, fold
+from services.incidents.state import IncidentState, IncidentStatus, PendingDeadline
+from services.incidents.transitions import fold
 
 __all__ = [
     "Timer",

@@ -10,7 +10,8 @@ from schemas.lifecycle import Cause, IncidentEvent, IncidentOpened
 from schemas.routing import RoutingDecision
 from schemas.tasks import Task, TaskRole, TaskStatus
 from services.incidents.ids import event_id, task_id
-from services.incidents.state import LIVE_TASK, IncidentState, apply
+from services.incidents.state import LIVE_TASK, IncidentState
+from services.incidents.transitions import apply
 
 __all__ = ["Emitter", "issue_task", "service_actor"]
 

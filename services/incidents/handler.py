@@ -22,13 +22,8 @@ from schemas.lifecycle import IncidentEvent, IncidentOpened
 from services.incidents.deadlines import decide_due, evictable, next_due
 from services.incidents.machine import decide
 from services.incidents.policy import Policy
-from services.incidents.state import (
-    IncidentState,
-    IncidentStateError,
-    apply,
-    holds,
-    tasks_to_publish,
-)
+from services.incidents.state import IncidentState, IncidentStateError
+from services.incidents.transitions import apply, holds, tasks_to_publish
 from services.runtime.deadletters import (
     RawMessage,
     dead_letter,

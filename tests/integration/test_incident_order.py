@@ -30,7 +30,7 @@ from services.incidents.handler import load_state
 from services.incidents.policy import Policy
 from services.incidents.service import build
 from services.incidents.settings import IncidentSettings
-from services.incidents.state import fold
+from services.incidents.transitions import fold
 from services.router import REFERENCE_RULES, load_rule_set
 from services.router.intake import process_batch
 from services.runtime.deadletters import RawMessage

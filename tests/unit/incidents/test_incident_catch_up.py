@@ -27,7 +27,7 @@ from services.incidents.handler import (
     load_row,
     load_state,
 )
-from services.incidents.state import holds
+from services.incidents.transitions import holds
 from services.runtime.topics import INCIDENT_COMMANDS, INCIDENT_TICKS, ROUTED_REPORTS
 from tests.support.incident_samples import (
     ACK_WITHIN,
