@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -15,7 +14,12 @@ from aiokafka.structs import TopicPartition
 
 from infra.kafka import local as kafka
 from infra.postgres import local as postgres
-from infra.postgres.roles import create_database_and_roles, superuser_connect
+from infra.postgres.roles import (
+    create_database_and_roles,
+    grant_table_privileges,
+    role_names,
+    superuser_connect,
+)
 from infra.settings import StackSettings
 from infra.supervision import Answer, Position, Sample
 from schemas.registry import load_registry
@@ -95,14 +99,18 @@ async def apply_topics(settings: StackSettings, progress: Progress) -> None:
 
 
 async def apply_migrations(settings: StackSettings, progress: Progress) -> None:
-    """Apply pending migrations as the owner role, granting the service and auditor roles use."""
-    roles = tuple(
-        urlsplit(url.get_secret_value()).username or ""
-        for url in (settings.database_url, settings.auditor_database_url)
-    )
+    """Apply pending migrations as the owner role, then set exactly what the service and the
+    auditor roles (named by their URLs) may do to each table, in the same transaction."""
+    _, service, auditor = role_names(settings)
     conn = await db.connect(settings, url=settings.owner_database_url)
     try:
-        applied = await migrate(conn=conn, schema=settings.db_schema, grant_to=roles)
+        async with conn.transaction():
+            applied = await migrate(
+                conn=conn, schema=settings.db_schema, grant_to=(service, auditor)
+            )
+            await grant_table_privileges(
+                conn=conn, schema=settings.db_schema, service=service, auditor=auditor
+            )
     finally:
         await conn.close()
     progress(f"migrations: {len(applied)} applied to schema {settings.db_schema}")

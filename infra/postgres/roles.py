@@ -96,3 +96,93 @@ def superuser_connect(url: str) -> Connect:
             raise StackError(f"cannot reach PostgreSQL as superuser: {exc}") from None
 
     return connect
+
+
+# What the services' role may do to each relation of a schema. Set from the settings' role
+# names every time the migrations are applied (`apply_migrations`): the migrations name no
+# role, so the rules hold whatever the roles are called. History is only ever appended; of
+# api_tokens the gateway reads every column and writes one, a token's last use. A relation
+# not named here gets SELECT only: a new table is read-only to the services until its
+# author decides what they may write.
+SERVICE_PRIVILEGES = {
+    "schema_migrations": "SELECT",
+    "consumer_offsets": "SELECT, INSERT, UPDATE",  # upserted; SELECT FOR UPDATE locks them
+    "incidents": "SELECT, INSERT, UPDATE",  # the projection, upserted
+    "registry_info": "SELECT, INSERT, UPDATE",  # reference data, upserted at start
+    "districts": "SELECT, INSERT, UPDATE",
+    "enterprises": "SELECT, INSERT, UPDATE",
+    "incident_events": "SELECT, INSERT",
+    "rule_sets": "SELECT, INSERT",
+    "dead_letters": "SELECT, INSERT",
+    "recorder_dead_letters": "SELECT, INSERT",
+    "gateway_reports": "SELECT, INSERT",
+    # Transitional: the simulator, the fuzzer and the gateway benchmark still make and
+    # revoke their run's tokens with the services' role (services/simulator/gateway.py,
+    # services/fuzz/runner.py, benchmarks/bench_gateway.py). Once they connect as the owner,
+    # as `signalpost tokens` does, this becomes "SELECT, UPDATE (last_used_at)".
+    "api_tokens": "SELECT, INSERT, UPDATE (last_used_at, revoked_at)",
+}
+# Columns the auditor may not read: even the hash of a token's secret stays with the gateway.
+AUDITOR_HIDDEN_COLUMNS = {"api_tokens": ("secret_sha256",)}
+
+
+def role_names(settings: Settings) -> tuple[str, str, str]:
+    """The owner's, the services' and the auditor's role names, from their URLs."""
+    owner, service, auditor = (
+        _role(url.get_secret_value())[0]
+        for url in (
+            settings.owner_database_url,
+            settings.database_url,
+            settings.auditor_database_url,
+        )
+    )
+    return owner, service, auditor
+
+
+async def grant_table_privileges(
+    *, conn: asyncpg.Connection, schema: str, service: str, auditor: str
+) -> None:
+    """Set the services' and the auditor's rights on every relation of `schema`, exactly.
+
+    Run as the owner, after the migrations and in their transaction: whatever the default
+    privileges gave a new table is replaced by SERVICE_PRIVILEGES.
+    """
+    relations = await conn.fetch(
+        """
+        SELECT c.relname, format('%I.%I', n.nspname, c.relname) AS qualified
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+        ORDER BY c.relname
+        """,
+        schema,
+    )
+    service_q, auditor_q = [
+        await conn.fetchval("SELECT quote_ident($1)", r) for r in (service, auditor)
+    ]
+    for relation in relations:
+        name, qualified = relation["relname"], relation["qualified"]
+        await conn.execute(f"REVOKE ALL ON {qualified} FROM {service_q}, {auditor_q}")
+        await conn.execute(
+            f"GRANT {SERVICE_PRIVILEGES.get(name, 'SELECT')} ON {qualified} TO {service_q}"
+        )
+        await conn.execute(
+            f"GRANT SELECT {await _readable(conn, schema, name)} ON {qualified} TO {auditor_q}"
+        )
+
+
+async def _readable(conn: asyncpg.Connection, schema: str, table: str) -> str:
+    """The auditor's column list for `table`: empty (every column) unless some are hidden."""
+    hidden = AUDITOR_HIDDEN_COLUMNS.get(table)
+    if not hidden:
+        return ""
+    columns = await conn.fetchval(
+        """
+        SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+        WHERE attrelid = format('%I.%I', $1::text, $2::text)::regclass
+          AND attnum > 0 AND NOT attisdropped AND attname <> ALL($3::text[])
+        """,
+        schema,
+        table,
+        list(hidden),
+    )
+    return f"({columns})"

@@ -18,6 +18,13 @@ from services.runtime.errors import MigrationError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "infra" / "postgres" / "migrations"
 FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Privileges are set from the settings' role names once the migrations are applied
+# (infra/postgres/roles.py), so a migration names no role. Migrations 0002 and 0004 did, in
+# GRANT and REVOKE statements for the default names: those statements are left out when the
+# files run (they would fail where the roles are called otherwise), and a later file that
+# has one is refused. The checksum stays that of the whole file, as it was applied.
+ROLE_STATEMENT = re.compile(r"^\s*(?:GRANT|REVOKE)\b[^;]*;", re.MULTILINE | re.IGNORECASE)
+LAST_NAMING_ROLES = 4
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,11 @@ class Migration:
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
+    @property
+    def runnable_sql(self) -> str:
+        """The SQL to run: the file without the statements that name roles."""
+        return ROLE_STATEMENT.sub("", self.sql)
+
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Every migration file in order; a misnamed file or a repeated number is an error."""
@@ -40,7 +52,13 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         match = FILE_NAME.match(path.name)
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_lower_snake.sql")
-        migrations.append(Migration(int(match.group(1)), path.name, path.read_text()))
+        migration = Migration(int(match.group(1)), path.name, path.read_text())
+        if migration.version > LAST_NAMING_ROLES and ROLE_STATEMENT.search(migration.sql):
+            raise MigrationError(
+                f"{path.name}: GRANT and REVOKE do not go in migrations; the privileges of the "
+                "roles are set in infra/postgres/roles.py (SERVICE_PRIVILEGES)"
+            )
+        migrations.append(migration)
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"two migration files share a number in {directory}")
@@ -69,7 +87,7 @@ async def migrate(
                 _check_unchanged(migration, applied[migration.version])
                 continue
             try:
-                await conn.execute(migration.sql)
+                await conn.execute(migration.runnable_sql)
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"{migration.name} failed: {exc}") from None
             await conn.execute(
