@@ -227,7 +227,7 @@ async def prepare(base: StackSettings, name: str) -> tuple[StackSettings, str, s
     )
     await stack.apply_topics(settings, progress)
     await stack.apply_migrations(settings, progress)
-    conn = await db.connect(settings)
+    conn = await db.connect(settings, url=settings.owner_database_url)
     try:
         publisher = await create_token(conn=conn, enterprise=VNPT, role=Role.PUBLISHER)
         dispatcher = await create_token(conn=conn, enterprise=VNPT, role=Role.DISPATCHER)

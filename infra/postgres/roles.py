@@ -116,11 +116,9 @@ SERVICE_PRIVILEGES = {
     "dead_letters": "SELECT, INSERT",
     "recorder_dead_letters": "SELECT, INSERT",
     "gateway_reports": "SELECT, INSERT",
-    # Transitional: the simulator, the fuzzer and the gateway benchmark still make and
-    # revoke their run's tokens with the services' role (services/simulator/gateway.py,
-    # services/fuzz/runner.py, benchmarks/bench_gateway.py). Once they connect as the owner,
-    # as `signalpost tokens` does, this becomes "SELECT, UPDATE (last_used_at)".
-    "api_tokens": "SELECT, INSERT, UPDATE (last_used_at, revoked_at)",
+    # Tokens are made and revoked by the owner (`signalpost tokens`, and the simulator's,
+    # the fuzzer's and the benchmarks' run tokens); the gateway only notes their last use.
+    "api_tokens": "SELECT, UPDATE (last_used_at)",
 }
 # Columns the auditor may not read: even the hash of a token's secret stays with the gateway.
 AUDITOR_HIDDEN_COLUMNS = {"api_tokens": ("secret_sha256",)}

@@ -99,7 +99,7 @@ async def _send_kafka(settings: Settings, inputs: list[FuzzInput], tally: Tally)
 
 
 async def _send_http(settings: Settings, url: str, inputs: list[FuzzInput], tally: Tally) -> None:
-    conn = await db.connect(settings)
+    conn = await db.connect(settings, url=settings.owner_database_url)  # tokens: owner's work
     try:
         callers = sorted({_caller(item) for item in inputs})
         tokens = {

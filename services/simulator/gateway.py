@@ -79,7 +79,8 @@ class GatewayPublisher:
         timeout = httpx.Timeout(30, pool=None)
         self._http = httpx.AsyncClient(base_url=self.url, limits=limits, timeout=timeout)
         await self._wait_healthy()
-        self._conn = await db.connect(self._settings)
+        # The run's tokens are made and revoked as the owner, like `signalpost tokens`.
+        self._conn = await db.connect(self._settings, url=self._settings.owner_database_url)
 
     async def publish_report(self, message: ScenarioMessage) -> None:
         """POST the report as its enterprise, in the background: the schedule does not wait."""

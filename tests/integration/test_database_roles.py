@@ -58,12 +58,6 @@ async def test_the_services_role_may_not_rewrite_history_or_tokens(database, set
         await database.execute(statement)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="transitional: the simulator, the fuzzer and the gateway benchmark still make their "
-    "run tokens with the services' role (see SERVICE_PRIVILEGES['api_tokens'])",
-)
 async def test_the_services_role_may_not_mint_or_revoke_a_token(database, settings):
     token_id = await _owner_token(settings)
     for statement in (

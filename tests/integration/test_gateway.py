@@ -162,7 +162,7 @@ async def test_a_revoked_token_stops_working_on_the_next_request(gateway, test_i
         before = await http.post(
             "/v1/reports/line_fault", json=report("line_fault", f"{test_id}-a")
         )
-        conn = await db.connect(gateway.settings)
+        conn = await db.connect(gateway.settings, url=gateway.settings.owner_database_url)
         try:
             found = await principal_of(conn=conn, secret=secret)
             assert await revoke_token(conn=conn, token_id=found.token_id)
