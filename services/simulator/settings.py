@@ -14,9 +14,7 @@ from services.simulator.paths import Via
 class SimulatorSettings(Settings):
     """Settings of `signalpost simulate` (variables SIGNALPOST_SIMULATOR_*); flags override."""
 
-    simulator_seed: int = Field(
-        default=2007, description="Same seed, same reports, byte for byte."
-    )
+    simulator_seed: int = Field(default=2007, description="Same seed, same reports, byte for byte.")
     simulator_speed: float = Field(
         default=120.0, gt=0, le=1_000_000, description="Simulated seconds per real second."
     )
