@@ -34,7 +34,7 @@ from services.incidents.recovery import IncidentTableManager, SnapshotConsumer
 from services.incidents.settings import IncidentSettings
 from services.incidents.table import BulkLoadedTable
 from services.runtime.clock import Clock, system_clock
-from services.runtime.kafka import make_producer
+from services.runtime.kafka import client_security, make_producer
 from services.runtime.topics import (
     INCIDENT_COMMANDS,
     INCIDENT_EVENTS,
@@ -66,6 +66,7 @@ def build_app(
     app = faust.App(
         settings.app_name,
         broker=";".join(f"kafka://{s}" for s in settings.kafka_bootstrap.split(",")),
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         web_enabled=False,
         topic_partitions=KEYED_PARTITIONS,
@@ -148,6 +149,20 @@ def build_app(
         await agent.send_due_ticks(send_tick)
 
     return app
+
+
+def faust_credentials(settings: IncidentSettings) -> faust.types.auth.CredentialsT | None:
+    """The worker's credentials, from the same settings as every aiokafka client's."""
+    security = client_security(settings)
+    context = security.get("ssl_context")
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=security["sasl_plain_username"],
+            password=security["sasl_plain_password"],
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,  # with a context, faust speaks SASL_SSL
+        )
+    return None if context is None else faust.SSLCredentials(context)
 
 
 def changelog_topics(app: faust.App) -> tuple[TopicSpec, ...]:

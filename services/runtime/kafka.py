@@ -8,13 +8,32 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.helpers import create_ssl_context
 
 from services.runtime.settings import Settings
+
+
+def client_security(settings: Settings) -> dict[str, Any]:
+    """The aiokafka options that authenticate and encrypt as the settings say (none for
+    PLAINTEXT); every producer, consumer and admin client of SignalPost takes them."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        assert settings.kafka_password is not None  # the settings refuse SASL without one
+        options |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_username,
+            "sasl_plain_password": settings.kafka_password.get_secret_value(),
+        }
+    if settings.kafka_security_protocol.endswith("SSL"):
+        cafile = None if settings.kafka_ca_file is None else str(settings.kafka_ca_file)
+        options["ssl_context"] = create_ssl_context(cafile=cafile)
+    return options
 
 
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     """A producer that waits for all in-sync replicas and never duplicates on retry."""
     options: dict[str, Any] = {
+        **client_security(settings),
         "bootstrap_servers": settings.kafka_bootstrap,
         "acks": "all",
         "enable_idempotence": True,
@@ -30,6 +49,7 @@ def make_consumer(
     """A consumer whose offsets move only when the service commits them after its work is done;
     with no `group_id`, one that only reads (end offsets, a tail) and commits nothing."""
     options: dict[str, Any] = {
+        **client_security(settings),
         "bootstrap_servers": settings.kafka_bootstrap,
         "group_id": group_id,
         "enable_auto_commit": False,
@@ -61,7 +81,9 @@ def service_consumer(
 async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
     """An admin client, started and closed around its use."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000
+        bootstrap_servers=settings.kafka_bootstrap,
+        request_timeout_ms=15000,
+        **client_security(settings),
     )
     await admin.start()
     try:
