@@ -166,20 +166,20 @@ class Health:
 
 async def health(settings: StackSettings) -> list[Health]:
     """The state of every part of the local stack, each checked for real."""
-    checks = [_kafka_health(kafka.single_node(settings)), _postgres_health(settings)]
+    checks = [_kafka_health(kafka.single_node(settings), settings), _postgres_health(settings)]
     cluster = kafka.three_node_cluster(settings)
     if any(node.pid() for node in cluster.nodes):
-        checks.append(_kafka_health(cluster))
+        checks.append(_kafka_health(cluster, settings))
     return list(await asyncio.gather(*checks))
 
 
-async def _kafka_health(deployment: kafka.KafkaDeployment) -> Health:
+async def _kafka_health(deployment: kafka.KafkaDeployment, settings: StackSettings) -> Health:
     pids = [pid for pid in (node.pid() for node in deployment.nodes) if pid]
     name = f"kafka ({deployment.name})"
     if not pids:
         return Health(name, deployment.bootstrap, False, False, "not running")
     try:
-        await kafka.wait_until_serving(deployment, timeout=5)
+        await kafka.wait_until_serving(deployment, settings, timeout=5)
     except StackError as exc:
         return Health(name, deployment.bootstrap, True, False, str(exc).splitlines()[0])
     detail = f"{len(pids)}/{len(deployment.nodes)} nodes, pid {', '.join(map(str, pids))}"

@@ -30,12 +30,21 @@ from infra.process import (
 )
 from infra.settings import StackSettings
 from services.runtime.errors import StackError
+from services.runtime.kafka import ADMIN_SECRET, ADMIN_USER, client_security
 from services.runtime.kinds import Progress
+from services.runtime.secrets import ensure_secret
 
 KAFKA_DIR = Path(__file__).resolve().parent
 POM = KAFKA_DIR / "pom.xml"
 LOG4J_CONFIG = KAFKA_DIR / "log4j2.xml"
 MIN_JAVA = 17
+# The controllers talk among themselves over SASL PLAIN with a password in the broker's own
+# configuration: SCRAM needs the metadata log, which the controllers are what serve.
+CONTROLLER_SECRET = "kafka-controller"
+SCRAM = "SCRAM-SHA-512"
+# Written beside a node's storage once it was formatted with the administrator's SCRAM
+# credential: storage from before authentication has no user that could log in.
+AUTH_MARKER = "scram-admin.formatted"
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,10 @@ class KafkaNode:
     @property
     def pid_file(self) -> Path:
         return self.directory / "kafka.pid"
+
+    @property
+    def auth_marker(self) -> Path:
+        return self.directory / AUTH_MARKER
 
     @property
     def stdout_log(self) -> Path:
@@ -187,20 +200,54 @@ def cluster_id(deployment: KafkaDeployment) -> str:
     return id_file.read_text().strip()
 
 
-def server_properties(deployment: KafkaDeployment, node: KafkaNode) -> str:
-    """The KRaft combined-mode configuration of one node."""
+@dataclass(frozen=True)
+class BrokerSecrets:
+    """The administrator's SCRAM password and the controllers' PLAIN password."""
+
+    admin_password: str
+    controller_password: str
+
+    @classmethod
+    def of(cls, settings: StackSettings) -> BrokerSecrets:
+        """The local stack's broker secrets, generated on first use."""
+        return cls(
+            ensure_secret(settings.home, ADMIN_SECRET),
+            ensure_secret(settings.home, CONTROLLER_SECRET),
+        )
+
+
+def server_properties(deployment: KafkaDeployment, node: KafkaNode, secrets: BrokerSecrets) -> str:
+    """The KRaft combined-mode configuration of one node: SASL/SCRAM on the client listener,
+    the StandardAuthorizer, nothing allowed without an ACL, and one super user to administer."""
     rf = deployment.replication
+    scram_login = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    plain_login = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    controller = secrets.controller_password
     return "\n".join(
         [
             "process.roles=broker,controller",
             f"node.id={node.node_id}",
             f"controller.quorum.voters={deployment.voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{node.broker_port},"
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{node.broker_port},"
             f"CONTROLLER://127.0.0.1:{node.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.broker_port}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{node.broker_port}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            # A PLAINTEXT controller listener is refused once an authorizer is on: the
+            # brokers could not register. The controllers authenticate with PLAIN.
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,"
+            "CONTROLLER:SASL_PLAINTEXT",
+            f"sasl.enabled.mechanisms={SCRAM}",
+            f"sasl.mechanism.inter.broker.protocol={SCRAM}",
+            f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={scram_login} "
+            f'required username="{ADMIN_USER}" password="{secrets.admin_password}";',
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.controller.plain.sasl.jaas.config={plain_login} required "
+            f'username="{ADMIN_USER}" password="{controller}" user_{ADMIN_USER}="{controller}";',
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users=User:{ADMIN_USER}",
+            "allow.everyone.if.no.acl.found=false",
             f"log.dirs={node.data_dir}",
             # Topics come from the catalog (`signalpost topics apply`), never from a typo.
             "auto.create.topics.enable=false",
@@ -218,19 +265,30 @@ def server_properties(deployment: KafkaDeployment, node: KafkaNode) -> str:
             "broker.heartbeat.interval.ms=500",
             "broker.session.timeout.ms=3000",
             "num.partitions=1",
+            # A revoked user's open connections end within a minute, not never.
+            "connections.max.reauth.ms=60000",
             "",
         ]
     )
 
 
-def format_storage(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> None:
-    """Format a node's KRaft storage once; refuse storage of another cluster."""
+def format_storage(
+    deployment: KafkaDeployment, node: KafkaNode, libs: Path, secrets: BrokerSecrets
+) -> None:
+    """Format a node's KRaft storage once, with the administrator's SCRAM credential in its
+    first metadata; refuse storage of another cluster, or from before authentication."""
     expected = cluster_id(deployment)
     meta = node.data_dir / "meta.properties"
     if meta.exists():
         found = re.search(r"^cluster\.id=(\S+)", meta.read_text(), re.MULTILINE)
-        if found and found.group(1) == expected:
+        if found and found.group(1) == expected and node.auth_marker.exists():
             return
+        if found and found.group(1) == expected:
+            raise StackError(
+                f"Kafka data directory {node.data_dir} was made before authentication was on "
+                f"and has no administrator; `signalpost kafka reset` deletes the local Kafka "
+                f"data and starts afresh"
+            )
         raise StackError(
             f"Kafka data directory {node.data_dir} belongs to another cluster or is damaged; "
             f"`signalpost kafka reset` deletes the local Kafka data and starts afresh"
@@ -244,9 +302,11 @@ def format_storage(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> 
         [
             "java", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format",
             "-t", expected, "-c", str(node.config_file), "--ignore-formatted",
+            "--add-scram", f"{SCRAM}=[name={ADMIN_USER},password={secrets.admin_password}]",
         ],
         what=f"formatting Kafka storage in {node.data_dir}",
     )  # fmt: skip
+    node.auth_marker.write_text(ADMIN_USER + "\n")
 
 
 def _java_command(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> list[str]:
@@ -277,9 +337,10 @@ async def start(deployment: KafkaDeployment, settings: StackSettings, progress: 
             require_free_port(node.broker_port, what="Kafka", variable=variable)
             require_free_port(node.controller_port, what="the Kafka controller", variable=variable)
         libs = ensure_jars(settings, progress)
+        secrets = BrokerSecrets.of(settings)
         # Each format is a JVM start of a few seconds: run them side by side.
         with ThreadPoolExecutor(max_workers=len(stopped)) as pool:
-            list(pool.map(lambda node: _prepare(deployment, node, libs), stopped))
+            list(pool.map(lambda node: _prepare(deployment, node, libs, secrets), stopped))
         launched = {
             node: start_detached(
                 _java_command(deployment, node, libs),
@@ -292,7 +353,7 @@ async def start(deployment: KafkaDeployment, settings: StackSettings, progress: 
     started = time.monotonic()
     try:
         await wait_until_serving(
-            deployment, timeout=settings.kafka_ready_timeout, launched=launched
+            deployment, settings, timeout=settings.kafka_ready_timeout, launched=launched
         )
     except StackError:
         stop(deployment)  # no half-started cluster is left behind holding the ports
@@ -308,14 +369,26 @@ def _port_variable(deployment: KafkaDeployment) -> str:
     return "SIGNALPOST_KAFKA_CLUSTER_BASE_PORT"
 
 
-def _prepare(deployment: KafkaDeployment, node: KafkaNode, libs: Path) -> None:
+def _prepare(
+    deployment: KafkaDeployment, node: KafkaNode, libs: Path, secrets: BrokerSecrets
+) -> None:
     node.directory.mkdir(parents=True, exist_ok=True)
-    node.config_file.write_text(server_properties(deployment, node))
-    format_storage(deployment, node, libs)
+    _write_config(deployment, node, secrets)
+    format_storage(deployment, node, libs, secrets)
+
+
+def _write_config(deployment: KafkaDeployment, node: KafkaNode, secrets: BrokerSecrets) -> None:
+    """Write a node's configuration; it holds the administrator's password, so only its
+    owner may read it."""
+    fd = os.open(node.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(server_properties(deployment, node, secrets))
 
 
 async def wait_until_serving(
     deployment: KafkaDeployment,
+    settings: StackSettings,
     *,
     timeout: float,
     launched: dict[KafkaNode, subprocess.Popen[bytes]] | None = None,
@@ -333,7 +406,7 @@ async def wait_until_serving(
             await asyncio.sleep(0.2)  # not listening yet; a client would only log refusals
             continue
         try:
-            brokers = await asyncio.wait_for(_broker_count(deployment.bootstrap), timeout=3)
+            brokers = await asyncio.wait_for(_broker_count(deployment, settings), timeout=3)
         except (KafkaError, OSError, TimeoutError) as exc:
             last_error = repr(exc)
         else:
@@ -347,8 +420,13 @@ async def wait_until_serving(
     )
 
 
-async def _broker_count(bootstrap: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+async def _broker_count(deployment: KafkaDeployment, settings: StackSettings) -> int:
+    """Brokers registered, asked as the administrator (nobody else may describe the cluster)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=deployment.bootstrap,
+        request_timeout_ms=5000,
+        **client_security(administrator(settings)),
+    )
     try:
         await admin.start()
         cluster = await admin.describe_cluster()
@@ -368,6 +446,18 @@ def _fail_if_any_died(
                 f"Kafka node {node.node_id} exited during start-up; last lines of "
                 f"{node.server_log}:\n{log_tail(node.server_log)}\n{log_tail(node.stdout_log, 5)}"
             )
+
+
+def administrator(settings: StackSettings) -> StackSettings:
+    """The settings as the local brokers' super user, for what only an administrator does."""
+    return settings.model_copy(
+        update={
+            "kafka_security_protocol": "SASL_PLAINTEXT",
+            "kafka_sasl_mechanism": SCRAM,
+            "kafka_username": ADMIN_USER,
+            "kafka_password": None,  # the local secret
+        }
+    )
 
 
 def stop(deployment: KafkaDeployment) -> list[int]:

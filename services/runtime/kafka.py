@@ -10,7 +10,35 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
-from services.runtime.settings import Settings
+from services.runtime.errors import ConfigurationError
+from services.runtime.secrets import read_secret
+from services.runtime.settings import Settings, env_var_name
+
+# The local brokers' super user, and the local secret holding its password.
+ADMIN_USER = "admin"
+ADMIN_SECRET = f"kafka-{ADMIN_USER}"
+
+
+def local_secret_name(user: str) -> str:
+    """The local secret that holds Kafka user `user`'s password."""
+    return f"kafka-{user}"
+
+
+def kafka_credentials(settings: Settings) -> tuple[str, str]:
+    """The SASL user and password: as set, else the local stack's (the administrator when
+    no user is named; a user's password from the local secret its creation wrote)."""
+    user = settings.kafka_username or ADMIN_USER
+    if settings.kafka_password is not None:
+        return user, settings.kafka_password.get_secret_value()
+    password = read_secret(settings.home, local_secret_name(user))
+    if password is None:
+        raise ConfigurationError(
+            f"no password for Kafka user {user!r}: set "
+            f"{env_var_name(type(settings), 'kafka_password')}, or make the user locally "
+            f"(`signalpost kafka start` makes {ADMIN_USER!r}, `signalpost kafka users create` "
+            f"the others)"
+        )
+    return user, password
 
 
 def client_security(settings: Settings) -> dict[str, Any]:
@@ -18,11 +46,11 @@ def client_security(settings: Settings) -> dict[str, Any]:
     PLAINTEXT); every producer, consumer and admin client of SignalPost takes them."""
     options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
     if settings.kafka_security_protocol.startswith("SASL_"):
-        assert settings.kafka_password is not None  # the settings refuse SASL without one
+        user, password = kafka_credentials(settings)
         options |= {
             "sasl_mechanism": settings.kafka_sasl_mechanism,
-            "sasl_plain_username": settings.kafka_username,
-            "sasl_plain_password": settings.kafka_password.get_secret_value(),
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
         }
     if settings.kafka_security_protocol.endswith("SSL"):
         cafile = None if settings.kafka_ca_file is None else str(settings.kafka_ca_file)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.errors import ConfigurationError
@@ -46,19 +46,27 @@ class Settings(BaseSettings):
         "one per service.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        default="PLAINTEXT",
+        default="SASL_PLAINTEXT",
         description="How every Kafka client (producer, consumer, admin, the incident "
         "manager's faust worker) talks to the brokers: SASL_* authenticate with "
-        "kafka_username and kafka_password, *SSL encrypt and check the brokers' certificate.",
+        "kafka_username and kafka_password, *SSL encrypt and check the brokers' certificate. "
+        "The local brokers take SASL_PLAINTEXT only.",
     )
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
         default="SCRAM-SHA-512", description="SASL mechanism, for the SASL_* protocols."
     )
     kafka_username: str | None = Field(
-        default=None, max_length=200, description="SASL user (the Kafka principal's name)."
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="SASL user (the Kafka principal's name). Unset: the local brokers' "
+        "administrator, which is for a developer's machine only; `signalpost up` runs each "
+        "service as its own user.",
     )
     kafka_password: SecretStr | None = Field(
-        default=None, validate_default=True, description="SASL password."
+        default=None,
+        description="SASL password. Unset: the local secret that `signalpost kafka start` "
+        "or `signalpost kafka users create` wrote for the user (HOME/secrets/kafka-USER).",
     )
     kafka_ca_file: Path | None = Field(
         default=None,
@@ -119,16 +127,6 @@ class Settings(BaseSettings):
         parts = urlsplit(value.get_secret_value())
         if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
             raise ValueError("expected postgresql://user:password@host:port/database")
-        return value
-
-    @field_validator("kafka_password")
-    @classmethod
-    def _sasl_has_credentials(
-        cls, value: SecretStr | None, info: ValidationInfo
-    ) -> SecretStr | None:
-        protocol = info.data.get("kafka_security_protocol", "PLAINTEXT")
-        if protocol.startswith("SASL_") and not (value and info.data.get("kafka_username")):
-            raise ValueError(f"{protocol} needs a user and password (kafka_username too)")
         return value
 
     @property

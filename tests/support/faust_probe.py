@@ -4,9 +4,13 @@ import os
 
 import faust
 
+from services.incidents.app import faust_credentials
+from services.incidents.settings import IncidentSettings
+
 app = faust.App(
     os.environ["PROBE_APP_ID"],
     broker=";".join(f"kafka://{s}" for s in os.environ["PROBE_BOOTSTRAP"].split(",")),
+    broker_credentials=faust_credentials(IncidentSettings()),  # as the incident manager's
     store="memory://",
     web_enabled=False,
     topic_partitions=1,

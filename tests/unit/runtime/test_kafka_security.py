@@ -11,7 +11,14 @@ import pytest
 from services.incidents.app import faust_credentials
 from services.incidents.settings import IncidentSettings
 from services.runtime.errors import ConfigurationError
-from services.runtime.kafka import client_security, make_consumer, make_producer
+from services.runtime.kafka import (
+    ADMIN_USER,
+    client_security,
+    local_secret_name,
+    make_consumer,
+    make_producer,
+)
+from services.runtime.secrets import ensure_secret
 from services.runtime.settings import Settings, load_settings
 
 pytestmark = pytest.mark.unit
@@ -23,8 +30,25 @@ SASL = {
 }
 
 
-def test_plaintext_by_default_adds_nothing_but_the_protocol() -> None:
-    assert client_security(Settings()) == {"security_protocol": "PLAINTEXT"}
+def test_plaintext_adds_nothing_but_the_protocol() -> None:
+    settings = Settings(kafka_security_protocol="PLAINTEXT")
+    assert client_security(settings) == {"security_protocol": "PLAINTEXT"}
+
+
+def test_by_default_a_client_is_the_local_administrator_with_its_local_secret(tmp_path) -> None:
+    password = ensure_secret(tmp_path, local_secret_name(ADMIN_USER))
+    assert client_security(Settings(home=tmp_path)) == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": ADMIN_USER,
+        "sasl_plain_password": password,
+    }
+
+
+def test_a_named_user_without_a_password_reads_its_own_local_secret(tmp_path) -> None:
+    password = ensure_secret(tmp_path, local_secret_name("svc-router"))
+    settings = Settings(home=tmp_path, kafka_username="svc-router")
+    assert client_security(settings)["sasl_plain_password"] == password
 
 
 async def test_sasl_settings_reach_producers_and_consumers() -> None:
@@ -48,10 +72,19 @@ async def test_sasl_settings_reach_producers_and_consumers() -> None:
 
 
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
-def test_sasl_without_a_password_is_refused_naming_the_variable(monkeypatch, protocol) -> None:
+def test_sasl_with_no_password_anywhere_is_refused_naming_the_variable(
+    monkeypatch, tmp_path, protocol
+) -> None:
     monkeypatch.setenv("SIGNALPOST_KAFKA_SECURITY_PROTOCOL", protocol)
     monkeypatch.setenv("SIGNALPOST_KAFKA_USERNAME", "svc-router")
-    with pytest.raises(ConfigurationError, match="SIGNALPOST_KAFKA_PASSWORD"):
+    monkeypatch.setenv("SIGNALPOST_HOME", str(tmp_path))
+    with pytest.raises(ConfigurationError, match="'svc-router'.*SIGNALPOST_KAFKA_PASSWORD"):
+        client_security(load_settings(Settings))
+
+
+def test_a_user_name_that_is_not_a_plain_name_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("SIGNALPOST_KAFKA_USERNAME", "a,b=c")
+    with pytest.raises(ConfigurationError, match="SIGNALPOST_KAFKA_USERNAME"):
         load_settings(Settings)
 
 
@@ -76,7 +109,7 @@ def test_the_faust_worker_gets_the_same_credentials() -> None:
         "s3cret",
         "SCRAM-SHA-512",
     )
-    assert faust_credentials(IncidentSettings()) is None
+    assert faust_credentials(IncidentSettings(kafka_security_protocol="PLAINTEXT")) is None
 
 
 def test_postgres_tls_is_the_urls_own_sslmode() -> None:
