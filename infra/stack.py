@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from infra.kafka import local as kafka
+from infra.kafka import users as kafka_users
 from infra.postgres import local as postgres
 from infra.postgres.roles import (
     create_database_and_roles,
@@ -81,8 +82,11 @@ async def initialise(settings: StackSettings, progress: Progress) -> None:
 
 
 async def prepare(settings: StackSettings, progress: Progress) -> None:
-    """Apply the topic catalog and the migrations; safe to run any number of times."""
+    """Apply the topic catalog, the services' Kafka users and the migrations; safe to run
+    any number of times."""
     await apply_topics(settings, progress)
+    made = await kafka_users.create_service_users(settings)
+    progress(f"kafka users: {', '.join(made)}, each with its ACLs")
     await apply_migrations(settings, progress)
 
 

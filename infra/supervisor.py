@@ -18,6 +18,7 @@ from pathlib import Path
 
 from infra import stack
 from infra.kafka import local as kafka
+from infra.kafka.access import service_user
 from infra.postgres import local as postgres
 from infra.process import is_alive, read_pid
 from infra.settings import StackSettings
@@ -103,13 +104,13 @@ async def _serve(
     probes = {
         name: probe for name, probe in stack.service_probes(settings).items() if name in board
     }
-    children = {name: await _spawn(name, board) for name in services}
+    children = {name: await _spawn(name, board, settings) for name in services}
     on_ready()
     policy, rand = settings.restart_policy(), random.Random().random
     # A task group, not gather: when cancelled it waits until every keeper has stopped its service.
     async with asyncio.TaskGroup() as group:
         for name, child in children.items():
-            group.create_task(_keep_running(name, child, board, policy, rand))
+            group.create_task(_keep_running(name, child, board, settings, policy, rand))
         for follower in followers:
             group.create_task(follower)
         group.create_task(_watch(board, probes, every=settings.supervisor_sample_seconds))
@@ -164,9 +165,13 @@ def service_states(
     return rows
 
 
-async def _spawn(name: str, board: Board) -> asyncio.subprocess.Process:
+async def _spawn(name: str, board: Board, settings: StackSettings) -> asyncio.subprocess.Process:
     # One instance of each service per host: a restart takes its partitions back at once.
     env = {**static_membership(name), **os.environ, "SIGNALPOST_LOG_FORMAT": "console"}
+    # Each service is its own Kafka user, and reads that user's password from the local
+    # secret itself: nobody else's password reaches it.
+    env.pop("SIGNALPOST_KAFKA_PASSWORD", None)
+    env["SIGNALPOST_KAFKA_USERNAME"] = service_user(name, settings.topic_prefix)
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.cli.main", "run", name,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -180,6 +185,7 @@ async def _keep_running(
     name: str,
     child: asyncio.subprocess.Process,
     board: Board,
+    settings: StackSettings,
     policy: RestartPolicy,
     rand: Callable[[], float],
 ) -> None:
@@ -195,7 +201,7 @@ async def _keep_running(
                 return
             await asyncio.sleep(delay)
             restarted_at.append(time.monotonic())
-            child = await _spawn(name, board)
+            child = await _spawn(name, board, settings)
     except asyncio.CancelledError:
         board.put(stopped(board[name], child.returncode, _now()))
         raise

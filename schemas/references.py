@@ -10,7 +10,27 @@ from schemas.kinds import KIND, owner
 from schemas.registry import EnterpriseKind, Registry
 from schemas.reports import AnyReport
 
-__all__ = ["check_references"]
+__all__ = ["check_publisher", "check_references"]
+
+
+def check_publisher(report: AnyReport, publisher: str, registry: Registry) -> Problem | None:
+    """Why `publisher` may not publish `report` (None: it may): it reports in its own name
+    and about its own network or office. The Department (the registry's supervisor) may
+    report on any enterprise's network, but in its own name too."""
+    if report.reported_by != publisher:
+        return Problem(
+            field="reported_by",
+            reason=f"{report.reported_by!r} is not the publisher {publisher!r}",
+        )
+    field, about = owner(report)
+    found = registry.enterprise(publisher)
+    if about == publisher or (found is not None and found.kind is EnterpriseKind.SUPERVISOR):
+        return None
+    return Problem(
+        field=field,
+        reason=f"{about!r} is another enterprise; the publisher {publisher!r} reports only "
+        "on its own",
+    )
 
 
 def check_references(report: AnyReport, registry: Registry) -> tuple[Problem, ...]:

@@ -265,8 +265,9 @@ def server_properties(deployment: KafkaDeployment, node: KafkaNode, secrets: Bro
             "broker.heartbeat.interval.ms=500",
             "broker.session.timeout.ms=3000",
             "num.partitions=1",
-            # A revoked user's open connections end within a minute, not never.
-            "connections.max.reauth.ms=60000",
+            # No connections.max.reauth.ms: aiokafka cannot re-authenticate (KIP-368), so the
+            # broker would cut every client's connections each period. Revocation removes the
+            # user's ACLs too, and ACLs are checked on every request, open connection or not.
             "",
         ]
     )

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from schemas.contracts import RULESET_ACTIVATED
 from services.auditor import logrange
 from services.recorder import Decoded, decode_message
-from services.router import KIND_OF_TOPIC
 from services.runtime.settings import Settings
+from services.runtime.topic_admin import report_topics
 from services.runtime.topics import INCIDENT_EVENTS, RULESET_ACTIVATIONS, topic_name
 
 
@@ -76,7 +76,7 @@ async def read_reports(
     consumer = logrange.reader(settings, batch_max=batch_max)
     await consumer.start()
     try:
-        topics = [topic_name(t, settings.topic_prefix) for t in KIND_OF_TOPIC]
+        topics = await report_topics(settings)
         spans = await logrange.spans(consumer, topics, since=since, until=until)
         seen = []
         async for polled in logrange.read(consumer, spans):

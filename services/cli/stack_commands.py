@@ -15,6 +15,7 @@ from infra.postgres import local as postgres
 from infra.process import stop_pid
 from infra.settings import StackSettings
 from infra.supervision import FINE, ServiceRecord, Shown
+from services.cli import kafka_user_commands
 from services.cli.runnable import SERVICES
 from services.runtime.errors import StackError
 
@@ -36,11 +37,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     topics = commands.add_parser("topics", help="the Kafka topic catalog")
     topics.add_argument("action", choices=["apply"], help="create or check every topic")
-    for name, helptext in (("kafka", "the local Kafka"), ("postgres", "the local PostgreSQL")):
-        parser = commands.add_parser(name, help=helptext)
-        parser.add_argument("action", choices=["start", "stop", "reset"])
-        if name == "kafka":
-            parser.add_argument("--cluster", action="store_true", help="the 3-node cluster")
+    kafka_parser = commands.add_parser("kafka", help="the local Kafka, and its users")
+    kafka_actions = kafka_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action in ("start", "stop", "reset"):
+        parser = kafka_actions.add_parser(action, help=f"{action} the local Kafka")
+        parser.add_argument("--cluster", action="store_true", help="the 3-node cluster")
+    kafka_user_commands.add_commands(kafka_actions)
+    parser = commands.add_parser("postgres", help="the local PostgreSQL")
+    parser.add_argument("action", choices=["start", "stop", "reset"])
 
 
 def run(args: argparse.Namespace, settings: StackSettings) -> int:
@@ -155,6 +159,8 @@ def _topics(args: argparse.Namespace, settings: StackSettings) -> int:
 
 
 def _kafka(args: argparse.Namespace, settings: StackSettings) -> int:
+    if args.action == "users":
+        return kafka_user_commands.run(args, settings)
     deployment = kafka.three_node_cluster(settings) if args.cluster else kafka.single_node(settings)
     if args.action == "start":
         asyncio.run(kafka.start(deployment, settings, progress))

@@ -11,9 +11,10 @@ from typing import Any
 from schemas.codec import decode, encode
 from schemas.contracts import REPORT
 from schemas.errors import ContractError
-from schemas.kinds import REPORT_KINDS, incident_key, owner
+from schemas.kinds import REPORT_KINDS, incident_key
+from schemas.references import check_publisher as publisher_problem
 from schemas.references import check_references
-from schemas.registry import EnterpriseKind, Registry
+from schemas.registry import Registry
 from schemas.reports import AnyReport
 from services.gateway.errors import ApiError
 from services.runtime.topics import TOPIC_OF_KIND
@@ -109,27 +110,10 @@ def admit_body(body: bytes, *, kind: str, enterprise: str, registry: Registry) -
 
 
 def check_publisher(report: AnyReport, *, enterprise: str, registry: Registry) -> None:
-    """403 `impersonation` unless `enterprise` publishes in its own name about its own network.
-
-    The Department (the registry's supervisor) may report on any enterprise's network, but
-    in its own name too.
-    """
-    if report.reported_by != enterprise:
-        reason = f"{report.reported_by!r} is not the token's enterprise {enterprise!r}"
-        raise ApiError(403, "impersonation", "reported_by", reason)
-    field, about = owner(report)
-    if about == enterprise or _is_department(registry, enterprise):
-        return
-    reason = (
-        f"{field} {about!r} is another enterprise; the token's enterprise {enterprise!r} "
-        "reports only on its own"
-    )
-    raise ApiError(403, "impersonation", field, reason)
-
-
-def _is_department(registry: Registry, enterprise: str) -> bool:
-    found = registry.enterprise(enterprise)
-    return found is not None and found.kind is EnterpriseKind.SUPERVISOR
+    """403 `impersonation`, naming the field, unless the token's `enterprise` may publish it."""
+    problem = publisher_problem(report, enterprise, registry)
+    if problem is not None:
+        raise ApiError(403, "impersonation", problem.field, problem.reason)
 
 
 def _type(value: object) -> str:

@@ -15,12 +15,11 @@ from services.router.ruleset import RuleSet
 from services.router.storm import collapse
 
 if TYPE_CHECKING:
-    from services.router.intake import KIND_OF_TOPIC, process_batch, routed_report
+    from services.router.intake import process_batch, routed_report
     from services.router.service import Router
     from services.router.settings import RouterSettings
 
 __all__ = [
-    "KIND_OF_TOPIC",
     "REFERENCE_RULES",
     "DecisionCache",
     "NoRuleMatched",
@@ -40,7 +39,7 @@ __all__ = [
 # Their modules import the Kafka client (through the topic catalog) or pydantic-settings; a
 # caller of the pure core alone (rule sets, routing, storms) loads neither.
 _ON_FIRST_USE = {
-    "services.router.intake": ("KIND_OF_TOPIC", "process_batch", "routed_report"),
+    "services.router.intake": ("process_batch", "routed_report"),
     "services.router.service": ("Router",),
     "services.router.settings": ("RouterSettings",),
 }

@@ -11,8 +11,8 @@ from schemas.contracts import REPORT
 from schemas.deadletter import DeadLetter
 from schemas.envelope import ReportRef
 from schemas.errors import ContractError, Problem
-from schemas.kinds import TOPIC_OF_KIND, incident_key
-from schemas.references import check_references
+from schemas.kinds import incident_key
+from schemas.references import check_publisher, check_references
 from schemas.registry import Registry
 from schemas.reports import AnyReport
 from schemas.routing import RoutedReport, RoutingDecision
@@ -20,9 +20,8 @@ from services.router.decisions import DecisionCache
 from services.router.ruleset import RuleSet
 from services.router.storm import Collapsed, collapse
 from services.runtime.deadletters import RawMessage, dead_letter, failure
+from services.runtime.topics import report_source
 
-# Which kind each report topic carries; a report on the wrong topic is a publisher's bug.
-KIND_OF_TOPIC = {topic: kind for kind, topic in TOPIC_OF_KIND.items()}
 STAGE = "router"
 
 
@@ -91,10 +90,16 @@ def admit_message(message: RawMessage, *, registry: Registry, topic_prefix: str)
     if message.value is None:
         raise ContractError("invalid_report", (Problem(field="", reason="message has no value"),))
     report: AnyReport = decode(REPORT, message.value)
-    expected = KIND_OF_TOPIC.get(message.topic.removeprefix(topic_prefix))
-    if expected and report.kind != expected:
-        reason = f"a {report.kind} report was published to {message.topic}, the {expected} topic"
+    source = report_source(message.topic, topic_prefix)
+    if source and report.kind != source.kind:
+        reason = f"a {report.kind} report was published to {message.topic}, a {source.kind} topic"
         raise ContractError("invalid_report", (Problem(field="kind", reason=reason),))
+    # Only the enterprise itself may write its own topic (the brokers' ACLs see to that), so
+    # the topic names the publisher for certain; the gateway checked its publishers' tokens.
+    if source and source.publisher is not None:
+        problem = check_publisher(report, source.publisher, registry)
+        if problem is not None:
+            raise ContractError("impersonation", (problem,))
     problems = check_references(report, registry)
     if problems:
         raise ContractError("unknown_reference", problems)

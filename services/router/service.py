@@ -23,14 +23,20 @@ from schemas.envelope import Actor, ActorKind
 from schemas.registry import Registry, load_registry
 from schemas.rulesets import RuleSetActivated
 from services.router.decisions import DecisionCache
-from services.router.intake import KIND_OF_TOPIC, BatchOutcome, process_batch
+from services.router.intake import BatchOutcome, process_batch
 from services.router.reload import RuleFile
 from services.router.settings import RouterSettings
 from services.runtime.backoff import backoff_delay
 from services.runtime.clock import Clock, system_clock
 from services.runtime.deadletters import RawMessage, dead_letter_key, encode_dead_letter
 from services.runtime.kafka import make_producer, service_consumer
-from services.runtime.topics import DEAD_LETTERS, ROUTED_REPORTS, RULESET_ACTIVATIONS, topic_name
+from services.runtime.topics import (
+    DEAD_LETTERS,
+    ROUTED_REPORTS,
+    RULESET_ACTIVATIONS,
+    report_topic_pattern,
+    topic_name,
+)
 
 settings_class = RouterSettings
 log = structlog.get_logger(component="router")
@@ -45,8 +51,10 @@ def build(
 ) -> Router:
     """A router on `settings`: its registry and rule file, and (unless given) its clients.
 
-    By default the consumer joins the router group on every report topic and the producer
-    waits for every in-sync replica; tests pass their own clients or a clock.
+    By default the consumer joins the router group on every report topic, the gateway's and
+    each enterprise's (by pattern, so an enterprise onboarded later is read within a metadata
+    refresh), and the producer waits for every in-sync replica; tests pass their own clients
+    or a clock.
     """
     registry = load_registry(settings.router_registry_dir)
     return Router(
@@ -57,7 +65,7 @@ def build(
         consumer=consumer
         or service_consumer(
             settings,
-            *(topic_name(t, settings.topic_prefix) for t in KIND_OF_TOPIC),
+            pattern=report_topic_pattern(settings.topic_prefix).pattern,
             group_id=settings.router_group_id,
             batch_max=settings.router_batch_max,
         ),

@@ -11,8 +11,8 @@ from aiokafka.structs import TopicPartition
 from services.runtime import db
 from services.runtime.kafka import admin_client, make_consumer
 from services.runtime.settings import Settings
-from services.runtime.topic_admin import partitions_of
-from services.runtime.topics import INCIDENT_EVENTS, REPORT_TOPICS, ROUTED_REPORTS, topic_name
+from services.runtime.topic_admin import partitions_of, report_topics
+from services.runtime.topics import INCIDENT_EVENTS, ROUTED_REPORTS, topic_name
 
 Offsets = Mapping[TopicPartition, int]
 
@@ -71,7 +71,7 @@ async def pipeline_backlog(settings: Settings, groups: PipelineGroups) -> int:
     """Messages of the report, routed and event topics that some stage has not finished with:
     the router's and incident manager's committed offsets, the recorder's in PostgreSQL."""
     prefix = settings.topic_prefix
-    reports = [topic_name(t, prefix) for t in REPORT_TOPICS]
+    reports = await report_topics(settings)
     routed = topic_name(ROUTED_REPORTS, prefix)
     events = topic_name(INCIDENT_EVENTS, prefix)
     ends = await end_offsets(settings, [*reports, routed, events])

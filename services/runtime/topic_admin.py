@@ -14,7 +14,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from services.runtime.errors import TopicDriftError
 from services.runtime.kafka import admin_client
 from services.runtime.settings import Settings
-from services.runtime.topics import CATALOG, TopicSpec, topic_name
+from services.runtime.topics import CATALOG, TopicSpec, report_topic_pattern, topic_name
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 METADATA_WAIT_S = 10.0
@@ -86,6 +86,14 @@ async def ensure_topics(
     if not result.ok:
         raise TopicDriftError("topic drift:\n  " + "\n  ".join(result.drift))
     return result
+
+
+async def report_topics(settings: Settings) -> list[str]:
+    """Every report topic on the brokers under the settings' prefix: the gateway's and each
+    onboarded enterprise's own, sorted."""
+    pattern = report_topic_pattern(settings.topic_prefix)
+    async with admin_client(settings) as admin:
+        return sorted(t for t in await admin.list_topics() if pattern.match(t))
 
 
 async def partitions_of(

@@ -3,6 +3,8 @@ pure code reads it; `topic_admin` applies it to a broker)."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -96,3 +98,58 @@ def task_feeds(enterprise_ids: Iterable[str]) -> tuple[TopicSpec, ...]:
 def topic_name(name: str, prefix: str = "") -> str:
     """The real topic name of catalog entry `name` under a prefix."""
     return f"{prefix}{name}"
+
+
+# An enterprise publishing straight onto Kafka does so on report topics of its own, which
+# only its principal may write: the topic name is the proof of who published, since Kafka
+# puts no principal on a record. The shared report topics above are the gateway's, which
+# checks each publisher's token before it writes.
+REPORTS_PREFIX = "reports."
+ENTERPRISE_REPORT_PARTITIONS = 3
+_KIND_OF_SUFFIX = {
+    topic.removeprefix(REPORTS_PREFIX): kind for kind, topic in TOPIC_OF_KIND.items()
+}
+
+
+def enterprise_report_topic(enterprise_id: str, kind: str) -> str:
+    """The topic on which one enterprise publishes one kind of report itself."""
+    return f"{REPORTS_PREFIX}{enterprise_id}.{TOPIC_OF_KIND[kind].removeprefix(REPORTS_PREFIX)}"
+
+
+def enterprise_report_topics(enterprise_id: str) -> tuple[TopicSpec, ...]:
+    """An enterprise's own report topics, one per kind, stamped on arrival like the shared."""
+    return tuple(
+        TopicSpec(
+            enterprise_report_topic(enterprise_id, kind),
+            ENTERPRISE_REPORT_PARTITIONS,
+            INTAKE,
+            f"{kind.replace('_', ' ')} reports published by {enterprise_id} itself",
+        )
+        for kind in TOPIC_OF_KIND
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def report_topic_pattern(prefix: str = "") -> re.Pattern[str]:
+    """Every report topic under a prefix, the gateway's and each enterprise's: what the
+    router subscribes to. Group 1 is the publishing enterprise (absent: the gateway)."""
+    suffixes = "|".join(re.escape(s) for s in _KIND_OF_SUFFIX)
+    return re.compile(
+        rf"^{re.escape(prefix + REPORTS_PREFIX)}(?:([a-z0-9]+(?:-[a-z0-9]+)*)\.)?({suffixes})$"
+    )
+
+
+@dataclass(frozen=True)
+class ReportSource:
+    """What a report topic's name says: the kind it carries, and who alone may write it."""
+
+    kind: str  # a ReportKind's value
+    publisher: str | None  # the enterprise whose own topic it is; None: the gateway's
+
+
+def report_source(topic: str, prefix: str = "") -> ReportSource | None:
+    """What the name of report topic `topic` says; None if it is no report topic."""
+    matched = report_topic_pattern(prefix).match(topic)
+    if matched is None:
+        return None
+    return ReportSource(_KIND_OF_SUFFIX[matched.group(2)], matched.group(1))

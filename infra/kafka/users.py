@@ -1,0 +1,107 @@
+"""Kafka users on the brokers: a SCRAM credential and the ACLs of the access table, made,
+listed and revoked together (`signalpost kafka users`). Run as the administrator."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+
+from infra.kafka import security_admin as wire
+from infra.kafka.access import (
+    SERVICES,
+    Groups,
+    enterprise_acls,
+    enterprise_user,
+    service_acls,
+    service_user,
+)
+from infra.settings import StackSettings
+from schemas.registry import Registry
+from services.incidents.settings import IncidentSettings
+from services.recorder.settings import RecorderSettings
+from services.router.settings import RouterSettings
+from services.runtime.errors import ConfigurationError
+from services.runtime.kafka import admin_client, local_secret_name
+from services.runtime.secrets import ensure_secret
+from services.runtime.settings import load_settings
+from services.runtime.topic_admin import apply_catalog
+from services.runtime.topics import enterprise_report_topics, task_feeds
+
+
+@dataclass(frozen=True)
+class KafkaUser:
+    """A user the brokers know, and how many ACL bindings it holds."""
+
+    name: str
+    acls: int
+
+
+def groups_of(settings: StackSettings) -> Groups:
+    """The services' consumer groups, as their settings (and the environment) name them."""
+    common = {"home": settings.home, "topic_prefix": settings.topic_prefix}
+    return Groups(
+        router=load_settings(RouterSettings, **common).router_group_id,
+        recorder=load_settings(RecorderSettings, **common).recorder_group_id,
+        incidents=load_settings(IncidentSettings, **common).app_name,
+    )
+
+
+async def create_service_users(
+    settings: StackSettings, services: tuple[str, ...] = SERVICES
+) -> list[str]:
+    """Each service's user with its ACLs; its password is the local secret (made once), which
+    the service reads itself when it starts, so no password travels in an environment."""
+    groups, prefix = groups_of(settings), settings.topic_prefix
+    users = {service_user(s, prefix): s for s in services}
+    async with admin_client(settings) as admin:
+        await wire.upsert_scram_users(
+            admin, {u: ensure_secret(settings.home, local_secret_name(u)) for u in users}
+        )
+        await wire.create_acls(
+            admin, [acl for s in services for acl in service_acls(s, groups, prefix)]
+        )
+    return list(users)
+
+
+async def create_enterprise_user(
+    settings: StackSettings, enterprise_id: str, registry: Registry
+) -> tuple[str, str]:
+    """Onboard an enterprise onto Kafka: its report topics and task feed, its user with a new
+    password, and its ACLs. The user's name and password (shown once, kept nowhere)."""
+    if registry.enterprise(enterprise_id) is None:
+        raise ConfigurationError(
+            f"enterprise {enterprise_id!r} is not in the registry; add it there first"
+        )
+    prefix = settings.topic_prefix
+    user, password = enterprise_user(enterprise_id, prefix), secrets.token_urlsafe(32)
+    async with admin_client(settings) as admin:
+        await apply_catalog(
+            admin=admin,
+            prefix=prefix,
+            replication=settings.topic_replication_factor,
+            catalog=enterprise_report_topics(enterprise_id) + task_feeds([enterprise_id]),
+        )
+        await wire.upsert_scram_users(admin, {user: password})
+        await wire.create_acls(admin, enterprise_acls(enterprise_id, prefix))
+    return user, password
+
+
+async def list_users(settings: StackSettings) -> list[KafkaUser]:
+    """Every SCRAM user under the settings' topic prefix, with its ACL count."""
+    async with admin_client(settings) as admin:
+        names = await wire.scram_users(admin)
+        held = Counter(acl.principal for acl in await wire.acls_of(admin))
+    prefix = settings.topic_prefix
+    return [KafkaUser(n, held[wire.principal(n)]) for n in names if n.startswith(prefix)]
+
+
+async def revoke_user(settings: StackSettings, user: str) -> int:
+    """Take a user's ACLs away (at once, even on its open connections) and its credential
+    (no new logins); how many ACL bindings it held."""
+    async with admin_client(settings) as admin:
+        if user not in await wire.scram_users(admin):
+            raise ConfigurationError(f"Kafka user {user!r} does not exist")
+        removed = await wire.delete_acls(admin, wire.principal(user))
+        await wire.delete_scram_users(admin, [user])
+    return removed
