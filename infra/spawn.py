@@ -23,10 +23,27 @@ def static_membership(name: str) -> dict[str, str]:
     return {"SIGNALPOST_KAFKA_GROUP_INSTANCE_ID": f"{socket.gethostname()}-{name}"}
 
 
+def kafka_environment(settings: Settings) -> dict[str, str]:
+    """The variables that make a child a Kafka client just as `settings` is: same home (where
+    the local secrets are), protocol, user and password."""
+    env = {
+        "SIGNALPOST_HOME": str(settings.home),
+        "SIGNALPOST_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "SIGNALPOST_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+    }
+    if settings.kafka_username:
+        env["SIGNALPOST_KAFKA_USERNAME"] = settings.kafka_username
+    if settings.kafka_password:
+        env["SIGNALPOST_KAFKA_PASSWORD"] = settings.kafka_password.get_secret_value()
+    return env
+
+
 def service_environment(settings: Settings, **variables: str) -> dict[str, str]:
-    """This process's environment, pointed at `settings`' broker, prefix and schema."""
+    """This process's environment, pointed at `settings`' broker, credentials, prefix and
+    schema."""
     return {
         **os.environ,
+        **kafka_environment(settings),
         "SIGNALPOST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "SIGNALPOST_TOPIC_PREFIX": settings.topic_prefix,
         "SIGNALPOST_DB_SCHEMA": settings.db_schema,
