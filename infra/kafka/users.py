@@ -3,9 +3,15 @@ listed and revoked together (`signalpost kafka users`). Run as the administrator
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from collections import Counter
 from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from pydantic import SecretStr
 
 from infra.kafka import security_admin as wire
 from infra.kafka.access import (
@@ -22,7 +28,7 @@ from services.incidents.settings import IncidentSettings
 from services.recorder.settings import RecorderSettings
 from services.router.settings import RouterSettings
 from services.runtime.errors import ConfigurationError
-from services.runtime.kafka import admin_client, local_secret_name
+from services.runtime.kafka import admin_client, client_security, local_secret_name
 from services.runtime.secrets import ensure_secret
 from services.runtime.settings import load_settings
 from services.runtime.topic_admin import apply_catalog
@@ -53,15 +59,20 @@ async def create_service_users(
     """Each service's user with its ACLs; its password is the local secret (made once), which
     the service reads itself when it starts, so no password travels in an environment."""
     groups, prefix = groups_of(settings), settings.topic_prefix
-    users = {service_user(s, prefix): s for s in services}
-    async with admin_client(settings) as admin:
-        await wire.upsert_scram_users(
-            admin, {u: ensure_secret(settings.home, local_secret_name(u)) for u in users}
+    passwords = {
+        service_user(s, prefix): ensure_secret(
+            settings.home, local_secret_name(service_user(s, prefix))
         )
+        for s in services
+    }
+    async with admin_client(settings) as admin:
+        await wire.upsert_scram_users(admin, passwords)
         await wire.create_acls(
             admin, [acl for s in services for acl in service_acls(s, groups, prefix)]
         )
-    return list(users)
+    for user, password in passwords.items():
+        await wait_until_login(settings, user, password)
+    return list(passwords)
 
 
 async def create_enterprise_user(
@@ -84,7 +95,34 @@ async def create_enterprise_user(
         )
         await wire.upsert_scram_users(admin, {user: password})
         await wire.create_acls(admin, enterprise_acls(enterprise_id, prefix))
+    await wait_until_login(settings, user, password)
     return user, password
+
+
+async def wait_until_login(
+    settings: StackSettings, user: str, password: str, *, timeout: float = 15.0
+) -> None:
+    """Wait until the brokers let a new user log in: a credential takes effect only when the
+    brokers have applied its metadata record, a moment after the controller accepted it."""
+    as_user = settings.model_copy(
+        update={"kafka_username": user, "kafka_password": SecretStr(password)}
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        client = AIOKafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap,
+            request_timeout_ms=5000,
+            **client_security(as_user),
+        )
+        try:
+            await client.start()
+            return
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+        finally:
+            await client.close()
 
 
 async def list_users(settings: StackSettings) -> list[KafkaUser]:
