@@ -16,7 +16,7 @@ from typing import Any
 from schemas.codec import MAX_MESSAGE_BYTES
 from schemas.example_reports import TOPIC_OF_KIND, encoded, report
 from schemas.kinds import KIND
-from services.runtime.topics import INCIDENT_COMMANDS
+from services.runtime.topics import INCIDENT_COMMANDS, enterprise_report_topic
 
 KINDS = tuple(TOPIC_OF_KIND)
 # The broker's own limit is 1 MiB; a fuzz message stays under it so that it is written at all.
@@ -175,13 +175,29 @@ def example_owner(kind: str) -> str:
     return str(report(kind, "")[KIND[kind].owner])
 
 
+# An enterprise none of the examples is by or about: on its own topic, any example report
+# is another's, an impersonation the router must dead-letter.
+STRANGER = "sfone-quang-nam"
+
+
+def fuzz_publishers() -> tuple[str, ...]:
+    """The enterprises on whose own report topics the fuzzer writes."""
+    return tuple(sorted({*(example_owner(k) for k in KINDS), STRANGER}))
+
+
 def _report_input(rng: random.Random, made: tuple[str, bytes, str], http: bool) -> FuzzInput:
     kind, value, label = made
     if http and rng.random() < 0.3:
         # The owner's token: a valid report is accepted and routed, not refused as another's.
         path = f"/v1/reports/{kind}"
         return FuzzInput("http", path, value, label=label, publisher=example_owner(kind))
-    topic = TOPIC_OF_KIND[rng.choice(KINDS) if rng.random() < 0.05 else kind]
+    roll = rng.random()
+    if roll < 0.1:  # on the owner's own topic, as an enterprise publishing itself
+        topic = enterprise_report_topic(example_owner(kind), kind)
+    elif roll < 0.15:
+        topic, label = enterprise_report_topic(STRANGER, kind), f"{label} on another's topic"
+    else:
+        topic = TOPIC_OF_KIND[rng.choice(KINDS) if rng.random() < 0.05 else kind]
     return FuzzInput("kafka", topic, value, key=_key(rng), label=label)
 
 

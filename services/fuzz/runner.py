@@ -23,12 +23,13 @@ from schemas.example_reports import TOPIC_OF_KIND, encoded, report
 from services.auditor import OUTCOMES
 from services.auditor import connect as audit_connect
 from services.fuzz.account import Outcomes, Sent, Tally, unaccounted
-from services.fuzz.hostile import LARGEST, FuzzInput, hostile_inputs
+from services.fuzz.hostile import LARGEST, FuzzInput, fuzz_publishers, hostile_inputs
 from services.gateway import Role, create_token, revoke_token
 from services.runtime import db
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.settings import Settings
-from services.runtime.topics import task_feed, topic_name
+from services.runtime.topic_admin import ensure_topics
+from services.runtime.topics import enterprise_report_topics, task_feed, topic_name
 
 log = structlog.get_logger(component="fuzz")
 SENTINEL_OWNER = "vnpt-quang-nam"  # owner of the reference example's line
@@ -67,6 +68,8 @@ async def run_fuzz(
     """Send `count` hostile inputs, then wait (at most `drain_seconds`) for every outcome."""
     tally = Tally()
     inputs = list(hostile_inputs(seed, count, http=gateway_url is not None))
+    own_topics = [t for e in fuzz_publishers() for t in enterprise_report_topics(e)]
+    await ensure_topics(settings, tuple(own_topics), prefix=settings.topic_prefix)
     started = time.perf_counter()
     sent = await _send_kafka(settings, [i for i in inputs if i.channel == "kafka"], tally)
     http = [i for i in inputs if i.channel == "http"]

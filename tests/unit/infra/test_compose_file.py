@@ -57,3 +57,34 @@ def test_dockerfile_entrypoint_is_the_console_script():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r'^ENTRYPOINT \["signalpost"\]$', dockerfile, re.MULTILINE)
     assert 'signalpost = "services.cli.main:main"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_broker_takes_authenticated_clients_only():
+    script = (ROOT / "infra/kafka/docker-kafka.sh").read_text()
+    listeners = re.search(r"^listeners=(.*)$", script, re.MULTILINE)
+    assert listeners and listeners.group(1) == "SASL_PLAINTEXT://:9092,CONTROLLER://:9093"
+    assert "allow.everyone.if.no.acl.found=false" in script
+    assert "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" in script
+    kafka = COMPOSE["services"]["kafka"]
+    assert kafka["entrypoint"][-1] == "/signalpost/docker-kafka.sh"
+    assert any(v.endswith(":/signalpost/docker-kafka.sh:ro") for v in kafka["volumes"])
+
+
+def test_each_service_container_is_its_own_kafka_user_and_init_the_administrator():
+    for name, service in OUR_SERVICES.items():
+        env = service["environment"]
+        assert env["SIGNALPOST_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+        if service["command"][0] == "run":
+            assert env["SIGNALPOST_KAFKA_USERNAME"] == f"signalpost-{service['command'][1]}"
+            assert "SIGNALPOST_KAFKA_PASSWORD" not in env, f"{name}: reads its local secret"
+        else:
+            assert env["SIGNALPOST_KAFKA_USERNAME"] == "admin"
+        assert "signalpost-secrets:/var/lib/signalpost/secrets" in service["volumes"], name
+
+
+def test_no_kafka_secret_has_a_default():
+    text = (ROOT / "docker-compose.yml").read_text()
+    secrets = re.findall(r"^\s*(\w*KAFKA\w*PASSWORD):\s*(.*)$", text, re.MULTILINE)
+    assert secrets
+    for variable, value in secrets:
+        assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", value), f"{variable} has a default: {value}"
