@@ -137,3 +137,46 @@ def test_every_message_ends_in_exactly_one_place(batch):
     # Built without re-validation for speed: what consumers decode must be the same thing.
     for routed in outcome.routed:
         assert decode(ROUTED_REPORT, encode(routed)) == routed
+
+
+@pytest.mark.parametrize(
+    ("topic", "overrides", "field"),
+    [
+        ("reports.vnpt-quang-nam.line-fault", {"reported_by": "viettel-quang-nam"}, "reported_by"),
+        ("reports.vnpt-quang-nam.line-fault", {"operator": "viettel-quang-nam"}, "operator"),
+        ("reports.viettel-quang-nam.line-fault", {}, "reported_by"),
+    ],
+)
+def test_a_report_on_an_enterprise_topic_in_another_name_is_an_impersonation(
+    topic, overrides, field
+):
+    outcome = run(message(encoded(report("line_fault", "imp", **overrides)), topic=topic))
+    assert not outcome.routed
+    (letter,) = outcome.dead_letters
+    assert letter.error.error == "impersonation"
+    assert [p.field for p in letter.error.problems] == [field]
+
+
+def test_the_publisher_is_the_topic_s_enterprise_and_the_department_may_report_on_anyone():
+    own = message(encoded(report("line_fault", "own")), topic="reports.vnpt-quang-nam.line-fault")
+    department = message(
+        encoded(
+            report(
+                "line_fault", "dept", reported_by="so-bcvt-quang-nam", **{"alarmed_object.id": "L2"}
+            )
+        ),
+        offset=1,
+        topic="reports.so-bcvt-quang-nam.line-fault",
+    )
+    outcome = run(own, department)
+    assert not outcome.dead_letters
+    assert {r.report.report_id for r in outcome.routed} == {"own", "dept"}
+
+
+def test_a_kind_on_an_enterprise_topic_of_another_kind_is_refused():
+    wrong = message(
+        encoded(report("capacity_alarm", "w")), topic="reports.viettel-quang-nam.line-fault"
+    )
+    (letter,) = run(wrong).dead_letters
+    assert letter.error.error == "invalid_report"
+    assert letter.error.problems[0].field == "kind"
