@@ -30,6 +30,7 @@ from infra.postgres import local as postgres
 from schemas.example_reports import report
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 from tests.support.gateway_stack import RunningGateway, free_port, start_gateway, stop_gateway
+from tests.support.homes import moved_home
 from tests.support.kafka_io import publish
 from tests.support.lifecycle_samples import encoded, incident_story
 from tests.support.polling import eventually
@@ -185,7 +186,7 @@ async def own_postgres(topics, local_stack, test_id):
             ("auditor_", "signalpost_auditor"),
         )
     }
-    settings = topics.model_copy(update={"home": home, **urls})
+    settings = moved_home(topics, home, **urls)
     cluster = postgres.local_cluster(settings, quiet)
     try:
         await postgres.start(cluster, settings, quiet)

@@ -14,6 +14,7 @@ from infra.postgres import local as postgres
 from schemas.chain import verify_chain
 from services.runtime import db
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from tests.support.homes import moved_home
 from tests.support.kafka_io import publish
 from tests.support.lifecycle_samples import encoded, incident_story
 from tests.support.polling import eventually
@@ -35,7 +36,7 @@ async def own_postgres(topics, local_stack, test_id):
             ("auditor_", "signalpost_auditor"),
         )
     }
-    settings = topics.model_copy(update={"home": home, **urls})
+    settings = moved_home(topics, home, **urls)
     cluster = postgres.local_cluster(settings, lambda m: None)
     try:
         await postgres.start(cluster, settings, lambda m: None)
