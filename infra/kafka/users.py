@@ -7,6 +7,7 @@ import asyncio
 import secrets
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -22,7 +23,6 @@ from infra.kafka.access import (
     service_acls,
     service_user,
 )
-from infra.settings import StackSettings
 from schemas.registry import Registry
 from services.incidents.settings import IncidentSettings
 from services.recorder.settings import RecorderSettings
@@ -30,7 +30,7 @@ from services.router.settings import RouterSettings
 from services.runtime.errors import ConfigurationError
 from services.runtime.kafka import admin_client, client_security, local_secret_name
 from services.runtime.secrets import ensure_secret
-from services.runtime.settings import load_settings
+from services.runtime.settings import Settings, load_settings
 from services.runtime.topic_admin import apply_catalog
 from services.runtime.topics import enterprise_report_topics, task_feeds
 
@@ -43,7 +43,7 @@ class KafkaUser:
     acls: int
 
 
-def groups_of(settings: StackSettings) -> Groups:
+def groups_of(settings: Settings) -> Groups:
     """The services' consumer groups, as their settings (and the environment) name them."""
     common = {"home": settings.home, "topic_prefix": settings.topic_prefix}
     return Groups(
@@ -54,7 +54,7 @@ def groups_of(settings: StackSettings) -> Groups:
 
 
 async def create_service_users(
-    settings: StackSettings, services: tuple[str, ...] = SERVICES
+    settings: Settings, services: tuple[str, ...] = SERVICES
 ) -> list[str]:
     """Each service's user with its ACLs; its password is the local secret (made once), which
     the service reads itself when it starts, so no password travels in an environment."""
@@ -76,31 +76,41 @@ async def create_service_users(
 
 
 async def create_enterprise_user(
-    settings: StackSettings, enterprise_id: str, registry: Registry
+    settings: Settings, enterprise_id: str, registry: Registry
 ) -> tuple[str, str]:
     """Onboard an enterprise onto Kafka: its report topics and task feed, its user with a new
     password, and its ACLs. The user's name and password (shown once, kept nowhere)."""
-    if registry.enterprise(enterprise_id) is None:
+    return (await create_enterprise_users(settings, [enterprise_id], registry))[enterprise_id]
+
+
+async def create_enterprise_users(
+    settings: Settings, enterprise_ids: Iterable[str], registry: Registry
+) -> dict[str, tuple[str, str]]:
+    """`create_enterprise_user` for several enterprises in one go: each one's user name and
+    new password."""
+    ids = sorted(set(enterprise_ids))
+    unknown = [e for e in ids if registry.enterprise(e) is None]
+    if unknown:
         raise ConfigurationError(
-            f"enterprise {enterprise_id!r} is not in the registry; add it there first"
+            f"enterprise {', '.join(map(repr, unknown))} is not in the registry; add it there first"
         )
     prefix = settings.topic_prefix
-    user, password = enterprise_user(enterprise_id, prefix), secrets.token_urlsafe(32)
+    made = {e: (enterprise_user(e, prefix), secrets.token_urlsafe(32)) for e in ids}
     async with admin_client(settings) as admin:
         await apply_catalog(
             admin=admin,
             prefix=prefix,
             replication=settings.topic_replication_factor,
-            catalog=enterprise_report_topics(enterprise_id) + task_feeds([enterprise_id]),
+            catalog=tuple(t for e in ids for t in enterprise_report_topics(e)) + task_feeds(ids),
         )
-        await wire.upsert_scram_users(admin, {user: password})
-        await wire.create_acls(admin, enterprise_acls(enterprise_id, prefix))
-    await wait_until_login(settings, user, password)
-    return user, password
+        await wire.upsert_scram_users(admin, dict(made.values()))
+        await wire.create_acls(admin, [acl for e in ids for acl in enterprise_acls(e, prefix)])
+    await asyncio.gather(*(wait_until_login(settings, u, p) for u, p in made.values()))
+    return made
 
 
 async def wait_until_login(
-    settings: StackSettings, user: str, password: str, *, timeout: float = 15.0
+    settings: Settings, user: str, password: str, *, timeout: float = 15.0
 ) -> None:
     """Wait until the brokers let a new user log in: a credential takes effect only when the
     brokers have applied its metadata record, a moment after the controller accepted it."""
@@ -125,7 +135,7 @@ async def wait_until_login(
             await client.close()
 
 
-async def list_users(settings: StackSettings) -> list[KafkaUser]:
+async def list_users(settings: Settings) -> list[KafkaUser]:
     """Every SCRAM user under the settings' topic prefix, with its ACL count."""
     async with admin_client(settings) as admin:
         names = await wire.scram_users(admin)
@@ -134,7 +144,7 @@ async def list_users(settings: StackSettings) -> list[KafkaUser]:
     return [KafkaUser(n, held[wire.principal(n)]) for n in names if n.startswith(prefix)]
 
 
-async def revoke_user(settings: StackSettings, user: str) -> int:
+async def revoke_user(settings: Settings, user: str) -> int:
     """Take a user's ACLs away (at once, even on its open connections) and its credential
     (no new logins); how many ACL bindings it held."""
     async with admin_client(settings) as admin:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
+from infra.kafka import users as kafka_users
 from schemas.registry import Registry, load_registry
 from services.cli.gateway_commands import ClientSettings
 from services.gateway import GatewaySettings
@@ -142,8 +143,13 @@ async def play_async(
         gateway = GatewayPublisher(
             settings, url=gateway_url(), registry=registry, label=f"simulate seed {seed}"
         )
+    # Each enterprise that publishes over Kafka does so as itself, on its own topics.
+    publishers = {s.message.reported_by for s in scenario.schedule if s.message.reported_by}
+    own_users = await kafka_users.create_enterprise_users(
+        settings, (e for e in publishers if registry.enterprise(e)), registry
+    )
     publisher = RoutingPublisher(
-        seed=seed, via=via, kafka=KafkaPublisher(settings), gateway=gateway
+        seed=seed, via=via, kafka=KafkaPublisher(settings, own_users), gateway=gateway
     )
     try:
         tally = await _play(settings, scenario, registry, publisher)

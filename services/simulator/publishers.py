@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from pydantic import SecretStr
 
 from schemas.codec import encode
 from schemas.commands import CommandBase
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings
-from services.runtime.topics import INCIDENT_COMMANDS, topic_name
+from services.runtime.topics import INCIDENT_COMMANDS, enterprise_report_topic, topic_name
 from services.simulator.paths import Path, Via, command_path, report_path
 from services.simulator.scenario import ScenarioMessage
 
@@ -49,12 +50,21 @@ class Publisher(Protocol):
 
 
 class KafkaPublisher:
-    """Reports onto their report topics, commands onto incidents.commands, as real publishers do."""
+    """Reports onto their report topics, commands onto incidents.commands, as real publishers do.
 
-    def __init__(self, settings: Settings) -> None:
+    An enterprise given in `own_users` (its Kafka user and password) publishes as itself, on
+    its own report topics; any other report goes on the shared topic of its kind as the
+    settings' user.
+    """
+
+    def __init__(
+        self, settings: Settings, own_users: Mapping[str, tuple[str, str]] | None = None
+    ) -> None:
         self._settings = settings
         self._prefix = settings.topic_prefix
+        self._own_users = dict(own_users or {})
         self._producer: AIOKafkaProducer | None = None
+        self._own: dict[str, AIOKafkaProducer] = {}
         self._pending: set[asyncio.Future[Any]] = set()
         self.failures = 0
         self.refused = 0  # Kafka takes any bytes: the router dead-letters what it cannot read
@@ -62,11 +72,24 @@ class KafkaPublisher:
     async def start(self) -> None:
         # aiokafka binds a producer to the running loop, so it is made here, not in __init__.
         self._producer = make_producer(self._settings)
-        await self._producer.start()
+        for enterprise, (user, password) in self._own_users.items():
+            self._own[enterprise] = make_producer(
+                self._settings.model_copy(
+                    update={"kafka_username": user, "kafka_password": SecretStr(password)}
+                )
+            )
+        await asyncio.gather(self._producer.start(), *(p.start() for p in self._own.values()))
 
     async def publish_report(self, message: ScenarioMessage) -> None:
         # Reports are keyed by report id, as the README's publisher does; the router does not
         # depend on the key. Acks are awaited at the end, so a storm goes out at full speed.
+        own = self._own.get(message.reported_by)
+        if own is not None and message.kind:
+            topic = topic_name(
+                enterprise_report_topic(message.reported_by, message.kind), self._prefix
+            )
+            await self._track(own.send(topic, message.value, key=message.key))
+            return
         topic = topic_name(message.topic, self._prefix)
         await self._track(self._started().send(topic, message.value, key=message.key))
 
@@ -82,7 +105,7 @@ class KafkaPublisher:
             return
         if self._pending:
             await asyncio.wait(self._pending)
-        await self._producer.stop()
+        await asyncio.gather(self._producer.stop(), *(p.stop() for p in self._own.values()))
 
     def _started(self) -> AIOKafkaProducer:
         assert self._producer is not None, "publish only after start()"
