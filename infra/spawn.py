@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from infra.kafka.access import service_user
 from services.runtime.settings import Settings
 
 SIGNALPOST = str(Path(sys.executable).with_name("signalpost"))
@@ -38,6 +39,14 @@ def kafka_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def as_own_kafka_user(env: dict[str, str], name: str, prefix: str) -> dict[str, str]:
+    """`env` for service `name` running as its own Kafka user, with no password: the service
+    reads its own from the local secret, so nobody else's password reaches it."""
+    own = {k: v for k, v in env.items() if k != "SIGNALPOST_KAFKA_PASSWORD"}
+    own["SIGNALPOST_KAFKA_USERNAME"] = service_user(name, prefix)
+    return own
+
+
 def service_environment(settings: Settings, **variables: str) -> dict[str, str]:
     """This process's environment, pointed at `settings`' broker, credentials, prefix and
     schema."""
@@ -58,14 +67,19 @@ async def spawn_service(
     settings: Settings,
     output: IO[bytes] | int = asyncio.subprocess.DEVNULL,
     cwd: Path | None = None,
+    own_user: bool = False,
     **variables: str,
 ) -> asyncio.subprocess.Process:
-    """Start `signalpost run NAME`; its stdout and stderr go to `output`."""
+    """Start `signalpost run NAME`; its stdout and stderr go to `output`. With `own_user`,
+    it runs as its own Kafka user (made by `stack.prepare`), as `signalpost up` runs it."""
+    env = service_environment(settings, **variables)
+    if own_user:
+        env = as_own_kafka_user(env, name, settings.topic_prefix)
     return await asyncio.create_subprocess_exec(
         SIGNALPOST,
         "run",
         name,
-        env=service_environment(settings, **variables),
+        env=env,
         stdout=output,
         stderr=output,
         cwd=cwd,

@@ -18,11 +18,10 @@ from pathlib import Path
 
 from infra import stack
 from infra.kafka import local as kafka
-from infra.kafka.access import service_user
 from infra.postgres import local as postgres
 from infra.process import is_alive, read_pid
 from infra.settings import StackSettings
-from infra.spawn import static_membership
+from infra.spawn import as_own_kafka_user, static_membership
 from infra.supervision import (
     LAST_ERROR_LINES,
     RestartPolicy,
@@ -168,10 +167,7 @@ def service_states(
 async def _spawn(name: str, board: Board, settings: StackSettings) -> asyncio.subprocess.Process:
     # One instance of each service per host: a restart takes its partitions back at once.
     env = {**static_membership(name), **os.environ, "SIGNALPOST_LOG_FORMAT": "console"}
-    # Each service is its own Kafka user, and reads that user's password from the local
-    # secret itself: nobody else's password reaches it.
-    env.pop("SIGNALPOST_KAFKA_PASSWORD", None)
-    env["SIGNALPOST_KAFKA_USERNAME"] = service_user(name, settings.topic_prefix)
+    env = as_own_kafka_user(env, name, settings.topic_prefix)
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.cli.main", "run", name,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from infra import stack
+from infra.kafka import users as kafka_users
 from infra.settings import StackSettings
 from services.runtime import db
 from services.runtime.settings import load_settings
@@ -52,10 +53,12 @@ def settings(local_stack: StackSettings, test_id: str) -> StackSettings:
 
 @pytest.fixture
 async def topics(settings: StackSettings) -> AsyncIterator[StackSettings]:
-    """The catalog's topics and task feeds created under this test's prefix; deleted after."""
+    """The catalog's topics and task feeds created under this test's prefix; deleted after,
+    with any Kafka users the test made under it."""
     await stack.apply_topics(settings, _progress)
     yield settings
     await stack.delete_topics(settings)
+    await kafka_users.revoke_prefixed_users(settings)
 
 
 @pytest.fixture

@@ -4,10 +4,12 @@ listed and revoked together (`signalpost kafka users`). Run as the administrator
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -70,8 +72,8 @@ async def create_service_users(
         await wire.create_acls(
             admin, [acl for s in services for acl in service_acls(s, groups, prefix)]
         )
-    for user, password in passwords.items():
-        await wait_until_login(settings, user, password)
+    with _quiet_refusals():
+        await asyncio.gather(*(wait_until_login(settings, u, p) for u, p in passwords.items()))
     return list(passwords)
 
 
@@ -105,8 +107,21 @@ async def create_enterprise_users(
         )
         await wire.upsert_scram_users(admin, dict(made.values()))
         await wire.create_acls(admin, [acl for e in ids for acl in enterprise_acls(e, prefix)])
-    await asyncio.gather(*(wait_until_login(settings, u, p) for u, p in made.values()))
+    with _quiet_refusals():
+        await asyncio.gather(*(wait_until_login(settings, u, p) for u, p in made.values()))
     return made
+
+
+@contextlib.contextmanager
+def _quiet_refusals() -> Iterator[None]:
+    """While a new user's first logins are expected to be refused, aiokafka need not log each."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 async def wait_until_login(
@@ -142,6 +157,17 @@ async def list_users(settings: Settings) -> list[KafkaUser]:
         held = Counter(acl.principal for acl in await wire.acls_of(admin))
     prefix = settings.topic_prefix
     return [KafkaUser(n, held[wire.principal(n)]) for n in names if n.startswith(prefix)]
+
+
+async def revoke_prefixed_users(settings: Settings) -> int:
+    """Revoke every user under the settings' (non-empty) prefix: the end of a test's corner;
+    how many there were."""
+    if not settings.topic_prefix:
+        raise ValueError("refusing to revoke users without a prefix: that is every user")
+    mine = [u.name for u in await list_users(settings)]
+    for user in mine:
+        await revoke_user(settings, user)
+    return len(mine)
 
 
 async def revoke_user(settings: Settings, user: str) -> int:

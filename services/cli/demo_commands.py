@@ -109,8 +109,8 @@ async def _start_services(
         with (logs / f"{name}.log").open("ab") as log:
             children.append(
                 await spawn_service(
-                    name, settings, log, SIGNALPOST_ROUTER_RULES_FILE=str(rules),
-                    SIGNALPOST_LOG_FORMAT="console",
+                    name, settings, log, own_user=True,
+                    SIGNALPOST_ROUTER_RULES_FILE=str(rules), SIGNALPOST_LOG_FORMAT="console",
                 )
             )  # fmt: skip
     progress(f"services started: {', '.join(sorted(SERVICES))}; their logs are in {logs}")
