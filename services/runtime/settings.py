@@ -144,7 +144,13 @@ class Settings(BaseSettings):
                 f"role {role_of(value)}'s password is its own name; leave the password out of "
                 "the URL and the local stack generates one"
             )
-        home = info.data.get("home", PROJECT_ROOT / ".signalpost")
+        # A URL taken from other settings (model_validate of a model_dump) keeps the home its
+        # password is kept in, even where the copy moved `home` for other state.
+        home = (
+            value.home
+            if isinstance(value, DatabaseUrl)
+            else info.data.get("home", PROJECT_ROOT / ".signalpost")
+        )
         assert info.field_name is not None  # a field validator always names its field
         return DatabaseUrl(url, home=home, variable=env_var_name(cls, info.field_name))
 

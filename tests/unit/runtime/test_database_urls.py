@@ -52,3 +52,12 @@ def test_settings_read_the_secret_of_their_home_when_the_url_is_used(monkeypatch
     secret = ensure_secret(tmp_path, "postgres-rec")
     assert urlsplit(settings.database_url.get_secret_value()).password == secret
     assert secret not in repr(settings)
+
+
+def test_settings_made_from_others_read_the_secrets_where_the_others_did(monkeypatch, tmp_path):
+    monkeypatch.setenv("SIGNALPOST_HOME", str(tmp_path / "first"))
+    monkeypatch.setenv("SIGNALPOST_DATABASE_URL", "postgresql://rec@127.0.0.1:5999/signalpost")
+    secret = ensure_secret(tmp_path / "first", "postgres-rec")
+    moved = load_settings(Settings).model_copy(update={"home": tmp_path / "kafka-only"})
+    copied = Settings.model_validate(moved.model_dump())  # as the crash loop makes its auditor's
+    assert urlsplit(copied.database_url.get_secret_value()).password == secret
