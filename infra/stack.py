@@ -103,18 +103,16 @@ async def apply_topics(settings: StackSettings, progress: Progress) -> None:
 
 
 async def apply_migrations(settings: StackSettings, progress: Progress) -> None:
-    """Apply pending migrations as the owner role, then set exactly what the service and the
-    auditor roles (named by their URLs) may do to each table, in the same transaction."""
-    _, service, auditor = role_names(settings)
+    """Apply pending migrations as the owner role, then set exactly what each service's role
+    and the auditor's (named by their URLs) may do to each table, in the same transaction."""
+    roles = role_names(settings)
     conn = await db.connect(settings, url=settings.owner_database_url)
     try:
         async with conn.transaction():
             applied = await migrate(
-                conn=conn, schema=settings.db_schema, grant_to=(service, auditor)
+                conn=conn, schema=settings.db_schema, grant_to=tuple(roles.readers)
             )
-            await grant_table_privileges(
-                conn=conn, schema=settings.db_schema, service=service, auditor=auditor
-            )
+            await grant_table_privileges(conn=conn, schema=settings.db_schema, roles=roles)
     finally:
         await conn.close()
     progress(f"migrations: {len(applied)} applied to schema {settings.db_schema}")

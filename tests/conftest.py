@@ -72,6 +72,17 @@ async def database(settings: StackSettings) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
+async def audit_pool(
+    settings: StackSettings, database: asyncpg.Pool
+) -> AsyncIterator[asyncpg.Pool]:
+    """This test's schema as the read-only auditor role sees it: the gateway's tables too,
+    which the recorder's role of `database` may not read."""
+    pool = await db.create_pool(settings, url=settings.auditor_database_url)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
 async def running_system(topics, database, test_id, tmp_path):
     """Router, incident manager and recorder as subprocesses; stopped with SIGTERM after."""
     groups = {

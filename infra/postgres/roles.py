@@ -1,41 +1,78 @@
-"""The database and its three roles: owner (migrations), service (append), auditor (read only)."""
+"""The database and its roles: the owner (migrations, tokens), one role per service that uses
+PostgreSQL (the recorder, the gateway), and the auditor (read only)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
 import asyncpg
+from pydantic import SecretStr
 
+from services.runtime.dburls import explicit_password, role_of, secret_name
 from services.runtime.errors import StackError
-from services.runtime.settings import Settings
+from services.runtime.secrets import ensure_secret
+from services.runtime.settings import DATABASE_URL_FIELDS, Settings, env_var_name
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 Connect = Callable[[str], Awaitable[asyncpg.Connection]]
 """Opens a superuser connection to the named database."""
+# The settings field that names each service's role.
+SERVICE_URLS = {"recorder": "database_url", "gateway": "gateway_database_url"}
 
 
-def _role(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    if not parts.username or not ROLE_NAME.match(parts.username):
-        raise StackError(f"database URL user {parts.username!r} is not a plain role name")
-    return parts.username, parts.password or ""
+@dataclass(frozen=True)
+class Roles:
+    """The role names the settings' URLs log in as."""
+
+    owner: str
+    services: dict[str, str]  # service -> role
+    auditor: str
+
+    @property
+    def readers(self) -> list[str]:
+        """Every role but the owner, each once: who is granted and revoked rights."""
+        return list(dict.fromkeys([*self.services.values(), self.auditor]))
+
+
+def _role(settings: Settings, field: str) -> str:
+    name = role_of(getattr(settings, field))
+    if not ROLE_NAME.match(name):
+        raise StackError(
+            f"{env_var_name(type(settings), field)}: user {name!r} is not a plain role name"
+        )
+    return name
+
+
+def role_names(settings: Settings) -> Roles:
+    """The owner's, each service's and the auditor's role names, from their URLs."""
+    return Roles(
+        owner=_role(settings, "owner_database_url"),
+        services={service: _role(settings, field) for service, field in SERVICE_URLS.items()},
+        auditor=_role(settings, "auditor_database_url"),
+    )
+
+
+def _passwords(settings: Settings) -> dict[str, str]:
+    """Each role's password: the one its URL spells out, else its local secret (made now)."""
+    passwords: dict[str, tuple[str, str]] = {}
+    for field in DATABASE_URL_FIELDS:
+        url: SecretStr = getattr(settings, field)
+        role, variable = _role(settings, field), env_var_name(type(settings), field)
+        password = explicit_password(url) or ensure_secret(settings.home, secret_name(role))
+        earlier = passwords.setdefault(role, (password, variable))
+        if earlier[0] != password:
+            raise StackError(f"{earlier[1]} and {variable} give role {role} two passwords")
+    return {role: password for role, (password, _) in passwords.items()}
 
 
 async def create_database_and_roles(settings: Settings, *, connect: Connect) -> None:
     """Create the roles and the database once; later calls keep passwords in step."""
-    owner, service, auditor = (
-        _role(url.get_secret_value())
-        for url in (
-            settings.owner_database_url,
-            settings.database_url,
-            settings.auditor_database_url,
-        )
-    )
+    roles = role_names(settings)
     admin = await connect("postgres")
     try:
-        for name, password in (owner, service, auditor):
+        for name, password in _passwords(settings).items():
             await _ensure_role(admin, name, password)
         if not await admin.fetchval(
             "SELECT 1 FROM pg_database WHERE datname = $1", settings.database_name
@@ -44,14 +81,14 @@ async def create_database_and_roles(settings: Settings, *, connect: Connect) -> 
                 await admin.fetchval(
                     "SELECT format('CREATE DATABASE %I OWNER %I', $1::text, $2::text)",
                     settings.database_name,
-                    owner[0],
+                    roles.owner,
                 )
             )
     finally:
         await admin.close()
     conn = await connect(settings.database_name)
     try:
-        await _grant_privileges(conn, settings.database_name, owner[0], service[0], auditor[0])
+        await _grant_privileges(conn, settings.database_name, roles)
     finally:
         await conn.close()
 
@@ -65,18 +102,18 @@ async def _ensure_role(conn: asyncpg.Connection, name: str, password: str) -> No
     await conn.execute(statement)
 
 
-async def _grant_privileges(
-    conn: asyncpg.Connection, database: str, owner: str, service: str, auditor: str
-) -> None:
-    """Tables the owner creates are readable and appendable by the service, readable by auditors."""
+async def _grant_privileges(conn: asyncpg.Connection, database: str, roles: Roles) -> None:
+    """Connecting for every role; tables the owner creates are readable by auditors. What a
+    service's role may do to a table is set by grant_table_privileges alone."""
+    services = ", ".join(f'"{role}"' for role in dict.fromkeys(roles.services.values()))
+    owner, auditor = roles.owner, roles.auditor
     await conn.execute(
         f"""
         REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-        GRANT CONNECT ON DATABASE "{database}" TO "{service}", "{auditor}";
-        ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}"
-            GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{service}";
-        ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}"
-            GRANT USAGE, SELECT ON SEQUENCES TO "{service}";
+        GRANT CONNECT ON DATABASE "{database}" TO {services}, "{auditor}";
+        -- Earlier stacks gave the services' role every right on new tables by default.
+        ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" REVOKE ALL ON TABLES FROM {services};
+        ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" REVOKE ALL ON SEQUENCES FROM {services};
         ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" GRANT SELECT ON TABLES TO "{auditor}";
         ALTER ROLE "{auditor}" SET default_transaction_read_only = on;
         -- Replays rebuild the projections into a schema of the auditor's own; owning that
@@ -98,52 +135,43 @@ def superuser_connect(url: str) -> Connect:
     return connect
 
 
-# What the services' role may do to each relation of a schema. Set from the settings' role
-# names every time the migrations are applied (`apply_migrations`): the migrations name no
-# role, so the rules hold whatever the roles are called. History is only ever appended; of
-# api_tokens the gateway reads every column and writes one, a token's last use. A relation
-# not named here gets SELECT only: a new table is read-only to the services until its
-# author decides what they may write.
-SERVICE_PRIVILEGES = {
-    "schema_migrations": "SELECT",
-    "consumer_offsets": "SELECT, INSERT, UPDATE",  # upserted; SELECT FOR UPDATE locks them
-    "incidents": "SELECT, INSERT, UPDATE",  # the projection, upserted
-    "registry_info": "SELECT, INSERT, UPDATE",  # reference data, upserted at start
-    "districts": "SELECT, INSERT, UPDATE",
-    "enterprises": "SELECT, INSERT, UPDATE",
-    "incident_events": "SELECT, INSERT",
-    "rule_sets": "SELECT, INSERT",
-    "dead_letters": "SELECT, INSERT",
-    "recorder_dead_letters": "SELECT, INSERT",
-    "gateway_reports": "SELECT, INSERT",
-    # Tokens are made and revoked by the owner (`signalpost tokens`, and the simulator's,
-    # the fuzzer's and the benchmarks' run tokens); the gateway only notes their last use.
-    "api_tokens": "SELECT, UPDATE (last_used_at)",
+# What each service's role may do to each relation of a schema, and nothing more. Set from
+# the settings' role names every time the migrations are applied (`apply_migrations`): the
+# migrations name no role, so the rules hold whatever the roles are called. History is only
+# ever appended. A relation a service does not name is closed to it: a new table is no
+# service's until its author says what each may do with it.
+SERVICE_PRIVILEGES: dict[str, dict[str, str]] = {
+    "recorder": {
+        "schema_migrations": "SELECT",  # `signalpost status` asks, as the recorder's role
+        "consumer_offsets": "SELECT, INSERT, UPDATE",  # upserted; SELECT FOR UPDATE locks them
+        "incidents": "SELECT, INSERT, UPDATE",  # the projection, upserted
+        "registry_info": "SELECT, INSERT, UPDATE",  # reference data, upserted at start
+        "districts": "SELECT, INSERT, UPDATE",
+        "enterprises": "SELECT, INSERT, UPDATE",
+        "incident_events": "SELECT, INSERT",
+        "rule_sets": "SELECT, INSERT",
+        "dead_letters": "SELECT, INSERT",
+        "recorder_dead_letters": "SELECT, INSERT",
+    },
+    "gateway": {
+        # Timelines, who takes part in an incident, a resent command's first answer.
+        "incidents": "SELECT",
+        "incident_events": "SELECT",
+        "gateway_reports": "SELECT, INSERT",
+        # Tokens are made and revoked by the owner (`signalpost tokens`, and the simulator's,
+        # the fuzzer's and the benchmarks' run tokens); the gateway only notes their last use.
+        "api_tokens": "SELECT, UPDATE (last_used_at)",
+    },
 }
 # Columns the auditor may not read: even the hash of a token's secret stays with the gateway.
 AUDITOR_HIDDEN_COLUMNS = {"api_tokens": ("secret_sha256",)}
 
 
-def role_names(settings: Settings) -> tuple[str, str, str]:
-    """The owner's, the services' and the auditor's role names, from their URLs."""
-    owner, service, auditor = (
-        _role(url.get_secret_value())[0]
-        for url in (
-            settings.owner_database_url,
-            settings.database_url,
-            settings.auditor_database_url,
-        )
-    )
-    return owner, service, auditor
-
-
-async def grant_table_privileges(
-    *, conn: asyncpg.Connection, schema: str, service: str, auditor: str
-) -> None:
+async def grant_table_privileges(*, conn: asyncpg.Connection, schema: str, roles: Roles) -> None:
     """Set the services' and the auditor's rights on every relation of `schema`, exactly.
 
-    Run as the owner, after the migrations and in their transaction: whatever the default
-    privileges gave a new table is replaced by SERVICE_PRIVILEGES.
+    Run as the owner, after the migrations and in their transaction: whatever a role held on
+    a relation is replaced by SERVICE_PRIVILEGES (two services sharing a role get both sets).
     """
     relations = await conn.fetch(
         """
@@ -154,17 +182,16 @@ async def grant_table_privileges(
         """,
         schema,
     )
-    service_q, auditor_q = [
-        await conn.fetchval("SELECT quote_ident($1)", r) for r in (service, auditor)
-    ]
+    quoted = {r: await conn.fetchval("SELECT quote_ident($1)", r) for r in roles.readers}
     for relation in relations:
         name, qualified = relation["relname"], relation["qualified"]
-        await conn.execute(f"REVOKE ALL ON {qualified} FROM {service_q}, {auditor_q}")
+        await conn.execute(f"REVOKE ALL ON {qualified} FROM {', '.join(quoted.values())}")
+        for service, role in roles.services.items():
+            if rights := SERVICE_PRIVILEGES[service].get(name):
+                await conn.execute(f"GRANT {rights} ON {qualified} TO {quoted[role]}")
         await conn.execute(
-            f"GRANT {SERVICE_PRIVILEGES.get(name, 'SELECT')} ON {qualified} TO {service_q}"
-        )
-        await conn.execute(
-            f"GRANT SELECT {await _readable(conn, schema, name)} ON {qualified} TO {auditor_q}"
+            f"GRANT SELECT {await _readable(conn, schema, name)} ON {qualified} "
+            f"TO {quoted[roles.auditor]}"
         )
 
 

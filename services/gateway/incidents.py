@@ -140,7 +140,8 @@ async def _send_command(gw: Gateway, command: Any, *, resent: bool) -> CommandAn
     """
     _, listener = gw.kafka()
     outcome = await _recorded_outcome(gw, command) if resent else None
-    future = listener.expect(command.command_id)  # done at once if heard since start
+    key = (command.incident_id, command.command_id)
+    future = listener.expect(key)  # done at once if heard since start
     try:
         if outcome is None and not future.done():
             topic = topic_name(INCIDENT_COMMANDS, gw.settings.topic_prefix)
@@ -152,7 +153,7 @@ async def _send_command(gw: Gateway, command: Any, *, resent: bool) -> CommandAn
         if outcome is None and future.done():
             outcome = future.result()
     finally:
-        listener.forget(command.command_id, future)
+        listener.forget(key, future)
     named = {"command_id": command.command_id, "incident_id": command.incident_id}
     if outcome is None:
         return CommandAnswer(**named, outcome="pending")

@@ -3,7 +3,9 @@
 It starts at the end of the log when the gateway starts: it only has to hear the answers to
 commands sent from then on, and the incidents opened since (the recorder has the older ones).
 It keeps the first outcome of each command it hears, so that a resent command id is answered
-the same again (the incident manager stays silent on a command it has already seen).
+the same again (the incident manager stays silent on a command it has already seen). A
+command id is the client's choice: outcomes are kept by incident and command id, so that
+another enterprise's command of the same id on another incident tells a caller nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from services.runtime.topics import CATALOG, INCIDENT_EVENTS, topic_name
 log = structlog.get_logger(component="gateway")
 EVENT_PARTITIONS = next(s.partitions for s in CATALOG if s.name == INCIDENT_EVENTS)
 MAX_REMEMBERED = 100_000  # incidents and command outcomes, each
+K = TypeVar("K")
 V = TypeVar("V")
+CommandKey = tuple[str, str]
+"""(incident id, command id): which command of which incident an outcome answers."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,9 @@ class EventListener:
         self._consumer = consumer or make_consumer(settings, group_id=None)
         self._sleep = sleep
         self._draw = draw
-        self._waiting: dict[str, list[asyncio.Future[CommandOutcome]]] = {}
+        self._waiting: dict[CommandKey, list[asyncio.Future[CommandOutcome]]] = {}
         self.incidents: OrderedDict[str, SeenIncident] = OrderedDict()
-        self.outcomes: OrderedDict[str, CommandOutcome] = OrderedDict()
+        self.outcomes: OrderedDict[CommandKey, CommandOutcome] = OrderedDict()
         self.fetch_failures = 0  # consecutive; 0 once a fetch works again
         self._task: asyncio.Task[None] | None = None
 
@@ -104,25 +109,25 @@ class EventListener:
         """Still following the log, and its last fetch worked."""
         return self._task is not None and not self._task.done() and self.fetch_failures == 0
 
-    def expect(self, command_id: str) -> asyncio.Future[CommandOutcome]:
+    def expect(self, key: CommandKey) -> asyncio.Future[CommandOutcome]:
         """A future for the outcome of a command about to be sent (one per waiting request).
 
         Already done when the command's outcome has been heard: a resent id, not to send again.
         """
         future = asyncio.get_running_loop().create_future()
-        if command_id in self.outcomes:
-            future.set_result(self.outcomes[command_id])
+        if key in self.outcomes:
+            future.set_result(self.outcomes[key])
         else:
-            self._waiting.setdefault(command_id, []).append(future)
+            self._waiting.setdefault(key, []).append(future)
         return future
 
-    def forget(self, command_id: str, future: asyncio.Future[CommandOutcome]) -> None:
+    def forget(self, key: CommandKey, future: asyncio.Future[CommandOutcome]) -> None:
         """Stop waiting for a command (answered, or given up on)."""
-        waiting = self._waiting.get(command_id, [])
+        waiting = self._waiting.get(key, [])
         if future in waiting:
             waiting.remove(future)
         if not waiting:
-            self._waiting.pop(command_id, None)
+            self._waiting.pop(key, None)
 
     async def _follow(self) -> None:
         while True:
@@ -172,12 +177,15 @@ class EventListener:
         self._remember(event)
         command_id = event.command_id if isinstance(event, CommandRejected) else None
         command_id = command_id or event.caused_by.command_id
-        if command_id is None or command_id in self.outcomes:
+        if command_id is None:
+            return
+        key = (event.incident_id, command_id)
+        if key in self.outcomes:
             return  # a command can cause several events in one decision; the first tells
         error = event.error if isinstance(event, CommandRejected) else None
         outcome = outcome_of(event.type, error)
-        _bounded_put(self.outcomes, command_id, outcome)
-        for future in self._waiting.get(command_id, ()):
+        _bounded_put(self.outcomes, key, outcome)
+        for future in self._waiting.get(key, ()):
             if not future.done():
                 future.set_result(outcome)
 
@@ -193,7 +201,7 @@ class EventListener:
             seen.enterprises.add(event.enterprise)
 
 
-def _bounded_put(memory: OrderedDict[str, V], key: str, value: V) -> V:
+def _bounded_put(memory: OrderedDict[K, V], key: K, value: V) -> V:
     """Remember `value`, forgetting the oldest entry beyond MAX_REMEMBERED."""
     memory[key] = value
     if len(memory) > MAX_REMEMBERED:

@@ -34,8 +34,13 @@ def kafka_clients(settings: GatewaySettings) -> tuple[AIOKafkaProducer, EventLis
 
 
 async def open_pool(settings: GatewaySettings) -> asyncpg.Pool:
-    """A pool of service-role connections, opened on first use."""
-    return await db.create_pool(settings, min_size=0, max_size=settings.gateway_db_pool_size)
+    """A pool of the gateway role's connections, opened on first use."""
+    return await db.create_pool(
+        settings,
+        url=settings.gateway_database_url,
+        min_size=0,
+        max_size=settings.gateway_db_pool_size,
+    )
 
 
 # What the gateway's PostgreSQL calls raise when the server is gone, refusing or shutting down.

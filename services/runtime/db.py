@@ -1,4 +1,5 @@
-"""The PostgreSQL pool every service uses, pinned to SignalPost's schema."""
+"""The PostgreSQL pool every service uses, pinned to SignalPost's schema; by default as the
+recorder's role (SIGNALPOST_DATABASE_URL), or as the role whose URL is given."""
 
 from __future__ import annotations
 

@@ -6,13 +6,21 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.runtime.dburls import DatabaseUrl, explicit_password, role_of, written
 from services.runtime.errors import ConfigurationError
 
 ENV_PREFIX = "SIGNALPOST_"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The roles' URLs: the recorder's, the gateway's, the owner's, the auditor's.
+DATABASE_URL_FIELDS = (
+    "database_url",
+    "gateway_database_url",
+    "owner_database_url",
+    "auditor_database_url",
+)
 
 
 class Settings(BaseSettings):
@@ -84,20 +92,29 @@ class Settings(BaseSettings):
         le=5,
         description="Replication factor of SignalPost's topics (1 locally, 3 on a real cluster).",
     )
+    # A URL without a password uses the local secret postgres-<role> (services/runtime/dburls.py),
+    # which `signalpost postgres start` generates; a managed server's URL carries its own.
     database_url: SecretStr = Field(
-        default=SecretStr("postgresql://signalpost:signalpost@127.0.0.1:25432/signalpost"),
-        description="PostgreSQL URL of the service role (reads and appends, never rewrites).",
+        default=SecretStr("postgresql://signalpost@127.0.0.1:25432/signalpost"),
+        validate_default=True,
+        description="PostgreSQL URL of the recorder's role (appends history, upserts the "
+        "projections and its offsets); the local server listens on its port.",
+    )
+    gateway_database_url: SecretStr = Field(
+        default=SecretStr("postgresql://signalpost_gateway@127.0.0.1:25432/signalpost"),
+        validate_default=True,
+        description="PostgreSQL URL of the gateway's role (reads tokens and timelines, "
+        "appends accepted reports, notes a token's last use).",
     )
     owner_database_url: SecretStr = Field(
-        default=SecretStr(
-            "postgresql://signalpost_owner:signalpost_owner@127.0.0.1:25432/signalpost"
-        ),
-        description="PostgreSQL URL of the role that owns the schema and runs migrations.",
+        default=SecretStr("postgresql://signalpost_owner@127.0.0.1:25432/signalpost"),
+        validate_default=True,
+        description="PostgreSQL URL of the role that owns the schema, runs migrations and "
+        "makes API tokens.",
     )
     auditor_database_url: SecretStr = Field(
-        default=SecretStr(
-            "postgresql://signalpost_auditor:signalpost_auditor@127.0.0.1:25432/signalpost"
-        ),
+        default=SecretStr("postgresql://signalpost_auditor@127.0.0.1:25432/signalpost"),
+        validate_default=True,
         description="PostgreSQL URL of the read-only auditor role.",
     )
     db_schema: str = Field(
@@ -121,23 +138,39 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port...], got {server!r}")
         return value
 
-    @field_validator("database_url", "owner_database_url", "auditor_database_url")
+    @field_validator(*DATABASE_URL_FIELDS, mode="after")
     @classmethod
-    def _url_is_postgres(cls, value: SecretStr) -> SecretStr:
-        parts = urlsplit(value.get_secret_value())
+    def _url_is_postgres(cls, value: SecretStr, info: ValidationInfo) -> DatabaseUrl:
+        url = written(value)
+        parts = urlsplit(url)
         if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
-            raise ValueError("expected postgresql://user:password@host:port/database")
-        return value
+            raise ValueError("expected postgresql://user[:password]@host:port/database")
+        if not role_of(value):
+            raise ValueError("the URL names no user (the role to log in as)")
+        if explicit_password(value) == role_of(value):
+            raise ValueError(
+                f"role {role_of(value)}'s password is its own name; leave the password out of "
+                "the URL and the local stack generates one"
+            )
+        # A URL taken from other settings (model_validate of a model_dump) keeps the home its
+        # password is kept in, even where the copy moved `home` for other state.
+        home = (
+            value.home
+            if isinstance(value, DatabaseUrl)
+            else info.data.get("home", PROJECT_ROOT / ".signalpost")
+        )
+        assert info.field_name is not None  # a field validator always names its field
+        return DatabaseUrl(url, home=home, variable=env_var_name(cls, info.field_name))
 
     @property
     def database_port(self) -> int:
         """Port of the PostgreSQL server named by database_url."""
-        return urlsplit(self.database_url.get_secret_value()).port or 5432
+        return urlsplit(written(self.database_url)).port or 5432
 
     @property
     def database_name(self) -> str:
         """Database named by database_url."""
-        return urlsplit(self.database_url.get_secret_value()).path.lstrip("/") or "signalpost"
+        return urlsplit(written(self.database_url)).path.lstrip("/") or "signalpost"
 
 
 SettingsT = TypeVar("SettingsT", bound=Settings)

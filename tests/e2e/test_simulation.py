@@ -51,8 +51,9 @@ async def _stable(settings, group: str, deadline_s: float = 90) -> None:
 
 
 @pytest.fixture
-async def running_system(topics, database, test_id, tmp_path):
-    """The three services on compressed deadlines, ready; stopped with SIGTERM after."""
+async def running_system(topics, audit_pool, test_id, tmp_path):
+    """The three services on compressed deadlines, ready; stopped with SIGTERM after. The
+    pool reads as the auditor: the recorder's and the gateway's tables both."""
     rules = write_compressed_rules(REFERENCE_RULES, tmp_path / "rules.yaml", SPEED)
     groups = {
         "router": {
@@ -75,7 +76,7 @@ async def running_system(topics, database, test_id, tmp_path):
     await _stable(topics, f"{prefix}{test_id}-incidents")
     await _stable(topics, f"{test_id}-recorder")
     gateway = await start_gateway(topics, tmp_path / "gateway.log")
-    yield topics, database, rules, gateway
+    yield topics, audit_pool, rules, gateway
     await stop_gateway(gateway)
     for service, process in processes.items():
         assert process.returncode is None, (tmp_path / f"{service}.log").read_text()[-3000:]

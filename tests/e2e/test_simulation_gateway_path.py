@@ -33,7 +33,7 @@ async def gateway(topics, database, tmp_path):
 
 
 async def test_accepted_and_refused_reports_and_commands_and_the_run_tokens(
-    gateway, database, test_id
+    gateway, audit_pool, test_id
 ):
     messages = [i.message for i in scenario(5, speed=3600, registry=REGISTRY).schedule]
     good = [m for m in messages if m.valid][:40]
@@ -65,11 +65,11 @@ async def test_accepted_and_refused_reports_and_commands_and_the_run_tokens(
     assert refused["simulator_report_refused"]["report_id"] == f"{test_id}-bad"
     assert refused["simulator_command_refused"]["status"] == 404
 
-    stored = await database.fetch("SELECT reported_by, report_id FROM gateway_reports")
+    stored = await audit_pool.fetch("SELECT reported_by, report_id FROM gateway_reports")
     assert {(r["reported_by"], r["report_id"]) for r in stored} == {
         (m.reported_by, m.key.decode()) for m in good
     }
-    tokens = await database.fetch("SELECT enterprise, role, revoked_at FROM api_tokens")
+    tokens = await audit_pool.fetch("SELECT enterprise, role, revoked_at FROM api_tokens")
     assert {(t["enterprise"], t["role"]) for t in tokens} >= {
         ("vnpt-quang-nam", "publisher"), ("vnpt-quang-nam", "dispatcher"),
     }  # fmt: skip

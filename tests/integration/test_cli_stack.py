@@ -28,9 +28,11 @@ def own_stack_env(local_stack, test_id):
     # Under the project, not /tmp/pytest-of-root (0700): the postgres user must reach it.
     home = local_stack.home / "test-homes" / test_id
     urls = {
-        f"SIGNALPOST_{role}DATABASE_URL": f"postgresql://{user}:{user}@127.0.0.1:25532/signalpost"
+        # No passwords: `up` makes each role's under the stack's own home.
+        f"SIGNALPOST_{role}DATABASE_URL": f"postgresql://{user}@127.0.0.1:25532/signalpost"
         for role, user in (
             ("", "signalpost"),
+            ("GATEWAY_", "signalpost_gateway"),
             ("OWNER_", "signalpost_owner"),
             ("AUDITOR_", "signalpost_auditor"),
         )

@@ -45,7 +45,7 @@ async def test_a_published_report_lands_on_its_topic_in_the_tokens_name(gateway,
 
 
 async def test_another_operator_cannot_clear_a_vnpt_line_and_nothing_is_sent(
-    gateway, database, test_id
+    gateway, audit_pool, test_id
 ):
     vnpt = await gateway.token(VNPT, "publisher")
     viettel = await gateway.token(VIETTEL, "publisher")
@@ -80,7 +80,7 @@ async def test_another_operator_cannot_clear_a_vnpt_line_and_nothing_is_sent(
     )
     sent = [(r.reported_by, r.report_id) for r in (decode(REPORT, x.value) for x in records)]
     assert sent == [(VNPT, alarm["report_id"]), (VNPT, clear["report_id"])]
-    rows = await database.fetch("SELECT reported_by, report_id FROM gateway_reports")
+    rows = await audit_pool.fetch("SELECT reported_by, report_id FROM gateway_reports")
     assert sorted((r["reported_by"], r["report_id"]) for r in rows) == sorted(sent)
 
 

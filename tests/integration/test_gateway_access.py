@@ -1,31 +1,33 @@
 """Every endpoint against every role: the wrong enterprise gets 403 or 404, never data.
 
-The log and the feeds are seeded as the incident manager writes them (its events on
-incidents.events, its tasks on each enterprise's feed); the recorder runs for real so the
-timeline endpoint reads recorded rows. No incident manager runs, so an allowed command is
-sent and then answered 202 (pending): the access decision is the gateway's, made before.
+The gateway runs over two recorded incidents (tests/support/seeded_gateway.py): inc-1 is
+VNPT's, inc-2 Viettel's; allowed commands are answered 202 (pending).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from schemas.example_reports import report
 from services.gateway.sse import EventDecoder
-from services.runtime.topics import INCIDENT_EVENTS, task_feed, topic_name
-from tests.support.gateway_stack import start_gateway, stop_gateway
-from tests.support.kafka_io import publish
-from tests.support.lifecycle_samples import encoded, incident_story
+from services.runtime.topics import INCIDENT_COMMANDS, INCIDENT_EVENTS, topic_name
+from tests.support.kafka_io import publish, read_until
+from tests.support.lifecycle_samples import answered_story, encoded
 from tests.support.polling import eventually
-from tests.support.service_process import start_service
+from tests.support.seeded_gateway import (
+    ACTION_BODIES,
+    DEPARTMENT,
+    OPENED,
+    VIETTEL,
+    VNPT,
+    as_enterprise,
+    seeded_gateway,
+)
 
 pytestmark = pytest.mark.integration
-VNPT, VIETTEL, DEPARTMENT = "vnpt-quang-nam", "viettel-quang-nam", "so-bcvt-quang-nam"
-OPENED = datetime(2007, 5, 20, 6, 0, tzinfo=UTC)
 # Who calls: (enterprise, role); None is a call without a token.
 CALLERS = {
     "publisher": (VNPT, "publisher"),
@@ -37,45 +39,18 @@ CALLERS = {
 }
 
 
-def story_for(number: int, enterprise: str) -> list[dict]:
-    """Opened, routed, deadline set: an incident whose only task is `enterprise`'s."""
-    events = incident_story(number, OPENED, steps=3)
-    text = json.dumps(events).replace("vnpt-quang-nam", enterprise)
-    return json.loads(text)
-
-
 @pytest.fixture
-async def seeded(topics, database, test_id, tmp_path):
-    """Recorder and gateway running; incident inc-1 is VNPT's, inc-2 Viettel's."""
-    recorder = await start_service(
-        "recorder", topics, tmp_path / "recorder.log", SIGNALPOST_RECORDER_GROUP_ID=f"{test_id}-rec"
-    )
-    gateway = await start_gateway(
+async def seeded(topics, database, tmp_path):
+    """The seeded gateway, and a token of each caller."""
+    async with seeded_gateway(
         topics,
-        tmp_path / "gateway.log",
+        database,
+        tmp_path,
         SIGNALPOST_GATEWAY_LOOKUP_WAIT_SECONDS="0.5",
         SIGNALPOST_GATEWAY_COMMAND_WAIT_SECONDS="0.3",
-    )
-    prefix = topics.topic_prefix
-    for number, enterprise in ((1, VNPT), (2, VIETTEL)):
-        events = story_for(number, enterprise)
-        await publish(topics, topic_name(INCIDENT_EVENTS, prefix), [encoded(e) for e in events])
-        task = events[1]["tasks"][0]
-        await publish(
-            topics,
-            topic_name(task_feed(enterprise), prefix),
-            [(task["incident_key"].encode(), json.dumps(task).encode())],
-        )
-
-    async def both_recorded() -> bool:
-        return await database.fetchval("SELECT count(*) FROM incidents") == 2
-
-    await eventually(both_recorded, deadline_s=60, interval_s=0.2)
-    tokens = {name: (await gateway.token(*who) if who else None) for name, who in CALLERS.items()}
-    yield gateway, tokens
-    await stop_gateway(gateway)
-    recorder.terminate()
-    await recorder.wait()
+    ) as gateway:
+        tokens = {n: (await gateway.token(*who) if who else None) for n, who in CALLERS.items()}
+        yield gateway, tokens
 
 
 async def call(gateway, secret, method, path, **options):
@@ -165,17 +140,6 @@ async def test_timelines_are_shown_to_participants_the_department_and_auditors(s
             assert "events" not in response.json()
 
 
-ACTION_BODIES = {
-    "acknowledge": {},
-    "start": {"note": "on the way"},
-    "hold": {"reason": "waiting for the power company"},
-    "resolve": {"resolution": "spliced"},
-    "reject": {"reason": "not our line"},
-    "notes": {"text": "called the committee"},
-    "reassign": {"to_enterprise": VIETTEL, "reason": "their cable"},
-}
-
-
 async def test_commands_are_for_the_incidents_dispatchers_and_the_department(seeded):
     gateway, tokens = seeded
     for action in ACTION_BODIES:
@@ -214,3 +178,33 @@ async def test_another_enterprises_incident_answers_like_an_unknown_one(seeded):
         # told apart by an early answer.
         assert waited >= 0.5, (incident, waited, response.status_code, body)
     assert answers["inc-1"] == answers["inc-404"] == (404, "not_found", "incident_id")
+
+
+async def test_another_enterprises_command_id_tells_nothing_of_its_outcome(seeded, test_id):
+    """Viettel's commands on inc-2 were answered, heard by the gateway; VNPT sending the same
+    command ids on its own inc-1 gets its own commands sent, not Viettel's outcomes."""
+    gateway, tokens = seeded
+    events = topic_name(INCIDENT_EVENTS, gateway.settings.topic_prefix)
+    answers = as_enterprise(answered_story(2, OPENED, "crew-ack-7", "crew-start-7"), VIETTEL)
+    await publish(gateway.settings, events, [encoded(e) for e in answers[3:]])
+
+    async def heard() -> bool:  # the Department's resend is answered from the listener
+        path, body = "/v1/incidents/inc-2/acknowledge", {"command_id": "crew-ack-7"}
+        response = await call(gateway, tokens["department"], "POST", path, json=body)
+        return response.status_code == 200
+
+    await eventually(heard, deadline_s=30, interval_s=0.2)
+    for action, command_id in (("acknowledge", "crew-ack-7"), ("start", "crew-start-7")):
+        response = await call(gateway, tokens["owner"], "POST", f"/v1/incidents/inc-1/{action}",
+                              json={"command_id": command_id})  # fmt: skip
+        body = response.json()
+        assert (response.status_code, body["outcome"]) == (202, "pending"), body
+        assert body["events"] == [] and body["error"] is None, body
+    commands = topic_name(INCIDENT_COMMANDS, gateway.settings.topic_prefix)
+
+    def sent(records) -> bool:
+        mine = [json.loads(r.value) for r in records]
+        ids = {c["command_id"] for c in mine if c["incident_id"] == "inc-1"}
+        return ids >= {"crew-ack-7", "crew-start-7"}
+
+    await read_until(gateway.settings, commands, sent, group=f"{test_id}-commands", deadline_s=30)

@@ -29,6 +29,7 @@ from infra.kafka import local as kafka
 from infra.postgres import local as postgres
 from schemas.example_reports import report
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from tests.support.database_urls import own_server_urls
 from tests.support.gateway_stack import RunningGateway, free_port, start_gateway, stop_gateway
 from tests.support.homes import moved_home
 from tests.support.kafka_io import publish
@@ -176,16 +177,7 @@ async def _equals(value: Awaitable[float], wanted: float) -> bool:
 async def own_postgres(topics, local_stack, test_id):
     """This test's settings on a PostgreSQL of its own, migrated; stopped and removed after."""
     home = local_stack.home / "test-homes" / test_id
-    urls = {
-        f"{role}database_url": SecretStr(
-            f"postgresql://{user}:{user}@127.0.0.1:{PG_PORT}/signalpost"
-        )
-        for role, user in (
-            ("", "signalpost"),
-            ("owner_", "signalpost_owner"),
-            ("auditor_", "signalpost_auditor"),
-        )
-    }
+    urls = own_server_urls(topics, home=home, port=PG_PORT)
     settings = moved_home(topics, home, **urls)
     cluster = postgres.local_cluster(settings, quiet)
     try:
@@ -273,8 +265,8 @@ async def test_a_gateway_started_without_a_part_serves_503s_naming_it(
     if absent == "kafka":
         settings = topics.model_copy(update={"kafka_bootstrap": nowhere})
     else:
-        url = SecretStr(f"postgresql://signalpost:signalpost@{nowhere}/signalpost")
-        settings = topics.model_copy(update={"database_url": url})
+        url = SecretStr(f"postgresql://signalpost_gateway:unused@{nowhere}/signalpost")
+        settings = topics.model_copy(update={"gateway_database_url": url})
     gateway = await start_gateway(settings, tmp_path / "gateway.log", healthy=False)
     try:
         secret = await gateway.token(VNPT, "dispatcher") if absent == "kafka" else "sp_unchecked"

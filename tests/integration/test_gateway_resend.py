@@ -15,7 +15,7 @@ import pytest
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
 from tests.support.gateway_stack import start_gateway, stop_gateway
 from tests.support.kafka_io import publish
-from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.lifecycle_samples import REJECTION, answered_story, encoded
 from tests.support.polling import eventually
 from tests.support.service_process import start_service
 
@@ -23,29 +23,6 @@ pytestmark = pytest.mark.integration
 VNPT = "vnpt-quang-nam"
 OPENED = datetime(2007, 5, 20, 6, 0, tzinfo=UTC)
 WAIT_S = 30  # the command wait: an answer well within it was not waited for
-REJECTION = {"error": "invalid_transition", "problems": [{"field": "type", "reason": "closed"}]}
-
-
-def story(number: int, accepted: str, rejected: str) -> list[dict]:
-    """inc-N opened, routed, deadline set; acknowledged by `accepted`; `rejected` refused."""
-    events = incident_story(number, OPENED, steps=4)
-    events[3]["caused_by"] = {"command_id": accepted}
-    refusal = {
-        key: events[3][key] for key in ("incident_key", "incident_id", "occurred_at", "actor")
-    }
-    events.append(
-        refusal
-        | {
-            "type": "command_rejected",
-            "event_id": f"inc-{number}:5",
-            "sequence": 5,
-            "caused_by": {"command_id": rejected},
-            "command_id": rejected,
-            "command_type": "start_work",
-            "error": REJECTION,
-        }
-    )
-    return events
 
 
 async def resend(http, incident: str, action: str, command_id: str):
@@ -63,7 +40,9 @@ async def test_a_resent_command_id_gets_its_first_outcome(topics, database, test
     )
     try:
         # Recorded before the gateway starts: only the timeline in PostgreSQL knows them.
-        await publish(topics, events, [encoded(e) for e in story(1, "cmd-ack-1", "cmd-no-1")])
+        await publish(
+            topics, events, [encoded(e) for e in answered_story(1, OPENED, "cmd-ack-1", "cmd-no-1")]
+        )
 
         async def five_recorded() -> bool:
             return await database.fetchval("SELECT count(*) FROM incident_events") == 5
@@ -76,7 +55,11 @@ async def test_a_resent_command_id_gets_its_first_outcome(topics, database, test
         )
         try:
             # Heard by the gateway's listener as well.
-            await publish(topics, events, [encoded(e) for e in story(2, "cmd-ack-2", "cmd-no-2")])
+            await publish(
+                topics,
+                events,
+                [encoded(e) for e in answered_story(2, OPENED, "cmd-ack-2", "cmd-no-2")],
+            )
             secret = await gateway.token(VNPT, "dispatcher")
             async with gateway.client(secret) as http:
                 answers = {

@@ -11,6 +11,7 @@ from infra.stack import apply_migrations, initialise
 from services.runtime import db
 from services.runtime.errors import MigrationError
 from services.runtime.migrate import Migration, load_migrations, migrate
+from services.runtime.settings import DATABASE_URL_FIELDS
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +91,7 @@ async def test_init_creates_database_and_roles_through_a_superuser_url(local_sta
         field: SecretStr(
             getattr(local_stack, field).get_secret_value().rsplit("/", 1)[0] + "/" + test_id
         )
-        for field in ("database_url", "owner_database_url", "auditor_database_url")
+        for field in DATABASE_URL_FIELDS
     }
     settings = local_stack.model_copy(
         update={**with_db, "superuser_database_url": SecretStr(superuser), "db_schema": test_id}

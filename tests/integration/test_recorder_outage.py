@@ -6,7 +6,6 @@ import asyncio
 import shutil
 
 import pytest
-from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from infra import stack
@@ -14,6 +13,7 @@ from infra.postgres import local as postgres
 from schemas.chain import verify_chain
 from services.runtime import db
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from tests.support.database_urls import own_server_urls
 from tests.support.homes import moved_home
 from tests.support.kafka_io import publish
 from tests.support.lifecycle_samples import encoded, incident_story
@@ -28,14 +28,7 @@ PORT = 25542  # a private server, so stopping it spares the session's
 async def own_postgres(topics, local_stack, test_id):
     """This test's settings on a PostgreSQL of its own, migrated; stopped and removed after."""
     home = local_stack.home / "test-homes" / test_id
-    urls = {
-        f"{role}database_url": SecretStr(f"postgresql://{user}:{user}@127.0.0.1:{PORT}/signalpost")
-        for role, user in (
-            ("", "signalpost"),
-            ("owner_", "signalpost_owner"),
-            ("auditor_", "signalpost_auditor"),
-        )
-    }
+    urls = own_server_urls(topics, home=home, port=PORT)
     settings = moved_home(topics, home, **urls)
     cluster = postgres.local_cluster(settings, lambda m: None)
     try:

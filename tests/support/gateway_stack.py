@@ -66,8 +66,15 @@ async def start_gateway(
     With `healthy=False`, once /healthz answers at all (a gateway started in an outage).
     """
     port = free_port()
+    # The gateway's own role, on the test's server (the child would read the session's).
+    database = settings.gateway_database_url.get_secret_value()
     process = await start_service(
-        "gateway", settings, log, SIGNALPOST_GATEWAY_PORT=str(port), **variables
+        "gateway",
+        settings,
+        log,
+        SIGNALPOST_GATEWAY_PORT=str(port),
+        SIGNALPOST_GATEWAY_DATABASE_URL=database,
+        **variables,
     )
     running = RunningGateway(f"http://127.0.0.1:{port}", process, log, settings)
     async with httpx.AsyncClient(base_url=running.url, timeout=5) as http:

@@ -127,3 +127,31 @@ def incident_story(
 def encoded(event: dict[str, Any]) -> tuple[bytes, bytes]:
     """(key, value) of the event as the incident manager publishes it."""
     return event["incident_key"].encode(), json.dumps(event, ensure_ascii=False).encode("utf-8")
+
+
+REJECTION = {"error": "invalid_transition", "problems": [{"field": "type", "reason": "closed"}]}
+
+
+def answered_story(
+    number: int, opened: datetime, accepted: str, rejected: str
+) -> list[dict[str, Any]]:
+    """inc-N opened, routed, deadline set; acknowledged by command `accepted`; command
+    `rejected` refused with REJECTION: the log as the incident manager answers commands."""
+    events = incident_story(number, opened, steps=4)
+    events[3]["caused_by"] = {"command_id": accepted}
+    refusal = {
+        key: events[3][key] for key in ("incident_key", "incident_id", "occurred_at", "actor")
+    }
+    events.append(
+        refusal
+        | {
+            "type": "command_rejected",
+            "event_id": f"inc-{number}:5",
+            "sequence": 5,
+            "caused_by": {"command_id": rejected},
+            "command_id": rejected,
+            "command_type": "start_work",
+            "error": REJECTION,
+        }
+    )
+    return events

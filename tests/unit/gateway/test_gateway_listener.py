@@ -71,7 +71,7 @@ async def run(steps, *, slept=None, expect=()):
         waits.append(seconds)
 
     listener = EventListener(Settings(), consumer=consumer, sleep=sleep, draw=lambda: 0.5)
-    futures = {command_id: listener.expect(command_id) for command_id in expect}
+    futures = {command_id: listener.expect(("inc-1", command_id)) for command_id in expect}
     await listener.start()
     async with asyncio.timeout(5):
         await consumer.drained.wait()
@@ -132,7 +132,7 @@ async def test_the_first_outcome_of_a_command_is_kept_for_a_resend():
     listener, _ = await run(
         [[record(0, json.dumps(rejected).encode()), record(1, json.dumps(later).encode())]]
     )
-    outcome = listener.outcomes["cmd-3"]
+    outcome = listener.outcomes["inc-1", "cmd-3"]
     assert not outcome.accepted and outcome.error.error == "invalid_transition"
     await listener.stop()
 
@@ -140,14 +140,16 @@ async def test_the_first_outcome_of_a_command_is_kept_for_a_resend():
 async def test_two_requests_waiting_for_one_command_id_both_get_its_outcome():
     consumer = FakeConsumer([[record(0, acknowledged("cmd-4"))]])
     listener = EventListener(Settings(), consumer=consumer)
-    first, second = listener.expect("cmd-4"), listener.expect("cmd-4")
-    listener.forget("cmd-4", second)
-    third = listener.expect("cmd-4")
+    key = ("inc-1", "cmd-4")
+    first, second = listener.expect(key), listener.expect(key)
+    listener.forget(key, second)
+    third = listener.expect(key)
+    elsewhere = listener.expect(("inc-2", "cmd-4"))  # the same id on another incident
     await listener.start()
     async with asyncio.timeout(5):
         await consumer.drained.wait()
     assert first.result().accepted and third.result().accepted
-    assert not second.done()
+    assert not second.done() and not elsewhere.done()
     await listener.stop()
 
 

@@ -88,3 +88,42 @@ def test_no_kafka_secret_has_a_default():
     assert secrets
     for variable, value in secrets:
         assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", value), f"{variable} has a default: {value}"
+
+
+# A compose-time variable that must be set: `docker compose` stops with the message if not.
+REQUIRED = re.compile(r"^\$\{[A-Z][A-Z0-9_]*:\?[^}]+\}$")
+POSTGRES_URL = re.compile(r"^postgres(?:ql)?://(?P<user>[^:@/]+)(?::(?P<password>.*))?@[^@/]+/")
+
+
+def _environments():
+    for name, service in COMPOSE["services"].items():
+        for variable, value in (service.get("environment") or {}).items():
+            yield name, variable, str(value)
+
+
+def test_no_password_is_written_in_the_compose_file():
+    for name, variable, value in _environments():
+        url = POSTGRES_URL.match(value)
+        password = url["password"] if url else value if "PASSWORD" in variable else None
+        if password is not None:
+            assert REQUIRED.match(password), f"{name} {variable}: a literal password"
+    superuser = COMPOSE["services"]["init"]["environment"]["SIGNALPOST_SUPERUSER_DATABASE_URL"]
+    postgres = COMPOSE["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert POSTGRES_URL.match(superuser)["password"] == postgres  # the same variable
+
+
+def test_each_container_holds_only_its_own_roles_url():
+    expected = {
+        "init": {"SIGNALPOST_SUPERUSER_DATABASE_URL", "SIGNALPOST_DATABASE_URL",
+                 "SIGNALPOST_GATEWAY_DATABASE_URL", "SIGNALPOST_OWNER_DATABASE_URL",
+                 "SIGNALPOST_AUDITOR_DATABASE_URL"},
+        "recorder": {"SIGNALPOST_DATABASE_URL"},
+        "gateway": {"SIGNALPOST_GATEWAY_DATABASE_URL"},
+        "router": set(),
+        "incidents": set(),
+    }  # fmt: skip
+    held = {name: set() for name in OUR_SERVICES}
+    for name, variable, _ in _environments():
+        if variable.endswith("DATABASE_URL") and name in held:
+            held[name].add(variable)
+    assert held == expected
