@@ -31,7 +31,7 @@ from services.recorder.settings import RecorderSettings
 from services.router.settings import RouterSettings
 from services.runtime.errors import ConfigurationError
 from services.runtime.kafka import admin_client, client_security, local_secret_name
-from services.runtime.secrets import ensure_secret
+from services.runtime.secrets import ensure_secret, forget_secret
 from services.runtime.settings import Settings, load_settings
 from services.runtime.topic_admin import apply_catalog
 from services.runtime.topics import enterprise_report_topics, task_feeds
@@ -178,4 +178,5 @@ async def revoke_user(settings: Settings, user: str) -> int:
             raise ConfigurationError(f"Kafka user {user!r} does not exist")
         removed = await wire.delete_acls(admin, wire.principal(user))
         await wire.delete_scram_users(admin, [user])
+    forget_secret(settings.home, local_secret_name(user))  # a service user's, if it had one
     return removed

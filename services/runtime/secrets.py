@@ -50,3 +50,8 @@ def ensure_secret(home: Path, name: str) -> str:
     found = read_secret(home, name)
     assert found is not None  # linked just now, by this process or the one that won
     return found
+
+
+def forget_secret(home: Path, name: str) -> None:
+    """Delete the local secret `name`, if it was ever made."""
+    secret_path(home, name).unlink(missing_ok=True)

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from services.runtime.secrets import ensure_secret, read_secret, secret_path
+from services.runtime.secrets import ensure_secret, forget_secret, read_secret, secret_path
 
 pytestmark = pytest.mark.unit
 
@@ -18,6 +18,14 @@ def test_a_secret_is_made_once_and_then_read_back(tmp_path):
     assert len(made) >= 40
     assert ensure_secret(tmp_path, "kafka-admin") == made == read_secret(tmp_path, "kafka-admin")
     assert ensure_secret(tmp_path, "other") != made
+
+
+def test_a_forgotten_secret_is_gone_and_forgetting_twice_is_no_error(tmp_path):
+    made = ensure_secret(tmp_path, "svc")
+    forget_secret(tmp_path, "svc")
+    forget_secret(tmp_path, "svc")
+    assert read_secret(tmp_path, "svc") is None
+    assert ensure_secret(tmp_path, "svc") != made
 
 
 def test_only_the_owner_can_read_a_secret(tmp_path):
