@@ -14,6 +14,7 @@ from services.cli import (
     demo_commands,
     fuzz_commands,
     gateway_commands,
+    onboard_commands,
     recorder_commands,
     simulate_commands,
     stack_commands,
@@ -28,6 +29,7 @@ from services.runtime.settings import load_settings
 # `run(args, settings) -> exit code`; a new group of commands is one more entry here.
 COMMAND_MODULES = (
     stack_commands,
+    onboard_commands,
     recorder_commands,
     simulate_commands,
     gateway_commands,

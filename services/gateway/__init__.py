@@ -5,7 +5,7 @@ from services.gateway.commands import ACTIONS, SERVER_FIELDS
 from services.gateway.intake import KINDS
 from services.gateway.settings import GatewaySettings
 from services.gateway.sse import EventDecoder
-from services.gateway.tokens import create_token, list_tokens, revoke_token
+from services.gateway.tokens import NewToken, create_token, list_tokens, revoke_token
 
 __all__ = [
     "ACTIONS",
@@ -13,6 +13,7 @@ __all__ = [
     "SERVER_FIELDS",
     "EventDecoder",
     "GatewaySettings",
+    "NewToken",
     "Role",
     "create_token",
     "list_tokens",

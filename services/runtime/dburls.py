@@ -8,8 +8,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import SecretStr
 
-from services.runtime.errors import ConfigurationError
-from services.runtime.secrets import read_secret, secret_path
+from services.runtime.secrets import required_secret, secret_path
 
 
 def written(url: SecretStr) -> str:
@@ -59,13 +58,12 @@ class DatabaseUrl(SecretStr):
         if explicit_password(self) is not None:
             return self.given
         role = role_of(self)
-        password = read_secret(self.home, secret_name(role))
-        if password is None:
-            raise ConfigurationError(
-                f"{self.variable}: the URL has no password and there is no local secret "
-                f"{secret_path(self.home, secret_name(role))}; `signalpost postgres start` "
-                f"makes it for the local server, or write role {role}'s password in the URL"
-            )
+        missing = (
+            f"{self.variable}: the URL has no password and there is no local secret "
+            f"{secret_path(self.home, secret_name(role))}; `signalpost postgres start` "
+            f"makes it for the local server, or write role {role}'s password in the URL"
+        )
+        password = required_secret(self.home, secret_name(role), missing=missing)
         return with_password(self.given, password)
 
     # Compared as written: comparing must not read (or miss) a secret.

@@ -10,8 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
-from services.runtime.errors import ConfigurationError
-from services.runtime.secrets import read_secret
+from services.runtime.secrets import required_secret
 from services.runtime.settings import Settings, env_var_name
 
 # The local brokers' super user, and the local secret holding its password.
@@ -30,15 +29,13 @@ def kafka_credentials(settings: Settings) -> tuple[str, str]:
     user = settings.kafka_username or ADMIN_USER
     if settings.kafka_password is not None:
         return user, settings.kafka_password.get_secret_value()
-    password = read_secret(settings.home, local_secret_name(user))
-    if password is None:
-        raise ConfigurationError(
-            f"no password for Kafka user {user!r}: set "
-            f"{env_var_name(type(settings), 'kafka_password')}, or make the user locally "
-            f"(`signalpost kafka start` makes {ADMIN_USER!r}, `signalpost kafka users create` "
-            f"the others)"
-        )
-    return user, password
+    missing = (
+        f"no password for Kafka user {user!r}: set "
+        f"{env_var_name(type(settings), 'kafka_password')}, or make the user locally "
+        f"(`signalpost kafka start` makes {ADMIN_USER!r}, `signalpost kafka users create` "
+        f"the others)"
+    )
+    return user, required_secret(settings.home, local_secret_name(user), missing=missing)
 
 
 def client_security(settings: Settings) -> dict[str, Any]:

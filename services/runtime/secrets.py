@@ -9,6 +9,8 @@ import re
 import secrets
 from pathlib import Path
 
+from services.runtime.errors import ConfigurationError
+
 SECRET_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 
@@ -25,6 +27,14 @@ def read_secret(home: Path, name: str) -> str | None:
         return secret_path(home, name).read_text().strip() or None
     except FileNotFoundError:
         return None
+
+
+def required_secret(home: Path, name: str, *, missing: str) -> str:
+    """The local secret `name`; a ConfigurationError saying `missing` if it was never made."""
+    found = read_secret(home, name)
+    if found is None:
+        raise ConfigurationError(missing)
+    return found
 
 
 def ensure_secret(home: Path, name: str) -> str:
