@@ -109,6 +109,19 @@ def rederive(
     return out
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """A run against its input: events it does not give, events it gives that the run lacks."""
+
+    found: list[Finding]
+    missing: list[Finding]
+    produced: Sequence[IncidentEvent]
+
+    @property
+    def holds(self) -> bool:
+        return not self.found and not self.missing
+
+
 class _KeyReplay:
     """One key's history decided again, run after run, from the state of the runs before."""
 
@@ -143,7 +156,7 @@ class _KeyReplay:
         source, name = cause
         checked = [item for item in run if item.anchored]
         if not checked:
-            self.advance(run, [])
+            self.advance(run)
             return
         value: bytes | None
         if source == INCIDENT_TICKS:
@@ -154,17 +167,26 @@ class _KeyReplay:
             if message is None:
                 why = f"it names {name}, which no message of {source} after those decided carries"
                 self.out.findings += _unproduced(checked, why)
-                self.advance(run, [])
+                self.advance(run)
                 return
             at, value, what = message.now, message.message.value, message.where
-        found, produced = self.compare(self.state, source, value, at, what, run)
-        if found and may_leave(self.state, at, policy=self.policy):
+        outcome = self.compare(self.state, source, value, at, what, run)
+        if not outcome.holds and may_leave(self.state, at, policy=self.policy):
             # The key's state may have left the table at a tick in between (its retention).
-            again, also = self.compare(IncidentState(), source, value, at, what, run)
-            if not again:
-                self.state, found, produced = IncidentState(), again, also
-        self.out.findings += found
-        self.advance(run, produced)
+            again = self.compare(IncidentState(), source, value, at, what, run)
+            if again.holds:
+                self.state, outcome = IncidentState(), again
+        self.out.findings += outcome.found
+        if outcome.missing and self.now - at < self.grace:
+            self.out.in_flight += 1  # the rest of a decision this young may not be recorded yet
+        else:
+            self.out.findings += outcome.missing
+        if outcome.missing and not outcome.found:
+            # Only events lacking: the history with them is the base, so one lost event is one
+            # finding, not one for each event after it.
+            self.advance(outcome.produced, run)
+        else:
+            self.advance(run, outcome.produced)
 
     def take(self, source: str, name: str) -> Input | None:
         """The first message of `source` left that carries `name`; those before it are
@@ -196,13 +218,13 @@ class _KeyReplay:
         at: datetime,
         what: str,
         run: Sequence[Recorded],
-    ) -> tuple[list[Finding], list[IncidentEvent]]:
+    ) -> _Outcome:
         """The run's anchored events against the input's, matched by event id (an id names
         the incident, sequence, type and cause), so that one event missing is one finding."""
         produced = self.produce(state, source, value, at)
         checked = [item for item in run if item.anchored]
         if isinstance(produced, str):
-            return _unproduced(checked, f"its input {what} {produced}"), []
+            return _Outcome(_unproduced(checked, f"its input {what} {produced}"), [], [])
         by_id = {event.event_id: event for event in produced}
         found = []
         for item in checked:
@@ -217,8 +239,8 @@ class _KeyReplay:
             else:
                 self.out.reproduced += 1
         recorded = {item.event.event_id for item in run}
-        found += [_missing(e, what) for e in produced if e.event_id not in recorded]
-        return found, produced
+        missing = [_missing(e, what) for e in produced if e.event_id not in recorded]
+        return _Outcome(found, missing, produced)
 
     def unnamed(self, message: Input) -> None:
         """A message no recorded event names: it must produce nothing where it was decided."""
@@ -230,13 +252,12 @@ class _KeyReplay:
             return
         self.out.findings += [_missing(e, message.where) for e in produced]
 
-    def advance(self, run: Sequence[Recorded], produced: Sequence[IncidentEvent]) -> None:
-        """The recorded events into the state: the history under audit is the base of the next.
-
-        Where they do not follow (a row deleted, a gap: found already), the events derived
-        take their place, so that one gap does not make every later event a finding.
-        """
-        for events in ([item.event for item in run], produced):
+    def advance(self, *runs: Sequence[Recorded | IncidentEvent]) -> None:
+        """The first of `runs` that follows the state, folded into it: the recorded run, the
+        history under audit, unless it does not follow (a row deleted, a gap: found already)
+        and the events derived take its place."""
+        for run in runs:
+            events = [item.event if isinstance(item, Recorded) else item for item in run]
             try:
                 self.state = fold(events, self.state)
                 return

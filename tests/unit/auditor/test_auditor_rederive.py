@@ -48,8 +48,8 @@ def inputs(history: History) -> list[Input]:
     return found
 
 
-def derived(events: list[IncidentEvent], history: History, *, policy=POLICY) -> Derived:
-    return rederive(recorded(events), inputs(history), policy=policy, now=NOW, grace=GRACE)
+def derived(events: list[IncidentEvent], history: History, *, policy=POLICY, now=NOW) -> Derived:
+    return rederive(recorded(events), inputs(history), policy=policy, now=now, grace=GRACE)
 
 
 def commands(history: History, event: IncidentEvent) -> int:
@@ -104,6 +104,22 @@ def test_an_event_missing_from_the_history_is_found_once(history):
     assert (finding.incident, finding.event) == (missing.incident_id, missing.event_id)
     assert finding.reason.endswith("produces, is not in the recorded history")
     assert finding.reason.startswith(f"{missing.type} #{missing.sequence} of key")
+
+
+def test_the_rest_of_a_decision_too_young_to_be_recorded_yet_is_in_flight(history):
+    opening = [e for e in history.events if e.caused_by == history.events[0].caused_by]
+    unrecorded = opening[-1]  # and what its key did after it
+    key, after = unrecorded.incident_key, history.events.index(unrecorded)
+    recorded_so_far = [
+        e for i, e in enumerate(history.events) if e.incident_key != key or i < after
+    ]
+
+    now = unrecorded.occurred_at + timedelta(seconds=10)
+    sent = [i for i in history.inputs if i[1] != key.encode() or i[3] <= now]
+
+    result = derived(recorded_so_far, History(inputs=sent), now=now)
+
+    assert result.findings == [] and result.in_flight == 1
 
 
 def test_an_input_sent_twice_is_a_repeat_and_one_not_yet_decided_is_in_flight(history):
