@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic_core import from_json
+
+from schemas.chain import canonical_json, chain_hash
 from schemas.codec import encode
 from schemas.lifecycle import IncidentEvent
 from services.auditor.checks import Finding, event_difference
@@ -232,7 +235,7 @@ class _KeyReplay:
             if again is None:
                 listed = ", ".join(f"{e.type} #{e.sequence}" for e in produced) or "nothing"
                 found += _unproduced([item], f"its input {what} produces {listed} here")
-            elif (difference := event_difference(item.row["event"], encode(again))) is not None:
+            elif (difference := _difference(item, again)) is not None:
                 found += _unproduced(
                     [item], f"its input {what} produces it otherwise: {difference}"
                 )
@@ -263,6 +266,16 @@ class _KeyReplay:
                 return
             except IncidentStateError:
                 continue
+
+
+def _difference(item: Recorded, again: IncidentEvent) -> str | None:
+    """How a recorded event differs from the one derived again, or None when it does not."""
+    value = encode(again)
+    # Its chain hash is over the canonical form: one form to make here rather than two.
+    canonical = canonical_json(from_json(value))
+    if item.row.get("hash") == chain_hash(item.row.get("prev_hash", ""), canonical):
+        return None
+    return event_difference(item.row["event"], value)
 
 
 def _unproduced(run: Iterable[Recorded], why: str) -> list[Finding]:
