@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic_core import from_json
-
-from schemas.chain import canonical_json, chain_hash
 from schemas.codec import encode
 from schemas.lifecycle import IncidentEvent
 from services.auditor.checks import Finding, event_difference
@@ -39,14 +36,15 @@ _Queue = deque[tuple[frozenset[str], Input]]  # a key's messages of one topic, w
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """A recorded event, its row (event JSON text, source position) and its key in the log;
-    `anchored`: the log holds it at its source position (an event it does not hold is a
+    """A recorded event, its row (event JSON text, source position), its key and record in the
+    log; `anchored`: the log holds it at its source position (an event it does not hold is a
     finding already: it is folded into its key's state, as recorded, but not checked again)."""
 
     event: IncidentEvent
     row: Mapping[str, Any]
     key: bytes | None
     anchored: bool = True
+    logged: bytes | None = None
 
     def __str__(self) -> str:
         e, r = self.event, self.row
@@ -271,11 +269,9 @@ class _KeyReplay:
 def _difference(item: Recorded, again: IncidentEvent) -> str | None:
     """How a recorded event differs from the one derived again, or None when it does not."""
     value = encode(again)
-    # Its chain hash is over the canonical form: one form to make here rather than two.
-    canonical = canonical_json(from_json(value))
-    if item.row.get("hash") == chain_hash(item.row.get("prev_hash", ""), canonical):
-        return None
-    return event_difference(item.row["event"], value)
+    # The incident manager wrote its record with this same encoding: the same bytes are the
+    # same event, and the row is anchored to them. Only otherwise compare the content.
+    return None if value == item.logged else event_difference(item.row["event"], value)
 
 
 def _unproduced(run: Iterable[Recorded], why: str) -> list[Finding]:

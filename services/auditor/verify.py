@@ -172,8 +172,10 @@ def _recorded(row: asyncpg.Record, log: LogView, anchored: bool) -> Recorded | N
         event = decode(INCIDENT_EVENT, row["event"].encode("utf-8"))
     except ContractError:  # changed in place into no event: the anchor check says so
         return None
-    key = log.keys.get((row["source_partition"], row["source_offset"]))
-    return Recorded(event, row, key if anchored else event.incident_key.encode(), anchored)
+    if not anchored:
+        return Recorded(event, row, event.incident_key.encode(), anchored=False)
+    at = (row["source_partition"], row["source_offset"])
+    return Recorded(event, row, log.keys.get(at), logged=log.values.get(at))
 
 
 async def _lifecycle(
