@@ -1,20 +1,27 @@
 """What verify reads from the log itself: every report ever written, every rule set activated,
-and the records that the recorded events say they came from."""
+the records that the recorded events say they came from, and the incident manager's inputs."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas.contracts import RULESET_ACTIVATED
 from services.auditor import logrange
 from services.recorder import Decoded, decode_message
+from services.runtime.deadletters import RawMessage
 from services.runtime.settings import Settings
 from services.runtime.topic_admin import report_topics
-from services.runtime.topics import INCIDENT_EVENTS, RULESET_ACTIVATIONS, topic_name
+from services.runtime.topics import (
+    INCIDENT_COMMANDS,
+    INCIDENT_EVENTS,
+    ROUTED_REPORTS,
+    RULESET_ACTIVATIONS,
+    topic_name,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +98,31 @@ async def read_reports(
 
 
 @dataclass(frozen=True, slots=True)
+class Input:
+    """One message of reports.routed or incidents.commands (`source`: its catalog name)."""
+
+    source: str
+    message: RawMessage
+
+    @property
+    def where(self) -> str:
+        return f"{self.message.topic}:{self.message.partition}:{self.message.offset}"
+
+    @property
+    def now(self) -> datetime:
+        # The agent decides an input at its Kafka timestamp (handler.handle).
+        return datetime.fromtimestamp(self.message.timestamp_ms / 1000, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
 class LogView:
     """What the log holds at the positions asked for: each partition's [first, end) offsets
-    still held, and the value of every record found at a position asked for."""
+    still held, and the value and key of every record found at a position asked for."""
 
     topic: str
     bounds: Mapping[int, tuple[int, int]]
     values: Mapping[tuple[int, int], bytes | None]
+    keys: Mapping[tuple[int, int], bytes | None] = field(default_factory=dict)
 
 
 async def read_positions(
@@ -115,7 +140,7 @@ async def read_positions(
         if at_topic == topic:
             wanted[partition].add(offset)
     if not wanted:
-        return LogView(topic, {}, {})
+        return LogView(topic, {}, {}, {})
     consumer = logrange.reader(settings, batch_max=batch_max)
     await consumer.start()
     try:
@@ -127,12 +152,41 @@ async def read_positions(
             for p, offsets in wanted.items()
             if p in held
         ]
-        values = {}
+        values, keys = {}, {}
         async for polled in logrange.read(consumer, ranges):
             for records in polled.values():
                 for r in records:
                     if r.offset in wanted[r.partition]:
                         values[(r.partition, r.offset)] = r.value
-        return LogView(topic, held, values)
+                        keys[(r.partition, r.offset)] = r.key
+        return LogView(topic, held, values, keys)
+    finally:
+        await consumer.stop()
+
+
+async def read_inputs(settings: Settings, *, batch_max: int = 5000) -> list[Input]:
+    """Every message of reports.routed and incidents.commands, in offset order per partition.
+
+    Ticks are not read: a tick carries only its time, which the events it causes record, and
+    its topic keeps a day.
+    """
+    source_of = {
+        topic_name(t, settings.topic_prefix): t for t in (ROUTED_REPORTS, INCIDENT_COMMANDS)
+    }
+    consumer = logrange.reader(settings, batch_max=batch_max)
+    await consumer.start()
+    try:
+        spans = await logrange.spans(consumer, list(source_of))
+        found = []
+        async for polled in logrange.read(consumer, spans):
+            for records in polled.values():
+                found += [
+                    Input(
+                        source_of[r.topic],
+                        RawMessage(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value),
+                    )
+                    for r in records
+                ]
+        return found
     finally:
         await consumer.stop()

@@ -30,6 +30,12 @@ class AuditorSettings(Settings):
         default=REFERENCE_REGISTRY,
         description="Registry that routing decisions are reproduced against.",
     )
+    incidents_retention_seconds: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="The incident manager's own setting (the same variable): how long a key "
+        "whose incident is over stays in its table, which verify needs to derive it again.",
+    )
     auditor_grace_seconds: float = Field(
         default=60.0,
         ge=0,

@@ -1,5 +1,5 @@
 """Verify the live history: hash chains, gaps, every event anchored to the log, every report
-accounted for, decisions reproduced."""
+accounted for, decisions reproduced, the lifecycle derived again from its inputs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 import asyncpg
 
 from schemas.codec import decode
-from schemas.contracts import REPORT
-from schemas.registry import load_registry
+from schemas.contracts import INCIDENT_EVENT, REPORT
+from schemas.errors import ContractError
+from schemas.registry import Registry, load_registry
 from schemas.routing import RoutingDecision
 from services.auditor.access import open_audit
 from services.auditor.checks import (
@@ -24,9 +25,17 @@ from services.auditor.checks import (
     report_findings,
     routing_findings,
 )
-from services.auditor.reportlog import read_positions, read_reports, read_rule_texts
+from services.auditor.lifecycle import Recorded, rederive
+from services.auditor.reportlog import (
+    LogView,
+    read_inputs,
+    read_positions,
+    read_reports,
+    read_rule_texts,
+)
 from services.auditor.rulebook import RuleBook, rule_files
 from services.auditor.settings import AuditorSettings
+from services.incidents import Policy
 
 TIMELINE = """
     SELECT event_id, incident_id, sequence, type, event::text AS event, prev_hash, hash,
@@ -64,6 +73,9 @@ class VerifyResult:
     in_flight: int = 0
     decisions: int = 0
     rule_sets: int = 0
+    # Anchored events that the incident manager's core produces again from their inputs.
+    rederived: int = 0
+    inputs_decided: int = 0
 
     @property
     def ok(self) -> bool:
@@ -78,6 +90,7 @@ async def verify(
     try:
         result = VerifyResult()
         texts = await read_rule_texts(settings)
+        registry = load_registry(settings.auditor_registry_dir)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             rows = await _chains(conn, result)
             result.findings += recorder_findings(
@@ -85,10 +98,12 @@ async def verify(
                     'SELECT * FROM recorder_dead_letters ORDER BY topic, partition, "offset"'
                 )
             )
-            await _routing(conn, settings, extra_rules, texts, result)
+            await _routing(conn, settings, registry, extra_rules, texts, result)
         # Read after the snapshot: the recorder writes an event only once the log holds it,
-        # so the log's end now lies past every event the snapshot holds.
-        await _anchors(settings, rows, result)
+        # so the log's end now lies past every event the snapshot holds (and every input
+        # that caused one lies on its topic).
+        recorded = await _anchors(settings, rows, result)
+        await _lifecycle(settings, registry, recorded, result, now=now)
         found, result.in_flight, result.reports = await unaccounted_reports(conn, settings, now=now)
         result.findings += found
         result.findings.sort()
@@ -137,8 +152,9 @@ async def _chains(conn: asyncpg.Connection, result: VerifyResult) -> list[asyncp
 
 async def _anchors(
     settings: AuditorSettings, rows: list[asyncpg.Record], result: VerifyResult
-) -> None:
-    """Every recorded event against the record at its source position in incidents.events."""
+) -> list[Recorded]:
+    """Every recorded event against the record at its source position in incidents.events;
+    each with its key in the log (an unanchored one has none: its own incident key)."""
     log = await read_positions(
         settings,
         [(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows],
@@ -146,11 +162,54 @@ async def _anchors(
     )
     found, result.anchored = anchor_findings(rows, log)
     result.findings += found
+    unanchored = {f.event for f in found}
+    recorded = (_recorded(r, log, r["event_id"] not in unanchored) for r in rows)
+    return [r for r in recorded if r is not None]
+
+
+def _recorded(row: asyncpg.Record, log: LogView, anchored: bool) -> Recorded | None:
+    try:
+        event = decode(INCIDENT_EVENT, row["event"].encode("utf-8"))
+    except ContractError:  # changed in place into no event: the anchor check says so
+        return None
+    if not anchored:
+        return Recorded(event, row, event.incident_key.encode(), anchored=False)
+    at = (row["source_partition"], row["source_offset"])
+    return Recorded(event, row, log.keys.get(at), logged=log.values.get(at))
+
+
+async def _lifecycle(
+    settings: AuditorSettings,
+    registry: Registry,
+    recorded: list[Recorded],
+    result: VerifyResult,
+    *,
+    now: datetime,
+) -> None:
+    """The recorded history derived again from the incident manager's inputs (lifecycle.py)."""
+    inputs = await read_inputs(settings, batch_max=settings.auditor_batch_max)
+    policy = Policy.from_registry(
+        registry, retention=timedelta(seconds=settings.incidents_retention_seconds)
+    )
+    in_log_order = sorted(
+        recorded, key=lambda r: (r.row["source_partition"], r.row["source_offset"])
+    )
+    derived = rederive(
+        in_log_order,
+        inputs,
+        policy=policy,
+        now=now,
+        grace=timedelta(seconds=settings.auditor_grace_seconds),
+    )
+    result.findings += derived.findings
+    result.rederived, result.inputs_decided = derived.reproduced, derived.decided
+    result.in_flight += derived.in_flight
 
 
 async def _routing(
     conn: asyncpg.Connection,
     settings: AuditorSettings,
+    registry: Registry,
     extra_rules: Iterable[Path],
     texts: list[str],
     result: VerifyResult,
@@ -158,7 +217,6 @@ async def _routing(
     activations = await conn.fetch(
         "SELECT activated_at, ruleset_version, source_file FROM rule_sets"
     )
-    registry = load_registry(settings.auditor_registry_dir)
     files = rule_files(
         settings.auditor_rules_archive, [a["source_file"] for a in activations], extra_rules
     )

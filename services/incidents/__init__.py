@@ -10,6 +10,7 @@ from services.incidents.deadlines import (
     retained_until,
     timers,
 )
+from services.incidents.handler import decide_input
 from services.incidents.machine import decide, summary
 from services.incidents.policy import ClearAction, Policy, RejectAction
 from services.incidents.state import (
@@ -33,6 +34,7 @@ __all__ = [
     "apply",
     "decide",
     "decide_due",
+    "decide_input",
     "escalation_chain",
     "evictable",
     "fold",

@@ -116,8 +116,8 @@ def _step(
     policy: Policy,
 ) -> Step:
     state = _stored(raw_state)
-    events = _decide(state, key, source, value, now, policy)
-    if not events and source == INCIDENT_TICKS and evictable(state, now, policy=policy):
+    events, evict = decide_input(state, key=key, source=source, value=value, now=now, policy=policy)
+    if evict:
         return Step(evict=True)
     after = state
     for event in events:
@@ -139,26 +139,34 @@ def _dumped(state: IncidentState) -> bytes:
     return raw
 
 
-def _decide(
+def decide_input(
     state: IncidentState,
+    *,
     key: bytes | None,
     source: str,
     value: bytes | None,
     now: datetime,
     policy: Policy,
-) -> list[IncidentEvent]:
+) -> tuple[list[IncidentEvent], bool]:
+    """The events one input from topic `source` (a catalog name) causes from `state` at `now`,
+    and whether the key's state leaves the table instead; raises for an input that cannot be
+    decided (the agent makes it a dead letter). The auditor re-derives history with it."""
     if key is None or value is None:
         missing = "key" if key is None else "value"
         raise ContractError(
             "invalid_input", (Problem(field="", reason=f"message has no {missing}"),)
         )
     if source == ROUTED_REPORTS:
-        return decide(state, decode(ROUTED_REPORT, value), now, policy=policy)
-    if source == INCIDENT_COMMANDS:
-        return decide(state, decode(COMMAND, value), now, policy=policy)
-    if source == INCIDENT_TICKS:
-        return decide_due(state, now, policy=policy)
-    raise ContractError("invalid_input", (Problem(field="", reason=f"unexpected topic {source}"),))
+        events = decide(state, decode(ROUTED_REPORT, value), now, policy=policy)
+    elif source == INCIDENT_COMMANDS:
+        events = decide(state, decode(COMMAND, value), now, policy=policy)
+    elif source == INCIDENT_TICKS:
+        events = decide_due(state, now, policy=policy)
+    else:
+        reason = f"unexpected topic {source}"
+        raise ContractError("invalid_input", (Problem(field="", reason=reason),))
+    evict = not events and source == INCIDENT_TICKS and evictable(state, now, policy=policy)
+    return events, evict
 
 
 def due_index(items: Iterable[tuple[bytes, bytes | None]], policy: Policy) -> dict[bytes, datetime]:

@@ -19,7 +19,7 @@ from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime import db
 from services.runtime.kafka import admin_client
 from services.runtime.topics import INCIDENT_EVENTS, topic_name
-from tests.support.audit_history import START, activation, publish_history, record_all, scenario
+from tests.support.audit_history import recorded_scenario
 
 pytestmark = pytest.mark.integration
 REGISTRY = load_registry()
@@ -35,11 +35,9 @@ COLUMNS = (
 @pytest.fixture
 async def recorded(topics, database):
     """Eight incidents routed with the reference rules, published and recorded."""
-    history = scenario(INCIDENTS, rules=RULES, registry=REGISTRY)
-    start = activation(RULES, REGISTRY, START - timedelta(hours=1), str(REFERENCE_RULES))
-    count = await publish_history(topics, [history], [start])
-    await record_all(topics, events=count, rule_sets=1)
-    return history
+    return await recorded_scenario(
+        topics, INCIDENTS, rules=RULES, registry=REGISTRY, source=str(REFERENCE_RULES)
+    )
 
 
 def auditor(settings) -> AuditorSettings:

@@ -94,7 +94,11 @@ async def test_edited_deleted_and_reordered_rows_are_each_found(topics, recorded
 
     chains = sorted((f.incident, f.reason) for f in result.findings if f.check == "chain")
     (edited,) = [f for f in result.findings if f.check == "anchor"]
-    assert len(chains) == 3 and len(result.findings) == 4, result.findings
+    # The deleted row is the one event its input produces that the history lacks.
+    (deleted,) = [f for f in result.findings if f.check == "lifecycle"]
+    assert len(chains) == 3 and len(result.findings) == 5, result.findings
+    assert " #2 of key " in deleted.reason
+    assert deleted.reason.endswith("produces, is not in the recorded history")
     reasons = " | ".join(r for _, r in chains)
     assert "the event was changed" in reasons
     assert "differs from the log" in edited.reason and edited.reason.endswith("field(s) summary")

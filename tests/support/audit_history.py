@@ -2,7 +2,9 @@
 
 Reports are routed by the router's engine with a real rule set and handled by the incident
 manager's state machine (acknowledged, resolved, some escalated on the way), so the log it
-produces verifies and replays like one the services wrote.
+produces verifies and replays like one the services wrote. The incident manager's inputs
+(routed reports, commands) are published too, stamped with the times they were decided at,
+so that verify can derive the history again from them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas.codec import decode, encode
 from schemas.contracts import COMMAND, REPORT
@@ -26,9 +30,15 @@ from services.recorder.service import build
 from services.recorder.settings import RecorderSettings
 from services.router import RuleSet, collapse, route, routed_report
 from services.runtime import db
-from services.runtime.kafka import make_producer
+from services.runtime.kafka import admin_client, make_producer
 from services.runtime.settings import Settings
-from services.runtime.topics import INCIDENT_EVENTS, RULESET_ACTIVATIONS, topic_name
+from services.runtime.topics import (
+    INCIDENT_COMMANDS,
+    INCIDENT_EVENTS,
+    ROUTED_REPORTS,
+    RULESET_ACTIVATIONS,
+    topic_name,
+)
 from tests.support.polling import eventually
 
 START = datetime(2007, 5, 19, 22, 0, tzinfo=UTC)
@@ -38,10 +48,16 @@ LINE_DISTRICTS = ("tien-phuoc", "tam-ky", "hoi-an", "dai-loc", "nui-thanh")
 
 @dataclass
 class History:
-    """What a scenario wrote: report messages by topic, and the lifecycle events in log order."""
+    """What a scenario wrote: report messages by topic, the incident manager's inputs (topic,
+    key, value, decided at), and the lifecycle events in log order."""
 
     reports: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    inputs: list[tuple[str, bytes, bytes, datetime]] = field(default_factory=list)
     events: list[IncidentEvent] = field(default_factory=list)
+
+    def decided(self, topic: str, message: Any, at: datetime) -> None:
+        """An input of the incident manager's, decided at `at`."""
+        self.inputs.append((topic, message.incident_key.encode(), encode(message), at))
 
     def event_messages(self) -> list[tuple[bytes, bytes]]:
         """(key, value) of each event, as the incident manager publishes it."""
@@ -116,23 +132,27 @@ def scenario(
         topic = TOPIC_OF_KIND[payload["kind"]]
         history.reports.append((topic, payload["report_id"].encode(), value))
         parsed = decode(REPORT, value)
-        history.events.extend(_life(number, parsed, at, rules, registry, policy))
+        history.events.extend(_life(history, number, parsed, at, rules, registry, policy))
     return history
 
 
-def _life(number, parsed, at, rules, registry, policy) -> Iterator[IncidentEvent]:
+def _life(history, number, parsed, at, rules, registry, policy) -> Iterator[IncidentEvent]:
     (group,) = collapse([parsed])
     decision = route(parsed, rules, registry, rules.calendar)
-    state, events = handle(IncidentState(), routed_report(group, decision, now=at), at, policy)
+    routed = routed_report(group, decision, now=at)
+    history.decided(ROUTED_REPORTS, routed, at)
+    state, events = handle(IncidentState(), routed, at, policy)
     yield from events
     ack, fix = _steps(number)
     primary = decision.primary
     acked = at + timedelta(minutes=ack)
     command = _command("acknowledge_incident", number, state, primary, acked)
+    history.decided(INCIDENT_COMMANDS, command, acked)
     state, events = handle(state, command, acked, policy)
     yield from events
     done = at + timedelta(minutes=fix)
     command = _command("resolve_incident", number, state, primary, done, resolution="Fixed.")
+    history.decided(INCIDENT_COMMANDS, command, done)
     state, events = handle(state, command, done, policy)
     yield from events
 
@@ -159,8 +179,10 @@ def activation(
 async def publish_history(
     settings: Settings, histories: list[History], activations: list[RuleSetActivated]
 ) -> int:
-    """Reports, then activations, then events on the settings' topics; the number of events."""
+    """Reports, activations, the incident manager's inputs, then events on the settings'
+    topics; the number of events."""
     prefix = settings.topic_prefix
+    await keep_inputs(settings)
     producer = make_producer(settings)
     await producer.start()
     try:
@@ -168,6 +190,13 @@ async def publish_history(
             await producer.send(topic_name(topic, prefix), value, key=key)
             for h in histories
             for topic, key, value in h.reports
+        ]
+        sends += [
+            await producer.send(
+                topic_name(topic, prefix), value, key=key, timestamp_ms=int(at.timestamp() * 1000)
+            )
+            for h in histories
+            for topic, key, value, at in h.inputs
         ]
         sends += [
             await producer.send(topic_name(RULESET_ACTIVATIONS, prefix), encode(a), key=b"router")
@@ -182,6 +211,31 @@ async def publish_history(
     finally:
         await producer.stop()
     return len(events)
+
+
+async def recorded_scenario(
+    settings: Settings, count: int, *, rules: RuleSet, registry: Registry, source: str
+) -> History:
+    """`count` incidents routed with `rules` (from file `source`, in force an hour before the
+    first), their reports, inputs and events published, and all of it recorded."""
+    history = scenario(count, rules=rules, registry=registry)
+    start = activation(rules, registry, START - timedelta(hours=1), source)
+    events = await publish_history(settings, [history], [start])
+    await record_all(settings, events=events, rule_sets=1)
+    return history
+
+
+async def keep_inputs(settings: Settings) -> None:
+    """Keep the input topics' records for ever: they are stamped 2007, and a retention of
+    days would drop them at the broker's next retention check, mid-test."""
+    keep = {"retention.ms": "-1"}
+    async with admin_client(settings) as admin:
+        await admin.alter_configs(
+            [
+                ConfigResource(ConfigResourceType.TOPIC, topic_name(t, settings.topic_prefix), keep)
+                for t in (ROUTED_REPORTS, INCIDENT_COMMANDS)
+            ]
+        )
 
 
 async def record_all(
