@@ -53,17 +53,19 @@ CATALOG: tuple[TopicSpec, ...] = (
         TopicSpec(topic, KEYED_PARTITIONS, INTAKE, f"{kind.replace('_', ' ')} reports as published")
         for kind, topic in TOPIC_OF_KIND.items()
     ),
+    # Routed reports and commands are the incident manager's inputs, from which `verify`
+    # derives the lifecycle again: kept as long as the log they explain.
     TopicSpec(
         ROUTED_REPORTS,
         KEYED_PARTITIONS,
-        KEEP_TWO_WEEKS,
+        KEEP_FOREVER,
         "validated, routed, storm-collapsed reports, keyed by incident key",
     ),
     TopicSpec(
         DEAD_LETTERS, 3, KEEP_NINETY_DAYS, "input that can never be processed, with the reason"
     ),
     TopicSpec(
-        INCIDENT_COMMANDS, KEYED_PARTITIONS, KEEP_TWO_WEEKS, "dispatcher commands by incident key"
+        INCIDENT_COMMANDS, KEYED_PARTITIONS, KEEP_FOREVER, "dispatcher commands by incident key"
     ),
     TopicSpec(
         INCIDENT_EVENTS,
