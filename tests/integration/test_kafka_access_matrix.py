@@ -17,15 +17,14 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
     KafkaConnectionError,
-    TopicAuthorizationFailedError,
 )
-from aiokafka.protocol.metadata import MetadataRequest
 from pydantic import SecretStr
 
 from infra.kafka import users
 from infra.kafka.access import SERVICES, service_user
 from schemas.registry import load_registry
 from services.runtime.kafka import admin_client, client_security, make_producer
+from tests.support.kafka_access import can_write, try_read
 
 pytestmark = pytest.mark.integration
 
@@ -158,30 +157,11 @@ def _security(settings, user: str | None, password: str | None) -> dict:
     )
 
 
-async def _can_write(producer: AIOKafkaProducer, topic: str) -> bool:
-    try:
-        await asyncio.wait_for(producer.send_and_wait(topic, b"probe", partition=0), 15)
-    except TopicAuthorizationFailedError:
-        return False
-    return True
-
-
 async def _can_read(consumer: AIOKafkaConsumer, topic: str) -> bool:
-    # Without DESCRIBE a consumer would wait silently for a topic it cannot see: ask the
-    # metadata first, where a refusal is error 29 (topic authorization failed).
-    client = consumer._client
-    response = await client.send(client.get_random_node(), MetadataRequest([topic]))
-    (described,) = response.to_object()["topics"]
-    if described["error_code"] == TopicAuthorizationFailedError.errno:
+    records = await try_read(consumer, topic)
+    if records is None:
         return False
-    tp = TopicPartition(topic, 0)
-    consumer.assign([tp])
-    try:
-        await consumer.seek_to_beginning(tp)
-        records = await consumer.getmany(tp, timeout_ms=10_000)
-    except TopicAuthorizationFailedError:
-        return False
-    assert records.get(tp), f"{topic}: neither refused nor read within 10 s"
+    assert records, f"{topic}: neither refused nor read within 10 s"
     return True
 
 
@@ -220,7 +200,7 @@ async def _probe(settings, principal: str, security: dict) -> dict[Cell, bool]:
     found: dict[Cell, bool] = {}
     try:
         for topic in TOPICS:
-            found[Cell(principal, "write", topic)] = await _can_write(producer, prefix + topic)
+            found[Cell(principal, "write", topic)] = await can_write(producer, prefix + topic)
             found[Cell(principal, "read", topic)] = await _can_read(consumer, prefix + topic)
     finally:
         await producer.stop()
@@ -282,11 +262,11 @@ async def test_a_revoked_user_loses_its_open_connection_too(onboarded):
     await producer.start()
     try:
         own = prefix + OWN_REPORTS[VIETTEL][0]
-        assert await _can_write(producer, own)
+        assert await can_write(producer, own)
         removed = await users.revoke_user(settings, prefix + VIETTEL)
         assert removed == 9
         # ACLs are checked on every request, on connections open before the revocation too.
-        assert not await _can_write(producer, own)
+        assert not await can_write(producer, own)
     finally:
         await producer.stop()
     assert prefix + VIETTEL not in {u.name for u in await users.list_users(settings)}
