@@ -124,6 +124,8 @@ def verify_text(result: VerifyResult) -> str:
         f"{result.reports:,} reports ({result.in_flight:,} still in flight), "
         f"{result.decisions:,} routing decisions against {result.rule_sets} known rule set(s)",
         f"events anchored to the log: {result.anchored:,} of {result.events:,}",
+        f"events derived again from their inputs: {result.rederived:,} of {result.events:,} "
+        f"({result.inputs_decided:,} inputs decided again)",
     ]
     if result.ok:
         return "\n".join([*lines, "verified: no findings"])
