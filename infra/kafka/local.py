@@ -185,13 +185,23 @@ def ensure_jars(settings: StackSettings, progress: Progress) -> Path:
     return libs
 
 
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka writes them (URL-safe base64 of 16 bytes), never starting
+    with '-': the storage tool would read such an id as an option (Kafka's own Uuid skips
+    them for that reason)."""
+    while True:
+        made = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not made.startswith("-"):
+            return made
+
+
 def cluster_id(deployment: KafkaDeployment) -> str:
     """The deployment's cluster id, made once and kept beside its nodes."""
     id_file = deployment.directory / "cluster.id"
     if not id_file.exists():
         deployment.directory.mkdir(parents=True, exist_ok=True)
         draft = id_file.with_name(f"cluster.id.{uuid.uuid4().hex}")
-        draft.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())
+        draft.write_text(new_cluster_id())
         # A hard link appears whole or not at all: when nodes are prepared in parallel the
         # first one's id wins and every other node reads that same id.
         with contextlib.suppress(FileExistsError):

@@ -122,3 +122,14 @@ def test_a_cluster_id_made_from_many_threads_at_once_is_one_id(settings):
     with ThreadPoolExecutor(8) as pool:
         ids = set(pool.map(lambda _: kafka.cluster_id(deployment), range(32)))
     assert len(ids) == 1
+
+
+def test_a_new_cluster_id_never_starts_like_an_option(monkeypatch):
+    import uuid
+
+    # The 16 bytes whose URL-safe base64 starts with '-' come first, then ordinary ones.
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=bytes(16))])
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(draws))
+    made = kafka.new_cluster_id()
+    assert made == "AAAAAAAAAAAAAAAAAAAAAA"
+    assert len(made) == 22
