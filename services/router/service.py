@@ -39,6 +39,8 @@ from services.runtime.topics import (
 )
 
 settings_class = RouterSettings
+# How often the router looks for report topics made since (an enterprise onboarded).
+TOPICS_CHECK_SECONDS = 10.0
 log = structlog.get_logger(component="router")
 
 
@@ -52,9 +54,9 @@ def build(
     """A router on `settings`: its registry and rule file, and (unless given) its clients.
 
     By default the consumer joins the router group on every report topic, the gateway's and
-    each enterprise's (by pattern, so an enterprise onboarded later is read within a metadata
-    refresh), and the producer waits for every in-sync replica; tests pass their own clients
-    or a clock.
+    each enterprise's (followed: an enterprise onboarded later is read within
+    TOPICS_CHECK_SECONDS), and the producer waits for every in-sync replica; tests pass their
+    own clients or a clock.
     """
     registry = load_registry(settings.router_registry_dir)
     return Router(
@@ -64,12 +66,10 @@ def build(
         rule_file=RuleFile(settings.router_rules_file, registry),
         consumer=consumer
         or service_consumer(
-            settings,
-            pattern=report_topic_pattern(settings.topic_prefix).pattern,
-            group_id=settings.router_group_id,
-            batch_max=settings.router_batch_max,
+            settings, group_id=settings.router_group_id, batch_max=settings.router_batch_max
         ),
         producer=producer or make_producer(settings),
+        follow_report_topics=consumer is None,
     )
 
 
@@ -85,8 +85,10 @@ class Router:
         rule_file: RuleFile,
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
+        follow_report_topics: bool = False,
     ) -> None:
         self.settings = settings
+        self.follow_report_topics = follow_report_topics
         self.clock = clock
         self.registry = registry
         self.rule_file = rule_file
@@ -107,7 +109,11 @@ class Router:
         try:
             await self.announce_rules(stop)
             next_reload_check = time.monotonic() + self.settings.router_reload_seconds
+            next_topics_check = time.monotonic()
             while not stop.is_set():
+                if self.follow_report_topics and time.monotonic() >= next_topics_check:
+                    next_topics_check = time.monotonic() + TOPICS_CHECK_SECONDS
+                    await self.subscribe_to_report_topics()
                 if self.reload_requested.is_set() or time.monotonic() >= next_reload_check:
                     self.reload_requested.clear()
                     next_reload_check = time.monotonic() + self.settings.router_reload_seconds
@@ -117,6 +123,23 @@ class Router:
         finally:
             await self.consumer.stop()
             await self.producer.stop()
+
+    async def subscribe_to_report_topics(self) -> None:
+        """Subscribe to every report topic there is, when that set has grown.
+
+        An explicit list, not aiokafka's pattern subscription: with a pattern, routers
+        sharing a group were seen to route a batch twice with no failed commit or retry.
+        """
+        try:
+            present = await self.consumer.topics()
+        except KafkaError as exc:
+            log.warning("report_topics_not_listed_will_retry", error=repr(exc))
+            return
+        pattern = report_topic_pattern(self.settings.topic_prefix)
+        wanted = {t for t in present if pattern.match(t)}
+        if wanted and not wanted <= self.consumer.subscription():
+            self.consumer.subscribe(sorted(wanted | self.consumer.subscription()))
+            log.info("report_topics_subscribed", topics=len(wanted))
 
     async def step(self) -> BatchOutcome:
         """Poll one batch and see it through; what it became (empty if nothing was done)."""

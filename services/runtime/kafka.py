@@ -89,25 +89,17 @@ def make_consumer(
 
 
 def service_consumer(
-    settings: Settings,
-    *topics: str,
-    group_id: str,
-    batch_max: int,
-    pattern: str | None = None,
+    settings: Settings, *topics: str, group_id: str, batch_max: int
 ) -> AIOKafkaConsumer:
     """A service's consumer in its group, polling up to `batch_max` records, and a static
-    member of the group when the settings name this instance (kafka_group_instance_id);
-    subscribed to `topics`, or to every topic matching `pattern`."""
-    consumer = make_consumer(
+    member of the group when the settings name this instance (kafka_group_instance_id)."""
+    return make_consumer(
         settings,
         *topics,
         group_id=group_id,
         max_poll_records=batch_max,
         group_instance_id=settings.kafka_group_instance_id,
     )
-    if pattern is not None:
-        consumer.subscribe(pattern=pattern)
-    return consumer
 
 
 @asynccontextmanager
