@@ -89,6 +89,7 @@ class Router:
     ) -> None:
         self.settings = settings
         self.follow_report_topics = follow_report_topics
+        self.next_topics_check = 0.0  # at the first step
         self.clock = clock
         self.registry = registry
         self.rule_file = rule_file
@@ -109,11 +110,7 @@ class Router:
         try:
             await self.announce_rules(stop)
             next_reload_check = time.monotonic() + self.settings.router_reload_seconds
-            next_topics_check = time.monotonic()
             while not stop.is_set():
-                if self.follow_report_topics and time.monotonic() >= next_topics_check:
-                    next_topics_check = time.monotonic() + TOPICS_CHECK_SECONDS
-                    await self.subscribe_to_report_topics()
                 if self.reload_requested.is_set() or time.monotonic() >= next_reload_check:
                     self.reload_requested.clear()
                     next_reload_check = time.monotonic() + self.settings.router_reload_seconds
@@ -143,6 +140,9 @@ class Router:
 
     async def step(self) -> BatchOutcome:
         """Poll one batch and see it through; what it became (empty if nothing was done)."""
+        if self.follow_report_topics and time.monotonic() >= self.next_topics_check:
+            self.next_topics_check = time.monotonic() + TOPICS_CHECK_SECONDS
+            await self.subscribe_to_report_topics()
         try:
             batch = await self.consumer.getmany(
                 timeout_ms=self.settings.router_poll_ms, max_records=self.settings.router_batch_max
