@@ -16,11 +16,21 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from faust.exceptions import ConsumerNotStarted
 
+from services.incidents.decoded import DecodedRows
 from services.incidents.due import DeadlineIndex
-from services.incidents.handler import LogPosition, Step, catch_up, due_index, encode_row, handle
+from services.incidents.handler import (
+    LogPosition,
+    catch_up,
+    due_index,
+    dumped,
+    encode_row,
+    handle,
+    load_state,
+)
 from services.incidents.log import LogReader, mark_key
 from services.incidents.outputs import Decision, Outgoing, send_until_acked
 from services.incidents.policy import Policy
+from services.incidents.state import IncidentState
 from services.runtime.clock import Clock
 from services.runtime.topics import (
     DEAD_LETTERS,
@@ -65,6 +75,7 @@ class IncidentAgent:
         self.dead_letters_topic = topic_name(DEAD_LETTERS, prefix)
         self.batch_max = batch_max
         self.index = DeadlineIndex()
+        self.decoded = DecodedRows()
         self.marks = {p: mark_key(p) for p in range(KEYED_PARTITIONS)}
         self.caught_up: dict[int, int] = {}  # partition: the generation it was brought up in
 
@@ -80,18 +91,29 @@ class IncidentAgent:
             await self.handle_batch(batch, producer)
 
     async def handle_batch(self, batch: list[Any], producer: AIOKafkaProducer) -> None:
-        """One batch of faust events decided, sent, acked, then written to the table."""
-        changed: dict[bytes, bytes | None] = {}  # None: the key's state leaves the table
+        """One batch of faust events decided, sent, acked, then written to the table.
+
+        Each key's state is decoded once and encoded once per batch, and each task is sent
+        once per batch, at its latest version, however many inputs of its key the batch has.
+        """
+        changed: dict[bytes, IncidentState | None] = {}  # None: the key's state leaves the table
+        sizes: dict[bytes, int] = {}  # bounds of the changed states' JSON
         deadlines: dict[bytes, datetime | None] = {}
         decisions: list[Decision] = []
         last: dict[bytes, int] = {}  # each key's last decision in `decisions`
-        messages: list[Outgoing] = []
+        tasks: dict[str, Outgoing] = {}  # by task id, in the order of their first change
+        dead_letters: list[Outgoing] = []
         for event in batch:
             message = event.message
             key = event.key
-            stored = changed[key] if key in changed else self.stored(key)
+            if key in changed:
+                stored: bytes | IncidentState | None = changed[key]
+                size: int | None = sizes[key]
+            else:
+                stored, size = self.stored(key)
             step = handle(
                 stored,
+                stored_size=size,
                 key=key,
                 source=self.source_of.get(message.topic, message.topic),
                 value=event.value,
@@ -106,12 +128,19 @@ class IncidentAgent:
             if step.events and key is not None:
                 last[key] = len(decisions)
                 decisions.append((key, step.events))
-            messages += self.outgoing(key, step)
+            for task in step.tasks:
+                tasks[task.task_id] = (self.feed(task.enterprise), key, task.value)
+            # A dead letter's key is the input's, or its digest when that is too long to send.
+            dead_letters += [(self.dead_letters_topic, k, v) for k, v in step.dead_letters]
             if (step.state is not None or step.evict) and key is not None:
                 changed[key] = step.state
+                sizes[key] = step.state_size
                 deadlines[key] = step.due
         at = await send_until_acked(
-            producer, messages, log_topic=self.events_topic, decisions=decisions
+            producer,
+            [*tasks.values(), *dead_letters],
+            log_topic=self.events_topic,
+            decisions=decisions,
         )
         self.written(changed, last, at)
         for key, deadline in deadlines.items():
@@ -122,16 +151,26 @@ class IncidentAgent:
                 self.index.handled(event.key, handled_at)
         log.debug("batch_handled", inputs=len(batch), decisions=len(decisions))
 
-    def outgoing(self, key: bytes | None, step: Step) -> list[Outgoing]:
-        """The messages one input's step sends besides its events: task updates, dead letters."""
-        out: list[Outgoing] = [
-            (topic_name(task_feed(e), self.prefix), key, v) for e, v in step.tasks
-        ]
-        # A dead letter's key is the input's, or its digest when that is too long to send.
-        out += [(self.dead_letters_topic, k, v) for k, v in step.dead_letters]
-        return out
+    def feed(self, enterprise: str) -> str:
+        """The real topic of an enterprise's task feed."""
+        return topic_name(task_feed(enterprise), self.prefix)
 
-    def stored(self, key: bytes | None) -> bytes | None:
+    def stored(self, key: bytes | None) -> tuple[bytes | IncidentState | None, int | None]:
+        """The key's state, decoded once, with its row's size; the raw row when it does not
+        parse (its input then says why, as a dead letter); (None, 0) when there is none."""
+        raw = self.row(key)
+        if raw is None or key is None:
+            return None, 0
+        state = self.decoded.get(key, raw)
+        if state is None:
+            try:
+                state = load_state(raw)
+            except Exception:
+                return raw, None
+            self.decoded.put(key, raw, state)
+        return state, len(raw)
+
+    def row(self, key: bytes | None) -> bytes | None:
         """The table's row for `key` (None: no state)."""
         return None if key is None else self.table.get(key)
 
@@ -171,7 +210,7 @@ class IncidentAgent:
             p: None if (mark := self.table.get(self.marks[p])) is None else int(mark) for p in new
         }
         for partition, records in (await self.read_log(starts)).items():
-            result = catch_up(self.stored, records, policy=self.policy)
+            result = catch_up(self.row, records, policy=self.policy)
             for key, raw in result.rows.items():
                 self.table[key] = raw
             if records:
@@ -191,14 +230,21 @@ class IncidentAgent:
             )
 
     def written(
-        self, changed: dict[bytes, bytes | None], last: dict[bytes, int], at: list[LogPosition]
+        self,
+        changed: dict[bytes, IncidentState | None],
+        last: dict[bytes, int],
+        at: list[LogPosition],
     ) -> None:
         """The batch's states, each with its key's last event, then the marks after them."""
-        for key, raw in changed.items():
-            if raw is not None:
-                self.table[key] = encode_row(raw, at[last[key]])
-            elif key in self.table:
-                del self.table[key]  # a tombstone on the changelog; the log keeps its events
+        for key, state in changed.items():
+            if state is not None:
+                row = encode_row(dumped(state), at[last[key]])
+                self.table[key] = row
+                self.decoded.put(key, row, state)
+            else:
+                self.decoded.forget(key)
+                if key in self.table:
+                    del self.table[key]  # a tombstone on the changelog; the log keeps its events
         ends: dict[int, int] = {}
         for partition, offset in at:
             ends[partition] = max(ends.get(partition, 0), offset + 1)

@@ -18,15 +18,15 @@ from schemas.lifecycle import (
 )
 from schemas.routing import EscalationLevel
 from schemas.tasks import Task, TaskRole
-from services.incidents.emit import Emitter, issue_task, service_actor
+from services.incidents.emit import Decided, Emitter, issue_task, service_actor
 from services.incidents.policy import Policy
 from services.incidents.state import IncidentState, IncidentStatus, PendingDeadline
-from services.incidents.transitions import fold
 
 __all__ = [
     "Timer",
     "TimerAction",
     "decide_due",
+    "due_decision",
     "escalation_chain",
     "evictable",
     "next_due",
@@ -141,15 +141,18 @@ def decide_due(state: IncidentState, now: datetime, *, policy: Policy) -> list[I
     level (and sets the next), a closing ends the incident, the end of a hold restarts work.
     After downtime, everything that fell due meanwhile fires in this one call, in order.
     """
-    events: list[IncidentEvent] = []
-    while (due := timers(state, policy)) and due[0].at <= now:
-        fired = _fire(state, due[0], now, policy)
-        events += fired
-        state = fold(fired, state)
-    return events
+    return due_decision(state, now, policy=policy).events
 
 
-def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> list[IncidentEvent]:
+def due_decision(state: IncidentState, now: datetime, *, policy: Policy) -> Decided:
+    """`decide_due`'s events with the state after them and the tasks they changed."""
+    decided = Decided(state)
+    while (due := timers(decided.state, policy)) and due[0].at <= now:
+        decided = decided.then(_fire(decided.state, due[0], now, policy))
+    return decided
+
+
+def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> Decided:
     assert state.incident_key is not None, "only an incident has timers"
     deadline = timer.deadline
     cause_id = {
@@ -172,7 +175,7 @@ def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> 
     else:
         assert deadline is not None, "an escalation's timer is a deadline's"
         _escalate(em, deadline, escalation_chain(state, policy))
-    return em.events
+    return em.decided
 
 
 def _end_hold(em: Emitter) -> None:

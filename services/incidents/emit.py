@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,25 @@ from services.incidents.ids import event_id, task_id
 from services.incidents.state import LIVE_TASK, IncidentState
 from services.incidents.transitions import apply
 
-__all__ = ["Emitter", "issue_task", "service_actor"]
+__all__ = ["Decided", "Emitter", "issue_task", "service_actor"]
+
+
+@dataclass
+class Decided:
+    """What a decision did: its events, the state after them, the tasks they created or changed.
+
+    Folding each event once, as it is made, gives all three; the agent sends the tasks and
+    keeps the state without folding the events again.
+    """
+
+    state: IncidentState
+    events: list[IncidentEvent] = field(default_factory=list)
+    # By task id, each at its latest version, in the order of their first change.
+    tasks: dict[str, Task] = field(default_factory=dict)
+
+    def then(self, later: Decided) -> Decided:
+        """This decision followed by `later`, which was decided from this one's state."""
+        return Decided(later.state, [*self.events, *later.events], {**self.tasks, **later.tasks})
 
 
 def service_actor(service: str) -> Actor:
@@ -34,8 +53,7 @@ class Emitter:
         actor: Actor,
         now: datetime,
     ) -> None:
-        self.state = state
-        self.events: list[IncidentEvent] = []
+        self.decided = Decided(state)
         self._incident_key = incident_key
         self._cause = cause
         self._cause_key = cause_key
@@ -60,9 +78,25 @@ class Emitter:
             caused_by=self._cause,
             **fields,
         )
-        self.events.append(event)
+        before = self.decided.state
         # Later events of the same decision see this one: a new incident's id, a task's version.
-        self.state = apply(self.state, event)
+        after = apply(before, event)
+        self.decided.events.append(event)
+        self.decided.state = after
+        for enterprise, task in after.tasks.items():
+            known = before.tasks.get(enterprise)
+            if known is not task and known != task:
+                self.decided.tasks[task.task_id] = task
+
+    @property
+    def state(self) -> IncidentState:
+        """The state after the events emitted so far."""
+        return self.decided.state
+
+    @property
+    def events(self) -> list[IncidentEvent]:
+        """The events emitted so far, in order."""
+        return self.decided.events
 
 
 def issue_task(

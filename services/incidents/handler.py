@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
@@ -19,11 +20,12 @@ from schemas.codec import MAX_MESSAGE_BYTES, decode, encode
 from schemas.contracts import COMMAND, INCIDENT_EVENT, ROUTED_REPORT
 from schemas.errors import ContractError, Problem
 from schemas.lifecycle import IncidentEvent, IncidentOpened
-from services.incidents.deadlines import decide_due, evictable, next_due
-from services.incidents.machine import decide
+from services.incidents.deadlines import due_decision, evictable, next_due
+from services.incidents.emit import Decided
+from services.incidents.machine import decision
 from services.incidents.policy import Policy
 from services.incidents.state import IncidentState, IncidentStateError
-from services.incidents.transitions import apply, holds, tasks_to_publish
+from services.incidents.transitions import apply, holds
 from services.runtime.deadletters import (
     RawMessage,
     dead_letter,
@@ -37,16 +39,28 @@ STAGE = "incident-manager"
 LogPosition = tuple[int, int]  # partition and offset in incidents.events
 _ROW_START = b'{"log":'
 _ROW_HEADROOM = 64  # the row's log position around the state's JSON
+# A state grows by less than its events' JSON, which carries each field it sets with more
+# besides; twice that and some room bound it without encoding the state at every input.
+_GROWTH_SLACK = 8 * 1024
+
+
+class TaskUpdate(NamedTuple):
+    """A task created or changed, encoded, for its enterprise's feed."""
+
+    task_id: str
+    enterprise: str
+    value: bytes
 
 
 @dataclass(frozen=True)
 class Step:
-    """What one input became: encoded events, task updates by enterprise, dead letters, state."""
+    """What one input became: encoded events, task updates, dead letters, the new state."""
 
     events: tuple[bytes, ...] = ()
-    tasks: tuple[tuple[str, bytes], ...] = ()
+    tasks: tuple[TaskUpdate, ...] = ()
     dead_letters: tuple[tuple[bytes | None, bytes], ...] = ()  # (Kafka key, letter)
-    state: bytes | None = None  # None: the stored state stays as it is (unless evicted)
+    state: IncidentState | None = None  # None: the stored state stays as it is (unless evicted)
+    state_size: int = 0  # at least the bytes of the new state's JSON, which fit in a message
     evict: bool = False  # the key's state leaves the table (its retention is over)
     due: datetime | None = None  # the new state's next deadline, for the timer's index
 
@@ -77,16 +91,19 @@ def load_state(raw: bytes | None) -> IncidentState:
     return load_row(raw)[0]
 
 
-def _stored(raw: bytes | None) -> IncidentState:
+def _stored(raw: bytes | IncidentState | None, size: int | None) -> tuple[IncidentState, int]:
+    if isinstance(raw, IncidentState):  # decoded by the agent already
+        return raw, len(raw.model_dump_json().encode()) if size is None else size
     try:
-        return load_state(raw)
+        return load_state(raw), 0 if raw is None else len(raw)
     except Exception as exc:  # written by a broken or incompatible version: the input cannot be
         raise failure(exc, code="invalid_state") from exc  # decided from it
 
 
 def handle(
-    raw_state: bytes | None,
+    stored: bytes | IncidentState | None,
     *,
+    stored_size: int | None = None,
     key: bytes | None,
     source: str,
     value: bytes | None,
@@ -95,12 +112,15 @@ def handle(
 ) -> Step:
     """Decide what one input means for its incident; an input that fails becomes a dead letter.
 
+    `stored` is the key's table row, or its state already decoded with `stored_size` (at
+    least the bytes of its JSON): the agent decodes a key's row once, not at every input.
+
     `now` is the input's own Kafka timestamp (ticks carry the timer's clock in theirs), so
     reprocessing an input after a crash yields byte-identical events with the same ids.
     """
     now = datetime.fromtimestamp(position[3] / 1000, tz=UTC)
     try:
-        return _step(raw_state, key, source, value, now, policy)
+        return _step(stored, stored_size, key, source, value, now, policy)
     except Exception as exc:  # one input's failure must cost that input only
         error = exc if isinstance(exc, ContractError) else failure(exc)
         letter = dead_letter(RawMessage(*position, key, value), error, stage=STAGE, now=now)
@@ -108,29 +128,36 @@ def handle(
 
 
 def _step(
-    raw_state: bytes | None,
+    stored: bytes | IncidentState | None,
+    stored_size: int | None,
     key: bytes | None,
     source: str,
     value: bytes | None,
     now: datetime,
     policy: Policy,
 ) -> Step:
-    state = _stored(raw_state)
-    events, evict = decide_input(state, key=key, source=source, value=value, now=now, policy=policy)
+    state, size = _stored(stored, stored_size)
+    decided, evict = decided_input(
+        state, key=key, source=source, value=value, now=now, policy=policy
+    )
     if evict:
         return Step(evict=True)
-    after = state
-    for event in events:
-        after = apply(after, event)
+    events = tuple(encode(e) for e in decided.events)
+    if events:
+        size += 2 * sum(len(e) for e in events) + _GROWTH_SLACK
+        if size + _ROW_HEADROOM > MAX_MESSAGE_BYTES:  # it might not fit: measure it
+            size = len(dumped(decided.state))
     return Step(
-        events=tuple(encode(e) for e in events),
-        tasks=tuple((t.enterprise, encode(t)) for t in tasks_to_publish(state, events)),
-        state=_dumped(after) if events else None,
-        due=next_due(after, policy),
+        events=events,
+        tasks=tuple(TaskUpdate(t.task_id, t.enterprise, encode(t)) for t in decided.tasks.values()),
+        state=decided.state if events else None,
+        state_size=size,
+        due=next_due(decided.state, policy),
     )
 
 
-def _dumped(state: IncidentState) -> bytes:
+def dumped(state: IncidentState) -> bytes:
+    """A state's JSON for its table row; refused (state_too_large) when no row could hold it."""
     # The changelog is a Kafka topic too: a row it refuses would stop the agent at the write.
     raw = state.model_dump_json().encode()
     if len(raw) + _ROW_HEADROOM > MAX_MESSAGE_BYTES:
@@ -151,22 +178,38 @@ def decide_input(
     """The events one input from topic `source` (a catalog name) causes from `state` at `now`,
     and whether the key's state leaves the table instead; raises for an input that cannot be
     decided (the agent makes it a dead letter). The auditor re-derives history with it."""
+    decided, evict = decided_input(
+        state, key=key, source=source, value=value, now=now, policy=policy
+    )
+    return decided.events, evict
+
+
+def decided_input(
+    state: IncidentState,
+    *,
+    key: bytes | None,
+    source: str,
+    value: bytes | None,
+    now: datetime,
+    policy: Policy,
+) -> tuple[Decided, bool]:
+    """`decide_input`'s decision with the state after its events and the tasks they changed."""
     if key is None or value is None:
         missing = "key" if key is None else "value"
         raise ContractError(
             "invalid_input", (Problem(field="", reason=f"message has no {missing}"),)
         )
     if source == ROUTED_REPORTS:
-        events = decide(state, decode(ROUTED_REPORT, value), now, policy=policy)
+        decided = decision(state, decode(ROUTED_REPORT, value), now, policy=policy)
     elif source == INCIDENT_COMMANDS:
-        events = decide(state, decode(COMMAND, value), now, policy=policy)
+        decided = decision(state, decode(COMMAND, value), now, policy=policy)
     elif source == INCIDENT_TICKS:
-        events = decide_due(state, now, policy=policy)
+        decided = due_decision(state, now, policy=policy)
     else:
         reason = f"unexpected topic {source}"
         raise ContractError("invalid_input", (Problem(field="", reason=reason),))
-    evict = not events and source == INCIDENT_TICKS and evictable(state, now, policy=policy)
-    return events, evict
+    evict = not decided.events and source == INCIDENT_TICKS and evictable(state, now, policy=policy)
+    return decided, evict
 
 
 def due_index(items: Iterable[tuple[bytes, bytes | None]], policy: Policy) -> dict[bytes, datetime]:
@@ -239,7 +282,7 @@ def catch_up(
             # A parsed state that has had an event folded in, at that event's position.
             assert key.state is not None and key.at is not None
             try:
-                out.rows[raw_key] = encode_row(_dumped(key.state), key.at)
+                out.rows[raw_key] = encode_row(dumped(key.state), key.at)
             except ContractError:  # too large for the changelog: its inputs say so
                 continue
             out.due[raw_key] = next_due(key.state, policy)

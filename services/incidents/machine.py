@@ -43,7 +43,7 @@ from schemas.reports import AnyReport, CapacityAlarm, LineFault
 from schemas.routing import RoutedReport, RoutingDecision
 from schemas.tasks import Task, TaskRole, TaskStatus
 from services.incidents.deadlines import promise, resumed
-from services.incidents.emit import Emitter, issue_task, service_actor
+from services.incidents.emit import Decided, Emitter, issue_task, service_actor
 from services.incidents.ids import incident_id, stray_incident_id
 from services.incidents.policy import ClearAction, Policy, RejectAction
 from services.incidents.state import (
@@ -55,7 +55,7 @@ from services.incidents.state import (
     seen_report,
 )
 
-__all__ = ["decide", "summary"]
+__all__ = ["decide", "decision", "summary"]
 
 _SUMMARY_CHARS = 200  # ShortText's bound
 
@@ -69,6 +69,13 @@ def decide(
     CommandRejected. `now` stamps the events; pass the input message's timestamp, not the
     wall clock, so that reprocessing an input from the same state repeats the same bytes.
     """
+    return decision(state, message, now, policy=policy).events
+
+
+def decision(
+    state: IncidentState, message: RoutedReport | Command, now: datetime, *, policy: Policy
+) -> Decided:
+    """`decide`'s events with the state after them and the tasks they changed."""
     if isinstance(message, RoutedReport):
         return _on_report(state, message, now, policy)
     return _on_command(state, message, now, policy)
@@ -101,7 +108,7 @@ def summary(report: AnyReport) -> str:
 
 def _on_report(
     state: IncidentState, routed: RoutedReport, now: datetime, policy: Policy
-) -> list[IncidentEvent]:
+) -> Decided:
     report = routed.report
     refs = dict.fromkeys(
         (ReportRef(reported_by=report.reported_by, report_id=report.report_id), *routed.collapsed)
@@ -109,7 +116,7 @@ def _on_report(
     seen = set(state.seen_reports)
     new = tuple(r for r in refs if seen_report(r.reported_by, r.report_id) not in seen)
     if not new:
-        return []
+        return Decided(state)
     em = Emitter(
         state,
         incident_key=routed.incident_key,
@@ -129,7 +136,7 @@ def _on_report(
         em.emit(DuplicateLinked, report=report)
     else:
         _open(em, routed, policy)
-    return em.events
+    return em.decided
 
 
 def _old_news(state: IncidentState, report: AnyReport) -> bool:
@@ -249,11 +256,9 @@ class _Rule:
     handle: Callable[[Emitter, Any, Policy], None]  # takes the rule's own command type
 
 
-def _on_command(
-    state: IncidentState, command: Command, now: datetime, policy: Policy
-) -> list[IncidentEvent]:
+def _on_command(state: IncidentState, command: Command, now: datetime, policy: Policy) -> Decided:
     if seen_command(command.command_id) in state.seen_commands:
-        return []
+        return Decided(state)
     em = Emitter(
         state,
         incident_key=command.incident_key,
@@ -276,7 +281,7 @@ def _on_command(
             command_type=command.type,
             error=ErrorBody(error=code, problems=(problem,)),
         )
-    return em.events
+    return em.decided
 
 
 def _refusal(

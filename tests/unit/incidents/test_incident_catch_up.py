@@ -22,6 +22,7 @@ from services.incidents import IncidentState, fold, next_due
 from services.incidents.handler import (
     LogRecord,
     catch_up,
+    dumped,
     encode_row,
     handle,
     load_row,
@@ -83,7 +84,7 @@ class Worker:
         for event in step.events:
             self.log.append(LogRecord(RAW_KEY, 0, len(self.log), event))
         if step.state is not None:
-            self.rows[RAW_KEY] = encode_row(step.state, (0, len(self.log) - 1))
+            self.rows[RAW_KEY] = encode_row(dumped(step.state), (0, len(self.log) - 1))
         if durable:  # the crash is after the acks, before the changelog has the writes
             self.durable, self.mark = dict(self.rows), len(self.log)
 
