@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from schemas.envelope import Actor, ActorKind
@@ -33,6 +34,11 @@ class Decided:
     def then(self, later: Decided) -> Decided:
         """This decision followed by `later`, which was decided from this one's state."""
         return Decided(later.state, [*self.events, *later.events], {**self.tasks, **later.tasks})
+
+
+@cache  # the event classes: reading a pydantic field default is not free
+def _type_name(event_type: type[IncidentEvent]) -> str:
+    return str(event_type.model_fields["type"].default)
 
 
 def service_actor(service: str) -> Actor:
@@ -67,7 +73,7 @@ class Emitter:
         incident_id = incident_id or self.state.incident_id
         assert incident_id is not None, "an event of no incident"
         sequence = 1 if event_type is IncidentOpened else self.state.sequence + 1
-        type_name = event_type.model_fields["type"].default
+        type_name = _type_name(event_type)
         event = event_type(
             event_id=event_id(incident_id, sequence, type_name, self._cause_key),
             incident_key=self._incident_key,

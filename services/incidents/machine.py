@@ -50,6 +50,7 @@ from services.incidents.state import (
     OPEN,
     IncidentState,
     IncidentStatus,
+    as_set,
     over_by,
     seen_command,
     seen_report,
@@ -113,7 +114,7 @@ def _on_report(
     refs = dict.fromkeys(
         (ReportRef(reported_by=report.reported_by, report_id=report.report_id), *routed.collapsed)
     )
-    seen = set(state.seen_reports)
+    seen = as_set(state.seen_reports)
     new = tuple(r for r in refs if seen_report(r.reported_by, r.report_id) not in seen)
     if not new:
         return Decided(state)

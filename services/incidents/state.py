@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from pydantic import Field, field_validator
 
@@ -28,6 +29,7 @@ __all__ = [
     "IncidentStateError",
     "IncidentStatus",
     "PendingDeadline",
+    "as_set",
     "over_by",
     "seen_command",
     "seen_report",
@@ -147,11 +149,35 @@ class IncidentState(LogModel):
         return self.tasks.get(self.primary) if self.primary else None
 
 
+# Memory tuples recently made sets, by identity: a storm key's 4,096 digests were made a set
+# again at every input and every event. A tuple is immutable and kept here, so its id is
+# not reused while its entry lasts.
+_SETS: dict[int, tuple[tuple[str, ...], frozenset[str]]] = {}
+_SETS_KEPT = 256
+_SMALL = 32  # shorter tuples are made a set at once: cheaper than looking one up
+
+
+def as_set(seen: tuple[str, ...]) -> frozenset[str]:
+    """A memory's entries as a set, made once per tuple for long ones."""
+    if len(seen) < _SMALL:
+        return frozenset(seen)
+    kept = _SETS.get(id(seen))
+    if kept is not None and kept[0] is seen:
+        return kept[1]
+    made = frozenset(seen)
+    if len(_SETS) >= _SETS_KEPT:
+        _SETS.clear()
+    _SETS[id(seen)] = (seen, made)
+    return made
+
+
+@lru_cache(maxsize=65_536)  # each report is looked up at every event of its decision
 def seen_report(reported_by: str, report_id: str) -> str:
     """The memory entry of a report: reports are unique per publisher."""
     return digest("report", reported_by, report_id, length=SEEN_REPORT_CHARS)
 
 
+@lru_cache(maxsize=4096)
 def seen_command(command_id: str) -> str:
     """The memory entry of a dispatcher command."""
     return digest("command", command_id, length=16)

@@ -40,6 +40,7 @@ from services.incidents.state import (
     IncidentStateError,
     IncidentStatus,
     PendingDeadline,
+    as_set,
     over_by,
     seen_command,
     seen_report,
@@ -52,8 +53,11 @@ _Step = Callable[[IncidentState, Any], dict[str, Any]]
 
 
 def _remember(seen: tuple[str, ...], entries: Iterable[str], limit: int) -> tuple[str, ...]:
-    known = set(seen)
-    fresh = [e for e in dict.fromkeys(entries) if e not in known]
+    wanted = dict.fromkeys(entries)
+    if not wanted:
+        return seen
+    known = as_set(seen)
+    fresh = [e for e in wanted if e not in known]
     return (*seen, *fresh)[-limit:] if fresh else seen
 
 
