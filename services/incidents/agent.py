@@ -7,7 +7,10 @@ partitions are caught up) lives here, so each step is a method a reader can find
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +45,21 @@ from services.runtime.topics import (
 )
 
 log = structlog.get_logger(component="incidents")
+# A key's state as a batch left it (None: it leaves the table), with a bound of its JSON.
+Held = tuple[IncidentState | None, int]
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch decided, to send, then write: in input order, each task once."""
+
+    changed: dict[bytes, Held] = field(default_factory=dict)
+    deadlines: dict[bytes, datetime | None] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+    last: dict[bytes, int] = field(default_factory=dict)  # each key's last decision
+    tasks: dict[str, Outgoing] = field(default_factory=dict)  # by task id, first change first
+    dead_letters: list[Outgoing] = field(default_factory=list)
+    decide_ms: float = 0.0
 
 
 class IncidentAgent:
@@ -78,6 +96,7 @@ class IncidentAgent:
         self.decoded = DecodedRows()
         self.marks = {p: mark_key(p) for p in range(KEYED_PARTITIONS)}
         self.caught_up: dict[int, int] = {}  # partition: the generation it was brought up in
+        self.unwritten: dict[bytes, Held] = {}  # states of the batch in flight, not written yet
 
     # `stream` is faust's StreamT, whose declared type lacks the take_events it has.
     async def handle_batches(self, stream: Any, producer: AIOKafkaProducer) -> None:
@@ -85,32 +104,46 @@ class IncidentAgent:
 
         Waiting for the brokers once per batch rather than once per input is what lets one
         agent keep up; the states of a batch are written only after all its sends are acked.
+        Pipelined: the next batch is decided (from the states the batch in flight left in
+        memory) while the brokers acknowledge the one before. faust would count a batch
+        handled as soon as the next is asked for, so each input is held (`incref`) and let go
+        only once its batch's outputs are acked and its states written: no offset is
+        committed before its outputs are durable.
         """
-        async for batch in stream.take_events(self.batch_max, within=0.01):
-            await self.bring_up(batch)
-            await self.handle_batch(batch, producer)
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            async for batch in stream.take_events(self.batch_max, within=0.01):
+                for event in batch:
+                    event.message.incref()
+                if self.new_partitions(batch) and in_flight is not None:
+                    await in_flight  # a new assignment is read from the table as written
+                    in_flight = None
+                await self.bring_up(batch)
+                outcome = self.decide_batch(batch)
+                if in_flight is not None:
+                    await in_flight
+                self.unwritten = outcome.changed
+                in_flight = asyncio.create_task(self.complete(batch, outcome, producer))
+        finally:
+            if in_flight is not None:
+                await in_flight
 
     async def handle_batch(self, batch: list[Any], producer: AIOKafkaProducer) -> None:
-        """One batch of faust events decided, sent, acked, then written to the table.
+        """One batch of faust events decided, sent, acked, then written to the table."""
+        await self.complete(batch, self.decide_batch(batch), producer, let_go=False)
+
+    def decide_batch(self, batch: list[Any]) -> BatchOutcome:
+        """Every input of a batch decided, in order; nothing is sent or written yet.
 
         Each key's state is decoded once and encoded once per batch, and each task is sent
         once per batch, at its latest version, however many inputs of its key the batch has.
         """
-        changed: dict[bytes, IncidentState | None] = {}  # None: the key's state leaves the table
-        sizes: dict[bytes, int] = {}  # bounds of the changed states' JSON
-        deadlines: dict[bytes, datetime | None] = {}
-        decisions: list[Decision] = []
-        last: dict[bytes, int] = {}  # each key's last decision in `decisions`
-        tasks: dict[str, Outgoing] = {}  # by task id, in the order of their first change
-        dead_letters: list[Outgoing] = []
+        out = BatchOutcome()
+        started = time.perf_counter()
         for event in batch:
             message = event.message
             key = event.key
-            if key in changed:
-                stored: bytes | IncidentState | None = changed[key]
-                size: int | None = sizes[key]
-            else:
-                stored, size = self.stored(key)
+            stored, size = self.current(key, out)
             step = handle(
                 stored,
                 stored_size=size,
@@ -126,30 +159,67 @@ class IncidentAgent:
                 policy=self.policy,
             )
             if step.events and key is not None:
-                last[key] = len(decisions)
-                decisions.append((key, step.events))
+                out.last[key] = len(out.decisions)
+                out.decisions.append((key, step.events))
             for task in step.tasks:
-                tasks[task.task_id] = (self.feed(task.enterprise), key, task.value)
+                out.tasks[task.task_id] = (self.feed(task.enterprise), key, task.value)
             # A dead letter's key is the input's, or its digest when that is too long to send.
-            dead_letters += [(self.dead_letters_topic, k, v) for k, v in step.dead_letters]
+            out.dead_letters += [(self.dead_letters_topic, k, v) for k, v in step.dead_letters]
             if (step.state is not None or step.evict) and key is not None:
-                changed[key] = step.state
-                sizes[key] = step.state_size
-                deadlines[key] = step.due
+                out.changed[key] = (step.state, step.state_size)
+                out.deadlines[key] = step.due
+        out.decide_ms = 1000 * (time.perf_counter() - started)
+        return out
+
+    async def complete(
+        self, batch: list[Any], out: BatchOutcome, producer: AIOKafkaProducer, let_go: bool = True
+    ) -> None:
+        """A decided batch sent and acked, its states written, then its inputs let go."""
+        sent = time.perf_counter()
         at = await send_until_acked(
             producer,
-            [*tasks.values(), *dead_letters],
+            [*out.tasks.values(), *out.dead_letters],
             log_topic=self.events_topic,
-            decisions=decisions,
+            decisions=out.decisions,
         )
-        self.written(changed, last, at)
-        for key, deadline in deadlines.items():
+        acked = time.perf_counter()
+        self.written(out.changed, out.last, at)
+        if self.unwritten is out.changed:
+            self.unwritten = {}
+        for key, deadline in out.deadlines.items():
             self.index.set(key, deadline)
         handled_at = self.clock()
         for event in batch:
             if event.message.topic == self.ticks_topic and event.key is not None:
                 self.index.handled(event.key, handled_at)
-        log.debug("batch_handled", inputs=len(batch), decisions=len(decisions))
+            if let_go:
+                event.ack()  # the hold taken in handle_batches: now faust may commit it
+        log.debug(
+            "batch_handled",
+            inputs=len(batch),
+            decisions=len(out.decisions),
+            decide_ms=round(out.decide_ms, 1),
+            acks_ms=round(1000 * (acked - sent), 1),
+            write_ms=round(1000 * (time.perf_counter() - acked), 1),
+        )
+
+    def current(
+        self, key: bytes | None, out: BatchOutcome
+    ) -> tuple[bytes | IncidentState | None, int | None]:
+        """The key's state as the inputs before this one left it: in this batch, in the batch
+        in flight, else in the table."""
+        if key is not None:
+            for changed in (out.changed, self.unwritten):
+                if key in changed:
+                    return changed[key]
+        return self.stored(key)
+
+    def new_partitions(self, batch: list[Any]) -> bool:
+        """Whether the batch has inputs of a partition not brought up in this assignment."""
+        return any(
+            self.caught_up.get(event.message.partition) != event.message.generation_id
+            for event in batch
+        )
 
     def feed(self, enterprise: str) -> str:
         """The real topic of an enterprise's task feed."""
@@ -230,13 +300,10 @@ class IncidentAgent:
             )
 
     def written(
-        self,
-        changed: dict[bytes, IncidentState | None],
-        last: dict[bytes, int],
-        at: list[LogPosition],
+        self, changed: dict[bytes, Held], last: dict[bytes, int], at: list[LogPosition]
     ) -> None:
         """The batch's states, each with its key's last event, then the marks after them."""
-        for key, state in changed.items():
+        for key, (state, _) in changed.items():
             if state is not None:
                 row = encode_row(dumped(state), at[last[key]])
                 self.table[key] = row

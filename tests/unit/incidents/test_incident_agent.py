@@ -125,6 +125,25 @@ class OutputRecorder:
         return {p: self.partitions[log, p][start or 0 :] for p, start in starts.items()}
 
 
+class HeldAcks(OutputRecorder):
+    """An output recorder whose brokers acknowledge nothing until `release` is called."""
+
+    def __init__(self, journal: list) -> None:
+        super().__init__(journal)
+        self.held: list[tuple[asyncio.Future, RecordMetadata]] = []
+
+    def _append(self, topic: str, partition: int, records) -> asyncio.Future:
+        acked = super()._append(topic, partition, records)
+        waiting = asyncio.get_running_loop().create_future()
+        self.held.append((waiting, acked.result()))
+        return waiting
+
+    def release(self) -> None:
+        for waiting, metadata in self.held:
+            waiting.set_result(metadata)
+        self.held.clear()
+
+
 class ChangelogRecorder:
     """Stands in for faust's own producer, which writes the table's changelog."""
 
@@ -175,7 +194,7 @@ async def running():
 
 async def deliver(
     agent, name: str, key: bytes, value: bytes, offset: int, at: float | None = None
-) -> None:
+) -> Message:
     """Put one input on the agent's stream as if read from topic `name` at `offset` (and `at`)."""
     # agent.put would name the agent's three-topic channel "<internal>"; the agent needs the
     # real topic to know a report from a command.
@@ -194,7 +213,9 @@ async def deliver(
         generation_id=agent.app.consumer_generation_id,  # else the stream skips it as stale
     )
     channel = agent.stream().channel
+    message.incref()  # as faust's conductor does, once per channel it hands the message to
     await channel.put(await channel.decode(message))
+    return message
 
 
 async def open_incident(agent, journal: Journal):
@@ -290,3 +311,37 @@ async def test_a_key_whose_incident_ended_leaves_the_table_when_its_retention_is
     again = load_state(table[key])
     assert (again.incidents, again.previous_incident_id) == (1, None)
     assert again.incident_id != first.incident_id
+
+
+async def test_an_input_is_let_go_for_commit_only_once_its_outputs_are_acked_and_state_written():
+    journal = Journal()
+    outputs = HeldAcks(journal)
+    app = build(
+        IncidentSettings(topic_prefix=PREFIX),
+        policy=POLICY,
+        output_producer=lambda: outputs,
+        log_reader=outputs.read,
+    )
+    app.producer = ChangelogRecorder(journal)
+    [manage] = app.agents.values()
+    async with manage.test_context() as agent:
+        first, second = routed_report("HOTLINE-BAUCU-01"), routed_report("HOTLINE-BAUCU-02")
+        held = await deliver(
+            agent, ROUTED_REPORTS, first.incident_key.encode(), encode(first), offset=0
+        )
+        await journal.until(lambda: outputs.held)
+        # The next batch is decided and sent while the first waits for its acks...
+        later = await deliver(
+            agent, ROUTED_REPORTS, second.incident_key.encode(), encode(second), offset=1
+        )
+        await asyncio.sleep(0.2)
+        # ...but neither is let go, nor is any state written, before the brokers ack.
+        assert not held.acked and not later.acked
+        assert states_written(journal) == 0
+        outputs.release()
+        await journal.until(lambda: states_written(journal) >= 1)
+        await journal.until(lambda: outputs.held or states_written(journal) == 2)
+        outputs.release()
+        await journal.until(lambda: states_written(journal) == 2)
+        await asyncio.sleep(0.05)
+        assert held.acked and later.acked
