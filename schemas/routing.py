@@ -21,7 +21,14 @@ from schemas.envelope import (
 )
 from schemas.reports import Report
 
-__all__ = ["Duration", "EscalationLevel", "Priority", "RoutedReport", "RoutingDecision"]
+__all__ = [
+    "Duration",
+    "EscalationLevel",
+    "GroupWindow",
+    "Priority",
+    "RoutedReport",
+    "RoutingDecision",
+]
 
 Duration = Annotated[
     timedelta, Field(gt=timedelta(0), description="A positive ISO 8601 duration, e.g. PT15M.")
@@ -61,6 +68,20 @@ class RoutingDecision(LogModel):
     reasons: tuple[ShortText, ...] = Field(min_length=1, description="Why, in words.")
 
 
+class GroupWindow(LogModel):
+    """The grouping window of the key that a routed report came out of.
+
+    The first reports of a key with no open window are routed at once and open one
+    (`started_at` = `ended_at`, the routing time); repeats of the key until the window ends
+    are held and routed together as one update, whose window spans from `started_at` to
+    `ended_at`: at most `interval`, less when it was closed early (a clear of the key, a cap).
+    """
+
+    interval: Duration = Field(description="The router's group interval when it was open.")
+    started_at: Instant = Field(description="When the window opened.")
+    ended_at: Instant = Field(description="When it stopped taking reports.")
+
+
 class RoutedReport(LogModel):
     """A valid report with its routing decision, from the router to the incident manager."""
 
@@ -78,4 +99,7 @@ class RoutedReport(LogModel):
     )
     last_seen: Instant | None = Field(
         default=None, description="Latest occurred_at among the reports it stands for."
+    )
+    window: GroupWindow | None = Field(
+        default=None, description="The grouping window it came out of; none when grouping is off."
     )

@@ -13,6 +13,10 @@ from typing import Any
 from pydantic_core import from_json
 
 from schemas.chain import canonical_json, verify_chain
+from schemas.codec import decode
+from schemas.contracts import ROUTED_REPORT
+from schemas.errors import ContractError
+from schemas.kinds import incident_key
 from schemas.registry import Registry
 from schemas.reports import AnyReport
 from schemas.routing import RoutingDecision
@@ -230,3 +234,38 @@ def _reproduce(
         for name in changed[:3]
     )
     return f"routing again with the recorded versions differs: {shown}"[:1000]
+
+
+def window_findings(routed: Iterable[tuple[str, bytes | None]]) -> Iterator[Finding]:
+    """Routed reports (log position, value) whose grouping window cannot be what the router
+    made: longer than its recorded interval, ending before it starts or after the message
+    was routed, a count that is not its references, or a representative of another key.
+
+    A message that is not a valid routed report is the incident manager's dead letter, and
+    the lifecycle check's business; one with no window was not grouped.
+    """
+    for where, value in routed:
+        if value is None or b'"window":{' not in value:
+            continue
+        try:
+            message = decode(ROUTED_REPORT, value)
+        except ContractError:
+            continue
+        window = message.window
+        assert window is not None  # the value names one
+        problems = []
+        if not window.started_at <= window.ended_at <= message.routed_at:
+            problems.append(
+                f"its window runs from {window.started_at} to {window.ended_at} and it was "
+                f"routed at {message.routed_at}"
+            )
+        if window.ended_at - window.started_at > window.interval:
+            problems.append(f"its window is longer than its interval {window.interval}")
+        if message.count != 1 + len(message.collapsed):
+            problems.append(
+                f"it counts {message.count} reports and names {1 + len(message.collapsed)}"
+            )
+        if incident_key(message.report) != message.incident_key:
+            problems.append(f"its report is of key {incident_key(message.report)}")
+        for problem in problems:
+            yield Finding("window", message.incident_key, where, problem)

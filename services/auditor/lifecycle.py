@@ -24,7 +24,7 @@ from typing import Any
 
 from schemas.codec import encode
 from schemas.lifecycle import IncidentEvent
-from services.auditor.checks import Finding, event_difference
+from services.auditor.checks import Finding, event_difference, window_findings
 from services.auditor.reportlog import Input
 from services.incidents import IncidentState, IncidentStateError, Policy, decide_input, fold
 from services.incidents import evictable as may_leave
@@ -100,10 +100,14 @@ def rederive(
     queues: dict[bytes | None, dict[str, _Queue]] = defaultdict(
         lambda: {ROUTED_REPORTS: deque(), INCIDENT_COMMANDS: deque()}
     )
+    routed = []
     for message in inputs:
+        if message.source == ROUTED_REPORTS:
+            routed.append((message.where, message.message.value))
         if message.message.key is not None:  # keyless: a dead letter, never decided
             queues[message.message.key][message.source].append((names(message), message))
     out = Derived()
+    out.findings += window_findings(routed)  # grouping windows the router recorded
     for key in events.keys() | queues.keys():
         _KeyReplay(key, queues[key], policy, now, grace, out).run(events.get(key, []))
     out.findings.sort()

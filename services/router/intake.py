@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from schemas.codec import decode, encode
 from schemas.contracts import REPORT
 from schemas.deadletter import DeadLetter
-from schemas.envelope import ReportRef
 from schemas.errors import ContractError, Problem
-from schemas.kinds import incident_key
 from schemas.references import check_publisher, check_references
 from schemas.registry import Registry
 from schemas.reports import AnyReport
 from schemas.routing import RoutedReport, RoutingDecision
 from services.router.decisions import DecisionCache
+from services.router.grouping import Grouping, Release
 from services.router.ruleset import RuleSet
 from services.router.storm import Collapsed, collapse
 from services.runtime.deadletters import RawMessage, dead_letter, failure
 from services.runtime.topics import report_source
 
 STAGE = "router"
+NO_GROUPING = Grouping(timedelta(0))  # holds nothing: safe to share
 
 
 @dataclass
@@ -33,6 +33,9 @@ class BatchOutcome:
     # routed[i] encoded, appended together: encoding is where a too-large report shows.
     routed_values: list[bytes] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # (topic, partition, offset) of every input the messages above account for: done once
+    # they are acknowledged. Inputs held in a window are not here until their update is.
+    settled: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def reports_routed(self) -> int:
@@ -52,8 +55,10 @@ def process_batch(
     now: datetime,
     topic_prefix: str = "",
     decisions: DecisionCache | None = None,
+    grouping: Grouping = NO_GROUPING,
 ) -> BatchOutcome:
-    """Validate, dead-letter, collapse storms and route one batch."""
+    """Validate, dead-letter, collapse storms, route and group one batch; with the updates of
+    the windows that ended by `now` first."""
     decisions = decisions or DecisionCache()
     outcome = BatchOutcome()
     valid: list[AnyReport] = []
@@ -69,20 +74,37 @@ def process_batch(
         else:
             valid.append(report)
             source[id(report)] = message
+    releases = grouping.due(now)
     for group in collapse(valid):
+        for chunk, sources in grouping.split(group, [source[id(r)] for r in group.reports]):
+            try:
+                decision = decisions.decide(chunk.representative, rules, registry)
+            except Exception as exc:  # a routing bug
+                _dead_letters(outcome, sources, failure(exc, code="routing_failed"), now)
+                continue
+            release = Release.of(chunk, decision, sources)
+            releases += grouping.take(release, cleared=chunk.cleared, now=now)
+    for release in releases:
         try:
-            decision = decisions.decide(group.representative, rules, registry)
-            routed = routed_report(group, decision, now=now)
+            routed = routed_message(release, now=now)
             value = encode(routed)
-        except Exception as exc:  # a routing bug, or a report too large once routed
+        except Exception as exc:  # a report too large once routed, or a bug
             failed = exc if isinstance(exc, ContractError) else failure(exc, code="routing_failed")
-            outcome.dead_letters.extend(
-                dead_letter(source[id(r)], failed, stage=STAGE, now=now) for r in group.reports
-            )
+            _dead_letters(outcome, release.sources, failed, now)
         else:
             outcome.routed.append(routed)
             outcome.routed_values.append(value)
+            outcome.settled += [(m.topic, m.partition, m.offset) for m in release.sources]
+    outcome.settled += [(d.source.topic, d.source.partition, d.source.offset)
+                        for d in outcome.dead_letters]  # fmt: skip
     return outcome
+
+
+def _dead_letters(
+    outcome: BatchOutcome, sources: Sequence[RawMessage], error: ContractError, now: datetime
+) -> None:
+    """A letter for each source (a held one kept only its position: its bytes stay in the log)."""
+    outcome.dead_letters += [dead_letter(m, error, stage=STAGE, now=now) for m in sources]
 
 
 def admit_message(message: RawMessage, *, registry: Registry, topic_prefix: str) -> AnyReport:
@@ -109,21 +131,22 @@ def admit_message(message: RawMessage, *, registry: Registry, topic_prefix: str)
 
 def routed_report(group: Collapsed, decision: RoutingDecision, *, now: datetime) -> RoutedReport:
     """One routed report standing for a whole collapsed group."""
-    representative = group.representative
-    others = [r for r in group.reports if r is not representative]
+    return routed_message(Release.of(group, decision, ()), now=now)
+
+
+def routed_message(release: Release, *, now: datetime) -> RoutedReport:
+    """The routed report of a release: its representative, decision, references, window."""
     # Every part is a validated model already; validating the whole again would double the
     # cost of the router's hottest line. Consumers decode it with full validation.
     return RoutedReport.model_construct(
         schema_version=1,
-        incident_key=incident_key(representative),
-        report=representative,
-        decision=decision,
+        incident_key=release.incident_key,
+        report=release.representative,
+        decision=release.decision,
         routed_at=now,
-        collapsed=tuple(
-            ReportRef.model_construct(reported_by=r.reported_by, report_id=r.report_id)
-            for r in others
-        ),
-        count=group.count,
-        first_seen=group.first_seen,
-        last_seen=group.last_seen,
+        collapsed=release.collapsed,
+        count=release.count,
+        first_seen=release.first_seen,
+        last_seen=release.last_seen,
+        window=release.window,
     )

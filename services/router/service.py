@@ -1,7 +1,20 @@
 """The router service: report topics in, in batches; routed reports and dead letters out.
 
-Offsets are committed only after everything a batch produced is acknowledged by the
-brokers, so a crash anywhere means redelivery (at least once), never a lost report.
+Pipelined: the router polls and decides the next batch while the brokers acknowledge the
+previous ones (at most `router_in_flight_max` batches unacknowledged). Offsets are still
+committed only in order, per partition, and only up to the first input whose output is not
+acknowledged yet (offsets.py): a report held in a grouping window (grouping.py) is not
+committed until the update that carries it is acknowledged. So a crash anywhere means
+redelivery (at least once), never a lost report.
+
+A publish that fails rewinds: the acknowledgements still due are awaited, what they complete
+is committed, and every partition is read again from its first input not acknowledged, the
+failed batch and everything after it; the grouping windows are dropped, their reports being
+among those read again. A rebalance is met the same way, once the loop sees that a
+partition it read was revoked or was reset to an earlier offset: windows of revoked
+partitions are dropped, not flushed, and their reports are read again by the partitions' new
+owners (all windows are dropped: a rebalance revokes every partition anyway). Commits for
+partitions no longer assigned are not sent, or fail and are ignored, as before.
 """
 
 from __future__ import annotations
@@ -9,21 +22,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import signal
 import time
 import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from aiokafka.structs import ConsumerRecord
 
 from schemas.codec import encode
 from schemas.envelope import Actor, ActorKind
 from schemas.registry import Registry, load_registry
 from schemas.rulesets import RuleSetActivated
 from services.router.decisions import DecisionCache
+from services.router.grouping import Grouping
 from services.router.intake import BatchOutcome, process_batch
+from services.router.offsets import Offsets, Ticket
 from services.router.reload import RuleFile
 from services.router.settings import RouterSettings
 from services.runtime.backoff import backoff_delay
@@ -73,6 +92,14 @@ def build(
     )
 
 
+@dataclass(frozen=True)
+class Flight:
+    """What one step sent, not acknowledged yet, and the inputs it accounts for."""
+
+    acks: asyncio.Future[Any]
+    ticket: Ticket
+
+
 class Router:
     """One router instance: a consumer in the router group, a producer, the active rules."""
 
@@ -99,6 +126,13 @@ class Router:
         self.instance = uuid.uuid4().hex[:12]
         self.failures = 0  # consecutive publish failures, for the back-off
         self.decisions = DecisionCache()
+        self.grouping = Grouping(
+            timedelta(milliseconds=settings.router_group_interval_ms),
+            max_windows=settings.router_group_windows_max,
+            max_held=settings.router_group_held_max,
+        )
+        self.offsets = Offsets()
+        self.flights: deque[Flight] = deque()
 
     def topic(self, name: str) -> str:
         return topic_name(name, self.settings.topic_prefix)
@@ -118,6 +152,9 @@ class Router:
                         await self.announce_rules(stop)
                 await self.step()
         finally:
+            with contextlib.suppress(KafkaError):
+                await self.settle_all()
+                await self.commit()
             await self.consumer.stop()
             await self.producer.stop()
 
@@ -139,19 +176,35 @@ class Router:
             log.info("report_topics_subscribed", topics=len(wanted))
 
     async def step(self) -> BatchOutcome:
-        """Poll one batch and see it through; what it became (empty if nothing was done)."""
+        """Poll one batch, decide it and send what it and the windows that ended became; commit
+        what the acknowledgements so far complete. What was sent (empty if nothing was)."""
         if self.follow_report_topics and time.monotonic() >= self.next_topics_check:
             self.next_topics_check = time.monotonic() + TOPICS_CHECK_SECONDS
             await self.subscribe_to_report_topics()
+        if self.revoked():
+            await self.rewind("rewound_after_rebalance")
+        if len(self.flights) >= self.settings.router_in_flight_max:
+            await asyncio.wait({self.flights[0].acks})
+        if not await self.complete():
+            return BatchOutcome()
         try:
             batch = await self.consumer.getmany(
-                timeout_ms=self.settings.router_poll_ms, max_records=self.settings.router_batch_max
+                timeout_ms=self.poll_timeout_ms(), max_records=self.settings.router_batch_max
             )
         except KafkaError as exc:  # a fetch error is the broker's, never the reports'
             self.failures += 1
             await asyncio.sleep(self.backoff("poll_failed_will_retry", exc))
             return BatchOutcome()
-        if not batch:
+        firsts = {tp: records[0].offset for tp, records in batch.items()}
+        if any(self.offsets.goes_back((tp.topic, tp.partition), at) for tp, at in firsts.items()):
+            # Reset underneath by a rebalance: read everything again, this batch included.
+            await self.rewind("rewound_after_rebalance", unread=firsts)
+            return BatchOutcome()
+        for tp, records in batch.items():
+            self.offsets.read((tp.topic, tp.partition), [r.offset for r in records])
+        now = self.clock()
+        ends = self.grouping.next_end()
+        if not batch and (ends is None or ends > now):
             return BatchOutcome()
         started = time.perf_counter()
         messages = [
@@ -163,61 +216,144 @@ class Router:
             messages,
             rules=self.rule_file.current,
             registry=self.registry,
-            now=self.clock(),
+            now=now,
             topic_prefix=self.settings.topic_prefix,
             decisions=self.decisions,
+            grouping=self.grouping,
         )
-        try:
-            await self.publish(outcome)
-            await self.consumer.commit(
-                {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        if outcome.routed or outcome.dead_letters:
+            self.flights.append(
+                Flight(await self.publish(outcome), self.offsets.ticket(outcome.settled))
             )
-            self.failures = 0
-        except (CommitFailedError, IllegalStateError) as exc:
-            # The group rebalanced mid-batch: the partition's new owner reads the batch again.
-            log.warning("commit_failed_after_rebalance", error=str(exc))
-        except KafkaError as exc:
-            await self.retry_later(batch, exc)
-            return BatchOutcome()
         log.info(
             "batch_routed",
             messages=len(messages),
             routed_messages=len(outcome.routed),
             reports_routed=outcome.reports_routed,
             dead_letters=len(outcome.dead_letters),
+            held=self.grouping.held,
+            in_flight=len(self.flights),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return outcome
 
-    async def publish(self, outcome: BatchOutcome) -> None:
-        """Send everything the batch produced and wait until the brokers acknowledge it all."""
-        routed, dead = self.topic(ROUTED_REPORTS), self.topic(DEAD_LETTERS)
-        sends = [
-            await self.producer.send(routed, value, key=r.incident_key.encode())
-            for r, value in zip(outcome.routed, outcome.routed_values, strict=True)
-        ]
-        sends += [
-            await self.producer.send(dead, encode_dead_letter(d), key=dead_letter_key(d))
-            for d in outcome.dead_letters
-        ]
-        await asyncio.gather(*sends)
+    def poll_timeout_ms(self) -> int:
+        """The poll's wait: no later than the end of the earliest grouping window."""
+        wait = self.settings.router_poll_ms
+        ends = self.grouping.next_end()
+        if ends is not None:
+            left = math.ceil((ends - self.clock()).total_seconds() * 1000)
+            wait = max(0, min(wait, left))
+        return wait
 
-    async def retry_later(
-        self, batch: dict[TopicPartition, list[ConsumerRecord]], exc: Exception
+    async def publish(self, outcome: BatchOutcome) -> asyncio.Future[Any]:
+        """Send everything the outcome holds; the future of all the brokers' acknowledgements
+        (failed at once when a send could not even be queued)."""
+        routed, dead = self.topic(ROUTED_REPORTS), self.topic(DEAD_LETTERS)
+        sends: list[asyncio.Future[Any]] = []
+        try:
+            for r, value in zip(outcome.routed, outcome.routed_values, strict=True):
+                sends.append(await self.producer.send(routed, value, key=r.incident_key.encode()))
+            for d in outcome.dead_letters:
+                sends.append(
+                    await self.producer.send(dead, encode_dead_letter(d), key=dead_letter_key(d))
+                )
+        except KafkaError as exc:
+            sends.append(_failed(exc))
+        return asyncio.gather(*sends)
+
+    async def complete(self) -> bool:
+        """Settle the acknowledged flights and commit what they complete; after a failed one,
+        rewind and back off (False)."""
+        failed = None
+        for flight in [f for f in self.flights if f.acks.done()]:
+            self.flights.remove(flight)
+            exc = flight.acks.exception()
+            if exc is None:
+                self.offsets.settle(flight.ticket)
+            else:
+                failed = failed or exc
+        if failed is not None:
+            await self.rewind("batch_not_published_will_retry", failed)
+            return False
+        await self.commit()
+        return True
+
+    async def settle_all(self) -> BaseException | None:
+        """Wait for every flight; settle those acknowledged; the first failure, if any."""
+        flights, self.flights = list(self.flights), deque()
+        results = await asyncio.gather(*(f.acks for f in flights), return_exceptions=True)
+        failed = None
+        for flight, result in zip(flights, results, strict=True):
+            if isinstance(result, BaseException):
+                failed = failed or result
+            else:
+                self.offsets.settle(flight.ticket)
+        return failed
+
+    async def drain(self) -> None:
+        """Wait until everything sent is acknowledged and committed (windows stay open)."""
+        if self.flights:
+            await asyncio.wait({f.acks for f in self.flights})
+        await self.complete()
+
+    async def commit(self) -> None:
+        """Commit each assigned partition up to its first input not acknowledged."""
+        assigned = self.consumer.assignment()
+        positions = {
+            p: at for p, at in self.offsets.to_commit().items() if TopicPartition(*p) in assigned
+        }
+        if not positions:
+            return
+        try:
+            await self.consumer.commit({TopicPartition(*p): at for p, at in positions.items()})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced: the partition's new owner reads from the last commit.
+            log.warning("commit_failed_after_rebalance", error=str(exc))
+        except KafkaError as exc:  # the outputs are acknowledged: commit again next step
+            log.warning("commit_failed_will_retry", error=repr(exc))
+        else:
+            self.offsets.mark_committed(positions)
+            self.failures = 0
+
+    def revoked(self) -> bool:
+        """Whether a partition read from is no longer assigned (the group rebalanced)."""
+        assigned = self.consumer.assignment()
+        return any(TopicPartition(*p) not in assigned for p in self.offsets.partitions)
+
+    async def rewind(
+        self,
+        event: str,
+        exc: BaseException | None = None,
+        *,
+        unread: dict[TopicPartition, int] | None = None,
     ) -> None:
-        """Rewind to the batch's first offsets and back off; the batch is read again.
+        """Read every partition again from its first input not acknowledged, the grouping
+        windows dropped (their reports are among those read again); back off after `exc`.
+        `unread`: where a batch polled but not noted began, for partitions not read before.
 
         A partition revoked meanwhile is not rewound (seeking it would raise): its new owner
-        reads from the last committed offset, which is before this batch.
+        reads from the last committed offset, which is before anything not acknowledged.
         """
+        failed = await self.settle_all()
+        await self.commit()
         assigned = self.consumer.assignment()
-        for tp, records in batch.items():
+        positions = dict(unread or {})
+        positions |= {TopicPartition(*p): at for p, at in self.offsets.positions().items()}
+        for tp, at in positions.items():
             if tp in assigned:
-                self.consumer.seek(tp, records[0].offset)
+                self.consumer.seek(tp, at)
+        dropped = self.grouping.held
+        self.offsets.reset()
+        self.grouping.reset()
+        exc = exc or failed
+        if exc is None:
+            log.warning(event, held_dropped=dropped)
+            return
         self.failures += 1
-        await asyncio.sleep(self.backoff("batch_not_published_will_retry", exc))
+        await asyncio.sleep(self.backoff(event, exc))
 
-    def backoff(self, event: str, exc: Exception) -> float:
+    def backoff(self, event: str, exc: BaseException) -> float:
         """The wait before the next try after `self.failures` failures, logged with the error."""
         delay = backoff_delay(self.failures, base=0.25, cap=self.settings.router_retry_max_seconds)
         log.error(event, error=repr(exc), failures=self.failures, retry_in_s=round(delay, 2))
@@ -258,6 +394,12 @@ class Router:
             self.topic(RULESET_ACTIVATIONS), encode(event), key=b"router"
         )
         log.info("ruleset_activated", version=rules.version, source=str(rules.source))
+
+
+def _failed(exc: BaseException) -> asyncio.Future[Any]:
+    future = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future
 
 
 async def run(settings: RouterSettings, *, stop: asyncio.Event | None = None) -> None:

@@ -10,7 +10,7 @@ from schemas.envelope import ReportRef
 from schemas.kinds import incident_key, is_clear
 from schemas.reports import AnyReport, PerceivedSeverity, SuspiciousParcel
 
-__all__ = ["Collapsed", "collapse"]
+__all__ = ["Collapsed", "collapse", "precedence"]
 
 # Higher is more severe; a parcel has no severity and ranks by time alone.
 _RANK = {
@@ -22,8 +22,10 @@ _RANK = {
 }
 
 
-def _rank(report: AnyReport) -> int:
-    return 0 if isinstance(report, SuspiciousParcel) else _RANK[report.perceived_severity]
+def precedence(report: AnyReport) -> tuple[int, datetime]:
+    """What makes a report its group's representative: severity first, then occurred_at."""
+    rank = 0 if isinstance(report, SuspiciousParcel) else _RANK[report.perceived_severity]
+    return rank, report.occurred_at
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def collapse(reports: Sequence[AnyReport]) -> list[Collapsed]:
     return [
         Collapsed(
             incident_key=key,
-            representative=max(reversed(members), key=lambda r: (_rank(r), r.occurred_at)),
+            representative=max(reversed(members), key=precedence),
             reports=tuple(members),
             cleared=cleared,
         )
