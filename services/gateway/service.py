@@ -43,9 +43,9 @@ def build(
 
 
 def run(settings: GatewaySettings) -> None:
-    """Serve until SIGINT/SIGTERM on uvloop (uvicorn's choice too, when it owns the loop:
-    about a third less CPU a request than asyncio's own); uvicorn owns the signals and drains
-    open requests."""
+    """Serve until SIGINT/SIGTERM on uvloop (what uvicorn picks when it owns the loop; under
+    `asyncio.run` it would have asyncio's own); uvicorn owns the signals and drains open
+    requests."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(settings))
 
