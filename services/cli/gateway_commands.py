@@ -16,6 +16,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from schemas.registry import load_registry
+from services.cli.publish_file import DEFAULT_CHUNK, publish_file, read_text, single_report
 from services.gateway import (
     KINDS,
     EventDecoder,
@@ -92,9 +93,30 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     revoke = actions.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token_id", help="the token's id, as `tokens list` shows it")
 
-    publish = commands.add_parser("publish", help="publish a report over the gateway")
-    publish.add_argument("kind", help=f"one of {', '.join(KINDS)}")
-    publish.add_argument("--file", type=Path, help="report JSON ('-' for standard input)")
+    publish = commands.add_parser(
+        "publish",
+        help="publish a report, or a file of them (NDJSON), over the gateway",
+        description="One report (--file holding one JSON object, or --set fields), or a file "
+        "of reports one a line (NDJSON), sent through the batch route in chunks: a result for "
+        "every line; exit 1 when any was refused.",
+    )
+    publish.add_argument(
+        "kind",
+        nargs="?",
+        help=f"one of {', '.join(KINDS)}; for a file of reports, by default each line's kind",
+    )
+    publish.add_argument(
+        "--file",
+        type=Path,
+        help="one report (JSON), or one report a line (NDJSON); '-' for standard input",
+    )
+    publish.add_argument(
+        "--chunk",
+        type=int,
+        default=DEFAULT_CHUNK,
+        metavar="N",
+        help=f"reports a batch request, for a file of them (default {DEFAULT_CHUNK})",
+    )
     publish.add_argument(
         "--set",
         action="append",
@@ -217,14 +239,9 @@ def _token_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def report_body(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
-    """The report from --file and --set; times default to now and the id to a fresh one."""
-    if args.file is None:
-        body: dict[str, Any] = {}
-    else:
-        text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
-        body = json.loads(text)
-    for assignment in args.set:
+def report_body(body: dict[str, Any], sets: list[str], now: datetime) -> dict[str, Any]:
+    """`body` with the --set fields; times default to now and the id to a fresh one."""
+    for assignment in sets:
         dotted, sep, value = assignment.partition("=")
         if not sep:
             raise ConfigurationError(f"--set {assignment!r}: expected FIELD=VALUE")
@@ -248,10 +265,26 @@ def _json_or_text(value: str) -> Any:
 
 
 def publish(http: httpx.Client, args: argparse.Namespace) -> int:
-    """POST the report; print its id and incident key."""
-    kind = args.kind.replace("-", "_")
-    body = report_body(args, datetime.now(UTC))
-    response = http.post(f"/v1/reports/{kind}", json=body)
+    """POST one report and print its id and incident key; or a file of them, in batches."""
+    kind = args.kind.replace("-", "_") if args.kind else None
+    now = datetime.now(UTC)
+    if args.file is None:
+        if kind is None:
+            raise ConfigurationError("name the KIND of the report, or give --file")
+        return _publish_one(http, kind, report_body({}, args.set, now))
+    text = read_text(args.file)
+    single = single_report(text)
+    if single is not None and (kind or isinstance(single.get("kind"), str)):
+        return _publish_one(http, kind or single["kind"], report_body(single, args.set, now))
+    if args.set:
+        raise ConfigurationError("--set is for one report; a file of reports is sent as it is")
+    if args.chunk < 1:
+        raise ConfigurationError(f"--chunk {args.chunk}: expected at least 1")
+    return publish_file(http, text, args.file, kind, args.chunk)
+
+
+def _publish_one(http: httpx.Client, kind: str, body: dict[str, Any]) -> int:
+    response = http.post(f"/v1/reports/{kind.replace('-', '_')}", json=body)
     if response.status_code != 202:
         return _refused(response)
     answer = response.json()

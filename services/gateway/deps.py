@@ -8,10 +8,10 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from schemas.errors import ErrorBody
-from services.gateway.access import Principal
+from services.gateway.access import Principal, last_use_due
 from services.gateway.errors import ApiError, unauthorized
 from services.gateway.state import Gateway
-from services.gateway.tokens import holder_of, record_use
+from services.gateway.tokens import record_use
 
 bearer = HTTPBearer(auto_error=False, description="A token from `signalpost tokens create`.")
 
@@ -35,13 +35,15 @@ async def caller(
     if credentials is None:
         raise unauthorized("missing `Authorization: Bearer <token>` header")
     now = gw.clock()
-    async with gw.database() as conn:
-        found = await holder_of(conn=conn, secret=credentials.credentials)
-        if found is None:
-            raise unauthorized()
-        if found.expired(now):
-            raise unauthorized("token expired; ask for a new one (`signalpost tokens create`)")
-        await record_use(conn=conn, holder=found, now=now)
+    # Looked up together with the concurrent requests' tokens: one query for them all.
+    found = await gw.holder(credentials.credentials)
+    if found is None:
+        raise unauthorized()
+    if found.expired(now):
+        raise unauthorized("token expired; ask for a new one (`signalpost tokens create`)")
+    if last_use_due(found.last_used_at, now):
+        async with gw.database() as conn:
+            await record_use(conn=conn, holder=found, now=now)
     return found.principal
 
 

@@ -38,6 +38,13 @@ class Metrics:
             ("action", "outcome"),
             registry=self.registry,
         )
+        self.flushed = Histogram(
+            "signalpost_gateway_flush_reports",
+            "Reports per flush: the rows written and the sends acknowledged together (a batch,"
+            " or the single publishes that arrived while the previous flushes were out).",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
+            registry=self.registry,
+        )
         self.publishing = Gauge(
             "signalpost_gateway_publishes_in_flight",
             "Publishes holding a slot (and a PostgreSQL connection) while Kafka takes the report.",

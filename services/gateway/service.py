@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 
 from schemas.registry import Registry, load_registry
@@ -39,8 +42,16 @@ def build(
     return create_app(gateway)
 
 
-async def run(settings: GatewaySettings) -> None:
-    """Serve until SIGINT/SIGTERM; uvicorn owns the signals and drains open requests."""
+def run(settings: GatewaySettings) -> None:
+    """Serve until SIGINT/SIGTERM on uvloop (what uvicorn picks when it owns the loop; under
+    `asyncio.run` it would have asyncio's own); uvicorn owns the signals and drains open
+    requests."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(settings))
+
+
+async def serve(settings: GatewaySettings) -> None:
+    """Serve on the running loop until SIGINT/SIGTERM."""
     config = uvicorn.Config(
         build(settings),
         host=settings.gateway_host,

@@ -24,6 +24,32 @@ class GatewaySettings(Settings):
         le=MAX_MESSAGE_BYTES,
         description="Largest request body accepted; larger ones get 413.",
     )
+    gateway_batch_max_items: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Most reports in one batch (POST /v1/reports/{kind}/batch); more: 413.",
+    )
+    gateway_batch_max_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Largest batch body; larger ones get 413. Each report in it is still held"
+        " to the single report's limit.",
+    )
+    gateway_publish_flushes: int = Field(
+        default=2,
+        ge=1,
+        le=99,
+        description="Flushes of single publishes out at once (each in a publish slot);"
+        " publishes arriving meanwhile share the next: fewer, larger flushes cost less CPU.",
+    )
+    gateway_lookup_flushes: int = Field(
+        default=2,
+        ge=1,
+        le=50,
+        description="Token lookups out at once; requests arriving meanwhile share the next.",
+    )
     gateway_command_wait_seconds: float = Field(
         default=5.0,
         gt=0,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
@@ -13,15 +14,21 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas.registry import Registry
+from services.gateway import store
+from services.gateway.batch import ItemResult
+from services.gateway.coalesce import Coalescer
 from services.gateway.errors import ApiError, unavailable
+from services.gateway.intake import Admitted
 from services.gateway.metrics import Metrics
 from services.gateway.outcomes import EventListener
 from services.gateway.settings import GatewaySettings
 from services.gateway.streams import StreamSlots
+from services.gateway.tokens import Holder, holders_of
 from services.runtime import db
 from services.runtime.backoff import backoff_delay
 from services.runtime.clock import Clock, system_clock
 from services.runtime.kafka import make_producer
+from services.runtime.topics import topic_name
 
 log = structlog.get_logger(component="gateway")
 KafkaClients = Callable[[GatewaySettings], tuple[AIOKafkaProducer, EventListener]]
@@ -71,6 +78,10 @@ class Gateway:
     producer: AIOKafkaProducer | None = None
     listener: EventListener | None = None
     streams: StreamSlots = field(init=False)
+    # Concurrent single publishes share a flush (rows, sends, one wait for the acks), and
+    # concurrent requests a token lookup: see coalesce.py.
+    reports: Coalescer[tuple[Admitted, float], ItemResult] = field(init=False)
+    tokens: Coalescer[tuple[str, float], Holder | None] = field(init=False)
     _publishing: asyncio.Semaphore = field(init=False)
     _connecting: asyncio.Task[None] | None = None
 
@@ -80,6 +91,18 @@ class Gateway:
             total=self.settings.gateway_streams_total,
         )
         self._publishing = asyncio.Semaphore(self.settings.gateway_publish_slots)
+        self.reports = Coalescer(
+            self._flush_publishes,
+            concurrency=min(
+                self.settings.gateway_publish_flushes, self.settings.gateway_publish_slots
+            ),
+            max_items=self.settings.gateway_batch_max_items,
+        )
+        self.tokens = Coalescer(
+            self._lookup_tokens,
+            concurrency=self.settings.gateway_lookup_flushes,
+            max_items=self.settings.gateway_batch_max_items,
+        )
 
     async def start(self) -> None:
         """Make the pool (it connects on first use) and connect to Kafka in the background."""
@@ -114,7 +137,8 @@ class Gateway:
             return
 
     async def stop(self) -> None:
-        """Close what start opened."""
+        """Close what start opened, once the flushes that are out are done."""
+        await asyncio.gather(self.reports.close(), self.tokens.close())
         if self._connecting is not None:
             self._connecting.cancel()
             await asyncio.gather(self._connecting, return_exceptions=True)
@@ -173,9 +197,7 @@ class Gateway:
             async with asyncio.timeout_at(deadline):
                 await self._publishing.acquire()
         except TimeoutError:
-            slots = self.settings.gateway_publish_slots
-            reason = f"all {slots} publish slots are waiting for Kafka"
-            raise unavailable("kafka", reason) from None
+            raise _no_slot(self.settings) from None
         self.metrics.publishing.inc()
         try:
             yield
@@ -185,20 +207,128 @@ class Gateway:
 
     async def send(self, topic: str, value: bytes, *, key: bytes, deadline: float) -> None:
         """Send one message and wait until Kafka has it, by `deadline`, else 503."""
+        (failure,) = await self.send_many([(topic, value, key)], deadline=deadline)
+        if failure is not None:
+            raise failure
+
+    async def send_many(
+        self, messages: Sequence[tuple[str, bytes, bytes]], *, deadline: float
+    ) -> list[ApiError | None]:
+        """Send every (topic, value, key), then wait once for all their acks, by `deadline`:
+        for each, None once Kafka has it, or the 503 saying why not."""
         producer, _ = self.kafka()
+        acks: list[asyncio.Future[Any] | ApiError] = []
         try:
             async with asyncio.timeout_at(deadline):
-                await (await producer.send(topic, value, key=key))
+                for topic, value, key in messages:
+                    acks.append(await self._send_one(producer, topic, value, key))
+                pending = [a for a in acks if isinstance(a, asyncio.Future)]
+                if pending:
+                    await asyncio.wait(pending)
         except TimeoutError:
-            limit = self.settings.gateway_kafka_timeout_seconds
-            raise unavailable(
-                "kafka", f"Kafka did not take the message within {limit:g} s"
-            ) from None
+            pass
+        outcomes = [_ack_outcome(a, self.settings) for a in acks]
+        outcomes += [_late(self.settings)] * (len(messages) - len(acks))
+        failed = [o for o in outcomes if o is not None]
+        if failed:
+            reason = failed[0].problems[0].reason
+            log.error("kafka_send_failed", failed=len(failed), of=len(messages), reason=reason)
+        return outcomes
+
+    @staticmethod
+    async def _send_one(
+        producer: AIOKafkaProducer, topic: str, value: bytes, key: bytes
+    ) -> asyncio.Future[Any] | ApiError:
+        try:
+            ack: asyncio.Future[Any] = await producer.send(topic, value, key=key)
         except KafkaError as error:
-            log.error("kafka_send_failed", topic=topic, error=repr(error)[:300])
-            raise unavailable(
-                "kafka", f"Kafka refused the message ({type(error).__name__})"
-            ) from None
+            return _refused_by_kafka(error)
+        # Retrieved here, so a send given up at the deadline is not logged as unretrieved.
+        ack.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return ack
+
+    async def publish(self, admitted: Admitted) -> ItemResult:
+        """One report flushed with the concurrent publishes (one round trip, one wait for the
+        acks), within the Kafka deadline from now."""
+        deadline = self.deadline()
+        try:
+            return await self.reports.submit((admitted, deadline), deadline=deadline)
+        except TimeoutError:
+            raise _no_slot(self.settings) from None
+
+    async def _flush_publishes(self, items: list[tuple[Admitted, float]]) -> list[ItemResult]:
+        return await self.accept_reports(
+            [admitted for admitted, _ in items], deadline=min(d for _, d in items)
+        )
+
+    async def accept_reports(
+        self, admitted: Sequence[Admitted], *, deadline: float | None = None
+    ) -> list[ItemResult]:
+        """Record and send the reports together (one flush), Kafka's part by `deadline` (by
+        default the Kafka timeout from now); a slow Kafka holds few connections."""
+        self.kafka()  # no connection is taken for a send that cannot happen
+        self.metrics.flushed.observe(len(admitted))
+        deadline = self.deadline() if deadline is None else deadline
+        prefix = self.settings.topic_prefix
+
+        async def send_all(items: Sequence[Admitted]) -> list[ApiError | None]:
+            # Keyed by incident key, so an alarm and its clear stay in order on one partition.
+            messages = [
+                (topic_name(a.topic, prefix), a.value, a.incident_key.encode()) for a in items
+            ]
+            return await self.send_many(messages, deadline=deadline)
+
+        async with (
+            self.publish_slot(deadline),
+            self.database(extra_s=self.settings.gateway_kafka_timeout_seconds) as conn,
+        ):
+            return await store.accept_reports(conn=conn, admitted=admitted, send_all=send_all)
+
+    async def holder(self, secret: str) -> Holder | None:
+        """The token's holder, looked up with the concurrent requests' tokens in one query,
+        within the database timeout from now."""
+        limit = self.settings.gateway_db_timeout_seconds
+        deadline = asyncio.get_running_loop().time() + limit
+        try:
+            return await self.tokens.submit((secret, deadline), deadline=deadline)
+        except TimeoutError:
+            raise unavailable("postgres", f"PostgreSQL did not answer within {limit:g} s") from None
+
+    async def _lookup_tokens(self, items: list[tuple[str, float]]) -> list[Holder | None]:
+        limit = self.settings.gateway_db_timeout_seconds
+        try:
+            async with asyncio.timeout_at(min(d for _, d in items)):
+                async with self.database() as conn:
+                    return await holders_of(conn=conn, secrets=[s for s, _ in items])
+        except TimeoutError:
+            raise unavailable("postgres", f"PostgreSQL did not answer within {limit:g} s") from None
+
+
+def _no_slot(settings: GatewaySettings) -> ApiError:
+    slots = settings.gateway_publish_slots
+    return unavailable("kafka", f"all {slots} publish slots are waiting for Kafka")
+
+
+def _ack_outcome(ack: asyncio.Future[Any] | ApiError, settings: GatewaySettings) -> ApiError | None:
+    if isinstance(ack, ApiError):
+        return ack
+    if not ack.done() or ack.cancelled():
+        return _late(settings)
+    error = ack.exception()
+    if error is None:
+        return None
+    if isinstance(error, KafkaError):
+        return _refused_by_kafka(error)
+    raise error
+
+
+def _late(settings: GatewaySettings) -> ApiError:
+    limit = settings.gateway_kafka_timeout_seconds
+    return unavailable("kafka", f"Kafka did not take the message within {limit:g} s")
+
+
+def _refused_by_kafka(error: KafkaError) -> ApiError:
+    return unavailable("kafka", f"Kafka refused the message ({type(error).__name__})")
 
 
 @contextmanager

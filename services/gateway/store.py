@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
+from services.gateway.batch import (
+    ItemResult,
+    Outcome,
+    first_of_each,
+    refused,
+    repeat_result,
+    reused_id,
+)
 from services.gateway.errors import ApiError
 from services.gateway.intake import Admitted
 from services.gateway.outcomes import CommandOutcome, SeenIncident, outcome_of
@@ -35,39 +43,74 @@ FIRST_EVENT_OF_COMMAND = """
 """
 
 
-async def accept_report(
-    *, conn: asyncpg.Connection, admitted: Admitted, send: Callable[[], Awaitable[Any]]
-) -> bool:
-    """Record the report id and send the report once; False for a retry of the same report.
+# The rows of a flush in one statement; a row taken already (or by a concurrent flush that
+# then commits) is skipped, and waited on while that flush is undecided.
+INSERT_REPORTS = """
+    INSERT INTO gateway_reports (reported_by, report_id, kind, body_sha256, incident_key)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[])
+    ON CONFLICT DO NOTHING RETURNING reported_by, report_id
+"""
+# What was accepted before under the ids a flush could not take (a new statement: it sees
+# what a flush it waited on committed).
+ACCEPTED_DIGESTS = """
+    SELECT g.reported_by, g.report_id, g.body_sha256 FROM gateway_reports g
+    JOIN unnest($1::text[], $2::text[]) AS wanted (reported_by, report_id)
+    USING (reported_by, report_id)
+"""
+Ref = tuple[str, str]
+SendAll = Callable[[Sequence[Admitted]], Awaitable[Sequence[ApiError | None]]]
 
-    The row and the send share a transaction: a concurrent retry waits on the row and then
-    finds it, and a send that fails leaves no row, so the publisher's retry sends again.
+
+async def accept_reports(
+    *, conn: asyncpg.Connection, admitted: Sequence[Admitted], send_all: SendAll
+) -> list[ItemResult]:
+    """Record the reports' ids and send the new ones, all at once; one result per report.
+
+    A constant few round trips whatever the count: BEGIN, one INSERT of every row, one SELECT
+    when some ids were taken, COMMIT; and one wait for the brokers' acks of every send. The
+    rows and the sends share the transaction: a concurrent retry waits on its row, and only
+    what the brokers acknowledged is committed, so a failed send leaves no row and the
+    publisher's retry sends again.
     """
-    report = admitted.report
-    async with conn.transaction():
-        inserted = await conn.fetchval(
-            """
-            INSERT INTO gateway_reports (reported_by, report_id, kind, body_sha256, incident_key)
-            VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true
-            """,
-            report.reported_by,
-            report.report_id,
-            report.kind,
-            admitted.digest,
-            admitted.incident_key,
-        )
-        if inserted:
-            await send()
-            return True
-        digest = await conn.fetchval(
-            "SELECT body_sha256 FROM gateway_reports WHERE reported_by = $1 AND report_id = $2",
-            report.reported_by,
-            report.report_id,
-        )
-    if digest != admitted.digest:
-        reason = f"report {report.report_id} was already accepted with a different body"
-        raise ApiError(409, "report_id_reused", "report_id", reason)
-    return False
+    firsts, repeats = first_of_each(admitted)
+    unique = [admitted[i] for i in firsts]
+    try:
+        async with conn.transaction():
+            inserted = await _insert(conn, unique)
+            taken = [a for a in unique if _ref(a) not in inserted]
+            digests = await _digests(conn, taken) if taken else {}
+            fresh = [a for a in unique if _ref(a) in inserted]
+            failures = dict(zip(map(_ref, fresh), await send_all(fresh), strict=True))
+            if any(failures.values()):
+                raise _SendFailed
+    except _SendFailed:
+        # Every row undone; those the brokers took are kept: a retry of one is a duplicate.
+        # (Between the two, a concurrent retry of a sent report may send it once more: the
+        # incident manager drops a report id it has seen, as after any 503.)
+        sent = [a for a in fresh if failures[_ref(a)] is None]
+        if sent:
+            await _insert(conn, sent)
+    results: dict[Ref, ItemResult] = {}
+    for item in unique:
+        ref = _ref(item)
+        if ref in inserted:
+            results[ref] = _sent(item, failures[ref])
+        elif digests.get(ref) == item.digest:
+            results[ref] = ItemResult(Outcome.DUPLICATE, admitted=item)
+        else:
+            results[ref] = refused(reused_id(item))
+    answers = []
+    for position, item in enumerate(admitted):
+        first = repeats.get(position)
+        if first is None:
+            answers.append(results[_ref(item)])
+        else:
+            answers.append(repeat_result(item, admitted[first], results[_ref(item)]))
+    return answers
+
+
+class _SendFailed(Exception):
+    """Some sends of a flush failed: its transaction is rolled back."""
 
 
 async def recorded_incident(*, conn: asyncpg.Connection, incident_id: str) -> SeenIncident | None:
@@ -85,6 +128,33 @@ async def recorded_outcome(
         return None
     event = json.loads(row["event"])
     return outcome_of(event["type"], event.get("error"))
+
+
+async def _insert(conn: asyncpg.Connection, rows: Sequence[Admitted]) -> set[Ref]:
+    columns = (
+        [a.report.reported_by for a in rows],
+        [a.report.report_id for a in rows],
+        [a.report.kind for a in rows],
+        [a.digest for a in rows],
+        [a.incident_key for a in rows],
+    )
+    return {(r["reported_by"], r["report_id"]) for r in await conn.fetch(INSERT_REPORTS, *columns)}
+
+
+async def _digests(conn: asyncpg.Connection, rows: Sequence[Admitted]) -> dict[Ref, bytes]:
+    wanted = ([a.report.reported_by for a in rows], [a.report.report_id for a in rows])
+    found = await conn.fetch(ACCEPTED_DIGESTS, *wanted)
+    return {(r["reported_by"], r["report_id"]): r["body_sha256"] for r in found}
+
+
+def _ref(item: Admitted) -> Ref:
+    return item.report.reported_by, item.report.report_id
+
+
+def _sent(item: Admitted, failure: ApiError | None) -> ItemResult:
+    if failure is None:
+        return ItemResult(Outcome.ACCEPTED, admitted=item)
+    return refused(failure)
 
 
 def participants(rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:

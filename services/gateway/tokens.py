@@ -6,6 +6,7 @@ role may only read tokens and write down when one was last used (`record_use`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,15 +72,27 @@ async def create_token(
 
 async def holder_of(*, conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> Holder | None:
     """The live token with this secret, expired or not; None for an unknown or revoked one."""
-    row = await conn.fetchrow(
-        "SELECT token_id, enterprise, role, expires_at, last_used_at FROM api_tokens"
-        " WHERE secret_sha256 = $1 AND revoked_at IS NULL",
-        secret_hash(secret),
+    return (await holders_of(conn=conn, secrets=[secret]))[0]
+
+
+async def holders_of(
+    *, conn: asyncpg.Connection | asyncpg.Pool, secrets: Sequence[str]
+) -> list[Holder | None]:
+    """holder_of for each secret, in one query (concurrent requests' lookups together)."""
+    rows = await conn.fetch(
+        "SELECT secret_sha256, token_id, enterprise, role, expires_at, last_used_at"
+        " FROM api_tokens WHERE secret_sha256 = ANY($1::bytea[]) AND revoked_at IS NULL",
+        list({secret_hash(s) for s in secrets}),
     )
-    if row is None:
-        return None
-    principal = Principal(row["token_id"], row["enterprise"], Role(row["role"]))
-    return Holder(principal, row["expires_at"], row["last_used_at"])
+    found = {
+        row["secret_sha256"]: Holder(
+            Principal(row["token_id"], row["enterprise"], Role(row["role"])),
+            row["expires_at"],
+            row["last_used_at"],
+        )
+        for row in rows
+    }
+    return [found.get(secret_hash(s)) for s in secrets]
 
 
 async def principal_of(
