@@ -132,7 +132,7 @@ async def _replay(
                     batch = await decode_polled(polled, catalog_names)
                     if writing is not None:
                         result.outcome += await writing
-                        collection.batch_done()
+                        collection.tick()
                     writing = asyncio.create_task(_write(live, target, batch, polled, result))
                     count = sum(len(rs) for rs in polled.values())
                     result.messages += count

@@ -6,7 +6,8 @@ while they are built: profiled on a storm's batches it took half the CPU of deco
 chaining them (~120 µs an event with it, ~60 µs without). Those objects hold no reference
 cycles and are freed by reference counting the moment their batch is written, so while a
 recorder or a replay runs the automatic collector is off, and a full collection runs every
-`BATCHES_PER_COLLECTION` batches for whatever cyclic garbage the rest of the process makes.
+`BATCHES_PER_COLLECTION` batches (or empty polls, so that an idle recorder collects too) for
+whatever cyclic garbage the rest of the process makes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class _Holders:
 
 class BatchCollection:
     """A context in which the automatic collector is off (while any such context is open in
-    the process); `batch_done()` after each batch collects every BATCHES_PER_COLLECTION."""
+    the process); `tick()` after each batch or empty poll collects every `every`th time."""
 
     def __init__(self, every: int = BATCHES_PER_COLLECTION) -> None:
         self.every = every
@@ -50,8 +51,8 @@ class BatchCollection:
         if _Holders.count == 0 and _Holders.was_enabled:
             gc.enable()
 
-    def batch_done(self) -> None:
-        """One more batch written; every `every`th, collect the whole heap."""
+    def tick(self) -> None:
+        """One more batch written (or poll that found none); every `every`th, collect all."""
         self.batches += 1
         if self.batches % self.every == 0:
             gc.collect()

@@ -122,13 +122,14 @@ class Recorder:
                 while not stop.is_set():
                     polled = await self.poll()
                     if not polled:
+                        collection.tick()  # an idle recorder collects its garbage too
                         continue
                     # Decoding the next batch overlaps the database's work on the previous
                     # one; batches still commit one after another, in order.
                     batch = await self.decode(polled)
                     if writing is not None:
                         await writing
-                        collection.batch_done()
+                        collection.tick()
                     writing = asyncio.create_task(self.write(batch, polled))
                 if writing is not None:
                     await writing

@@ -36,11 +36,11 @@ def test_a_collector_found_off_is_left_off():
         gc.enable()
 
 
-def test_cyclic_garbage_is_collected_every_few_batches():
+def test_cyclic_garbage_is_collected_every_few_ticks():
     with BatchCollection(every=3) as collection:
         Cycle()
-        collection.batch_done()
-        collection.batch_done()
+        collection.tick()
+        collection.tick()
         assert any(type(o) is Cycle for o in gc.get_objects())
-        collection.batch_done()
+        collection.tick()
         assert not any(type(o) is Cycle for o in gc.get_objects())
