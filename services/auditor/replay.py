@@ -32,6 +32,7 @@ from services.recorder import (
     CONTRACT_OF_TOPIC,
     UPSERT_INCIDENTS,
     Batch,
+    BatchCollection,
     RecordCounts,
     decode_polled,
     read_offsets,
@@ -125,17 +126,19 @@ async def _replay(
         started = time.monotonic()
         writing: asyncio.Task[RecordCounts] | None = None
         try:
-            async for polled in logrange.read(consumer, todo):
-                # As in the recorder: the next batch is decoded while the last one is written.
-                batch = await decode_polled(polled, catalog_names)
+            with BatchCollection() as collection:  # as in the recorder: by the batch
+                async for polled in logrange.read(consumer, todo):
+                    # As in the recorder: the next batch is decoded while the last is written.
+                    batch = await decode_polled(polled, catalog_names)
+                    if writing is not None:
+                        result.outcome += await writing
+                        collection.tick()
+                    writing = asyncio.create_task(_write(live, target, batch, polled, result))
+                    count = sum(len(rs) for rs in polled.values())
+                    result.messages += count
+                    bar.advance(count)
                 if writing is not None:
                     result.outcome += await writing
-                writing = asyncio.create_task(_write(live, target, batch, polled, result))
-                count = sum(len(rs) for rs in polled.values())
-                result.messages += count
-                bar.advance(count)
-            if writing is not None:
-                result.outcome += await writing
         finally:
             # Stopped (Ctrl-C): the batch being written commits with its position or not at all.
             if writing is not None and not writing.done():

@@ -1,10 +1,12 @@
 """The recorder: the incident event log written into PostgreSQL timelines, effectively once.
 
 What other packages may use: the auditor replays the log through the same decoding,
-projection and upserts (so a replay is the recorder's own code, not a copy of it); the
+projection and upserts, collecting garbage by the batch as well (so a replay is the
+recorder's own code, not a copy of it); the
 gateway and the command line read timelines and outcomes from the store.
 """
 
+from services.recorder.collection import BatchCollection
 from services.recorder.projection import COLUMNS, IncidentRow, project_event
 from services.recorder.rows import CONTRACT_OF_TOPIC, Batch, Decoded, decode_message
 from services.recorder.service import Recorder, decode_polled
@@ -23,6 +25,7 @@ __all__ = [
     "CONTRACT_OF_TOPIC",
     "UPSERT_INCIDENTS",
     "Batch",
+    "BatchCollection",
     "Decoded",
     "IncidentRow",
     "RecordCounts",

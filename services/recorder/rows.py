@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from pydantic_core import from_json
-
 from schemas.chain import GENESIS_HASH, canonical_json, chain_hash
 from schemas.codec import decode
 from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, RULESET_ACTIVATED, Contract
 from schemas.errors import ContractError
+from services.recorder.canonical import canonical_text
 from services.recorder.projection import IncidentRow, project_event
 from services.runtime.topics import DEAD_LETTERS, INCIDENT_EVENTS, RULESET_ACTIVATIONS
 
@@ -61,11 +60,12 @@ EVENT_COLUMNS: tuple[str, ...] = EventRow._fields
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """A message that met its contract: the model, and the JSON exactly as it was in the log."""
+    """A message that met its contract: the model, and the log's JSON in canonical form (the
+    text the row keeps and the hash chain covers)."""
 
     message: Message
     model: Any
-    raw: Any
+    canonical: str
 
 
 @dataclass
@@ -86,12 +86,12 @@ def decode_message(contract: Contract[Any], message: Message) -> Decoded | Poiso
         model = decode(contract, message.value)
         # The row keeps the log's JSON, not the model's dump: an older recorder meeting fields
         # a newer writer added must not drop them from the permanent record.
-        raw = from_json(message.value)
+        canonical = canonical_text(message.value)
     except ContractError as exc:
         return Poison(message, str(exc)[:REASON_MAX], exc.to_dict())
     except Exception as exc:  # a bug meeting one record must not stop the whole recorder
         return Poison(message, failure("cannot be decoded", exc))
-    return Decoded(message, model, raw)
+    return Decoded(message, model, canonical)
 
 
 def failure(what: str, exc: Exception) -> str:
@@ -133,7 +133,7 @@ def _chain(item: Decoded, state: IncidentRow | None) -> tuple[EventRow, Incident
     expected = state.last_sequence + 1 if state else 1
     if event.sequence != expected:
         return Poison(message, _sequence_problem(event, expected))
-    canonical = canonical_json(item.raw)
+    canonical = item.canonical
     prev_hash = state.last_hash if state else GENESIS_HASH
     digest = chain_hash(prev_hash, canonical)
     row = EventRow(
@@ -174,7 +174,7 @@ def dead_letter_row(item: Decoded) -> tuple[Any, ...]:
         letter.rejected_by,
         letter.dead_lettered_at,
         canonical_json(letter.error.model_dump(mode="json")),
-        canonical_json(item.raw),
+        item.canonical,
     )
 
 

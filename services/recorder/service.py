@@ -22,6 +22,7 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas.registry import load_registry
 from services.recorder import store
+from services.recorder.collection import BatchCollection
 from services.recorder.rows import CONTRACT_OF_TOPIC, Batch, sort_out
 from services.recorder.settings import RecorderSettings
 from services.recorder.store import RecordCounts
@@ -116,19 +117,22 @@ class Recorder:
         self.stop = stop
         try:
             await self.start()
-            writing: asyncio.Task[RecordCounts] | None = None
-            while not stop.is_set():
-                polled = await self.poll()
-                if not polled:
-                    continue
-                # Decoding the next batch overlaps the database's work on the previous one;
-                # batches still commit one after another, in order.
-                batch = await self.decode(polled)
+            with BatchCollection() as collection:
+                writing: asyncio.Task[RecordCounts] | None = None
+                while not stop.is_set():
+                    polled = await self.poll()
+                    if not polled:
+                        collection.tick()  # an idle recorder collects its garbage too
+                        continue
+                    # Decoding the next batch overlaps the database's work on the previous
+                    # one; batches still commit one after another, in order.
+                    batch = await self.decode(polled)
+                    if writing is not None:
+                        await writing
+                        collection.tick()
+                    writing = asyncio.create_task(self.write(batch, polled))
                 if writing is not None:
                     await writing
-                writing = asyncio.create_task(self.write(batch, polled))
-            if writing is not None:
-                await writing
         except Stopped:
             log.info("recorder_stopped_while_waiting_for_database")
         finally:

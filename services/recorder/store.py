@@ -14,6 +14,7 @@ from services.recorder.projection import COLUMNS, IncidentRow
 from services.recorder.rows import (
     EVENT_COLUMNS,
     Batch,
+    Decoded,
     Poison,
     dead_letter_row,
     plan_events,
@@ -66,18 +67,16 @@ class RecordCounts:
 
 
 async def read_offsets(
-    *, conn: asyncpg.Connection, group: str, partitions: Iterable[Partition], lock: bool = False
+    *, conn: asyncpg.Connection, group: str, partitions: Iterable[Partition]
 ) -> dict[Partition, int]:
-    """The stored next offset of each partition that has one; `lock` holds them to commit."""
+    """The stored next offset of each partition that has one."""
     topics, numbers = zip(*partitions, strict=True) if partitions else ((), ())
     rows = await conn.fetch(
         """
         SELECT topic, partition, next_offset FROM consumer_offsets
         WHERE consumer_group = $1
           AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::integer[]))
-        ORDER BY topic, partition
-        """
-        + (" FOR UPDATE" if lock else ""),
+        """,
         group,
         list(topics),
         list(numbers),
@@ -110,34 +109,61 @@ async def record(
     """Record a batch and its offsets in one transaction; messages already recorded are skipped.
 
     The stored offsets are locked first, so two instances briefly sharing a partition during
-    a rebalance take turns, and the second finds the first's work already recorded.
+    a rebalance take turns, and the second finds the first's work already recorded. A batch
+    is one COPY of its events and one statement each for the incidents and the offsets; when
+    the database refuses some row, the batch is recorded again one message at a time, in a
+    transaction of its own, to set aside only that one.
     """
+    try:
+        return await _record(conn, group, batch, next_offsets, one_by_one=False)
+    except ROW_ERRORS:
+        return await _record(conn, group, batch, next_offsets, one_by_one=True)
+
+
+async def _record(
+    conn: asyncpg.Connection,
+    group: str,
+    batch: Batch,
+    next_offsets: Mapping[Partition, int],
+    *,
+    one_by_one: bool,
+) -> RecordCounts:
     async with conn.transaction():
-        # FOR UPDATE locks nothing where no row exists yet (a partition's first batch): make
-        # the rows first, so a second instance waits on the first's insert, then sees its work.
-        await conn.execute(
-            """
-            INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
-            SELECT $1, *, 0 FROM unnest($2::text[], $3::integer[]) ORDER BY 2, 3
-            ON CONFLICT DO NOTHING
-            """,
-            group,
-            [t for t, _ in next_offsets],
-            [p for _, p in next_offsets],
-        )
-        stored = await read_offsets(conn=conn, group=group, partitions=next_offsets, lock=True)
+        stored = await lock_offsets(conn=conn, group=group, partitions=list(next_offsets))
         fresh = batch.after(stored)
-        try:
-            async with conn.transaction():
-                outcome = await _write(conn, fresh)
-        except ROW_ERRORS:
-            # Some row is refused: record one message at a time to set aside only that one.
+        if one_by_one:
             outcome = RecordCounts()
             for single in fresh.singles():
                 outcome += await _write_or_set_aside(conn, single)
+        else:
+            outcome = await _write(conn, fresh)
         await save_offsets(conn=conn, group=group, next_offsets=next_offsets)
     outcome.already_recorded = len(batch) - len(fresh)
     return outcome
+
+
+async def lock_offsets(
+    *, conn: asyncpg.Connection, group: str, partitions: list[Partition]
+) -> dict[Partition, int]:
+    """The stored next offset of each partition (0 for one never stored), locked until commit.
+
+    FOR UPDATE locks nothing where no row exists yet (a partition's first batch), so the rows
+    are made if missing and locked by the same statement: a second instance waits on the
+    first's insert, then sees its work. In order, so that two instances never deadlock.
+    """
+    rows = await conn.fetch(
+        """
+        INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
+        SELECT $1, *, 0 FROM unnest($2::text[], $3::integer[]) ORDER BY 2, 3
+        ON CONFLICT (consumer_group, topic, partition)
+        DO UPDATE SET next_offset = consumer_offsets.next_offset
+        RETURNING topic, partition, next_offset
+        """,
+        group,
+        [t for t, _ in partitions],
+        [p for _, p in partitions],
+    )
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
 
 async def _write_or_set_aside(conn: asyncpg.Connection, single: Batch) -> RecordCounts:
@@ -155,11 +181,7 @@ async def _write(conn: asyncpg.Connection, batch: Batch) -> RecordCounts:
     recorded: set[str] = set()
     if batch.events:
         incidents = await load_incidents(conn=conn, ids={d.model.incident_id for d in batch.events})
-        found = await conn.fetch(
-            "SELECT event_id FROM incident_events WHERE event_id = ANY($1::text[])",
-            [d.model.event_id for d in batch.events],
-        )
-        recorded = {r["event_id"] for r in found}
+        recorded = await _recorded_among(conn, batch.events, incidents)
     plan = plan_events(batch.events, incidents, recorded)
     if plan.rows:
         await conn.copy_records_to_table(
@@ -183,6 +205,27 @@ async def _write(conn: asyncpg.Connection, batch: Batch) -> RecordCounts:
         dead_letters=len(letters),
         rule_sets=len(rule_sets),
     )
+
+
+async def _recorded_among(
+    conn: asyncpg.Connection, events: list[Decoded], incidents: Mapping[str, IncidentRow]
+) -> set[str]:
+    """The ids of these events already in incident_events.
+
+    Only an event at or below its incident's head can be: recording an event moves the head
+    to it in the same transaction. So a batch of new events costs no lookup; an event that
+    reuses another incident's id is refused by the table and set aside, not taken for it.
+    """
+    heads = {i: s.last_sequence for i, s in incidents.items()}
+    maybe = [
+        d.model.event_id for d in events if d.model.sequence <= heads.get(d.model.incident_id, 0)
+    ]
+    if not maybe:
+        return set()
+    found = await conn.fetch(
+        "SELECT event_id FROM incident_events WHERE event_id = ANY($1::text[])", maybe
+    )
+    return {r["event_id"] for r in found}
 
 
 _INSERT_COLUMNS = {

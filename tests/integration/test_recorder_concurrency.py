@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from aiokafka.structs import ConsumerRecord
 
 from services.recorder import store
-from services.recorder.rows import Batch, sort_out
+from services.recorder.rows import Batch
 from services.recorder.store import RecordCounts
 from services.runtime import db
 from services.runtime.topics import INCIDENT_EVENTS
-from tests.support.lifecycle_samples import encoded, incident_story
+from tests.support.lifecycle_samples import incident_story
 from tests.support.polling import eventually
+from tests.support.recorder_messages import batch_of, values_of
 
 pytestmark = pytest.mark.integration
 OPENED = datetime(2007, 5, 20, 7, 0, tzinfo=UTC)
@@ -25,12 +25,9 @@ TOPIC = INCIDENT_EVENTS  # store.record needs only where a message was, not a li
 
 def batch_on(partition: int, incidents: range) -> tuple[Batch, dict[tuple[str, int], int]]:
     """Every event of these incidents at offsets 0, 1, ... of one partition, and its next offset."""
-    events = [encoded(e) for n in incidents for e in incident_story(n, OPENED)]
-    records = [
-        ConsumerRecord(TOPIC, partition, offset, 0, 0, key, value, None, 0, 0, ())
-        for offset, (key, value) in enumerate(events)
-    ]
-    return sort_out(records, {TOPIC: TOPIC}), {(TOPIC, partition): len(records)}
+    return batch_of(
+        values_of([e for n in incidents for e in incident_story(n, OPENED)]), partition=partition
+    )
 
 
 async def blocked(pool: asyncpg.Pool, pids: list[int], wanted: int, deadline_s: float = 30) -> None:

@@ -124,6 +124,32 @@ def incident_story(
     return events
 
 
+def storm_story(number: int, opened: datetime, events: int) -> list[dict[str, Any]]:
+    """Incident `number` in a storm: opened, routed, its deadline set, then a repeat report
+    linked to it every second until it has `events` events (its line keeps alarming)."""
+    head = incident_story(number, opened, steps=min(events, 3))
+    opening = head[0]["report"]
+    links = []
+    for sequence in range(len(head) + 1, events + 1):
+        at = opened + timedelta(seconds=sequence)
+        report_id = f"inc-{number}-report-{sequence}"
+        repeat = opening | {"report_id": report_id, "reported_at": _iso(at)}
+        links.append(
+            {
+                "type": "duplicate_linked",
+                "event_id": f"inc-{number}:{sequence}",
+                "incident_key": head[0]["incident_key"],
+                "incident_id": head[0]["incident_id"],
+                "sequence": sequence,
+                "occurred_at": _iso(at),
+                "actor": SERVICE,
+                "caused_by": {"reports": [{"reported_by": ENTERPRISE, "report_id": report_id}]},
+                "report": repeat,
+            }
+        )
+    return head + links
+
+
 def encoded(event: dict[str, Any]) -> tuple[bytes, bytes]:
     """(key, value) of the event as the incident manager publishes it."""
     return event["incident_key"].encode(), json.dumps(event, ensure_ascii=False).encode("utf-8")

@@ -1,4 +1,4 @@
-"""Kafka records and decoded events for the recorder's unit tests."""
+"""Kafka records, decoded events and batches for the recorder's tests."""
 
 from __future__ import annotations
 
@@ -9,15 +9,37 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 
 from schemas.contracts import INCIDENT_EVENT
-from services.recorder.rows import Decoded, decode_message
-from tests.support.lifecycle_samples import incident_story
+from services.recorder.rows import Batch, Decoded, decode_message, sort_out
+from services.runtime.topics import INCIDENT_EVENTS
+from tests.support.lifecycle_samples import encoded, incident_story
 
 OPENED = datetime(2007, 5, 20, 0, 0, tzinfo=UTC)
 
 
-def record(value: bytes | None, offset: int = 0, topic: str = "incidents.events") -> ConsumerRecord:
+def record(
+    value: bytes | None, offset: int = 0, topic: str = "incidents.events", partition: int = 0
+) -> ConsumerRecord:
     """A record as aiokafka hands it over."""
-    return ConsumerRecord(topic, 0, offset, 0, 0, None, value, None, 0, 0, ())
+    return ConsumerRecord(topic, partition, offset, 0, 0, None, value, None, 0, 0, ())
+
+
+def batch_of(
+    values: list[bytes], *, partition: int = 0, first_offset: int = 0
+) -> tuple[Batch, dict[tuple[str, int], int]]:
+    """Message values at consecutive offsets of one partition of the log, sorted out as the
+    recorder does, and the partition's next offset after them (what store.record takes)."""
+    records = [
+        record(value, first_offset + n, INCIDENT_EVENTS, partition)
+        for n, value in enumerate(values)
+    ]
+    return sort_out(records, {INCIDENT_EVENTS: INCIDENT_EVENTS}), {
+        (INCIDENT_EVENTS, partition): first_offset + len(values)
+    }
+
+
+def values_of(events: list[dict[str, Any]]) -> list[bytes]:
+    """Lifecycle events as the incident manager publishes them."""
+    return [encoded(e)[1] for e in events]
 
 
 def decoded(events: list[dict[str, Any]], first_offset: int = 0) -> list[Decoded]:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from schemas.chain import canonical_json
 from schemas.registry import load_registry
 from services.auditor.compare import CHECKS, Difference, check_sql, differences, state_differences
 from services.auditor.progress import Progress, progress_line
@@ -67,7 +68,7 @@ def test_joined_rows_become_differences_in_words():
 def test_live_rows_projected_give_the_recorders_state():
     history = scenario(2, rules=RULES, registry=REGISTRY)
     where = SimpleNamespace(topic="incidents.events", partition=0, offset=0)
-    items = [Decoded(where, e, e.model_dump(mode="json")) for e in history.events]
+    items = [Decoded(where, e, canonical_json(e.model_dump(mode="json"))) for e in history.events]
     plan = plan_events(items, {}, set())
     rows = [{"incident_id": r.incident_id, "event": r.event, "hash": r.hash} for r in plan.rows]
     assert project(rows) == plan.incidents

@@ -39,7 +39,7 @@ def test_an_unexpected_exception_while_decoding_is_poison_with_type_and_message(
 
 def with_type(item: Decoded, event_type: str) -> Decoded:
     """The event as a newer writer might send it: a type this projection does not know."""
-    return Decoded(item.message, item.model.model_copy(update={"type": event_type}), item.raw)
+    return Decoded(item.message, item.model.model_copy(update={"type": event_type}), item.canonical)
 
 
 def test_an_event_the_projection_cannot_apply_is_poison_and_the_batch_goes_on():
