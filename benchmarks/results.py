@@ -18,7 +18,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Figure:
-    """One measured line: a rate, optional latency percentiles, memory, and its raw baseline."""
+    """One measured line: a rate (or a time, by its unit), optional latency percentiles,
+    memory, its raw baseline and its target."""
 
     component: str
     measure: str
@@ -30,6 +31,7 @@ class Figure:
     peak_rss_mib: float | None = None
     baseline: str | None = None
     baseline_rate: float | None = None
+    target: str | None = None  # what the figure should reach (issue 16), in words
 
     @property
     def ratio(self) -> float | None:
@@ -72,13 +74,14 @@ def _cell(value: float | None, spec: str) -> str:
 COLUMNS = (
     ("component", 18, "<"),
     ("measure", 40, "<"),
-    ("rate", 16, ">"),
+    ("value", 16, ">"),
     ("p50 ms", 9, ">"),
     ("p95 ms", 9, ">"),
     ("p99 ms", 9, ">"),
     ("peak MiB", 9, ">"),
     ("raw baseline", 34, ">"),
     ("ratio", 7, ">"),
+    ("target", 22, ">"),
 )
 
 
@@ -86,7 +89,8 @@ def table(figures: Iterable[Figure]) -> str:
     """The figures as one aligned text table."""
     lines = ["".join(f"{name:{align}{width}}" for name, width, align in COLUMNS)]
     for f in figures:
-        rate = f"{_cell(f.rate, ',.0f')} {f.unit}" if f.rate is not None else "—"
+        spec = ",.2f" if f.unit in ("s", "ms") else ",.0f"  # a time, not a rate
+        rate = f"{_cell(f.rate, spec)} {f.unit}" if f.rate is not None else "—"
         baseline = (
             f"{f.baseline} {_cell(f.baseline_rate, ',.0f')}/s" if f.baseline is not None else "—"
         )
@@ -100,6 +104,7 @@ def table(figures: Iterable[Figure]) -> str:
             _cell(f.peak_rss_mib, ",.0f"),
             baseline,
             _cell(f.ratio, ".2f"),
+            f.target or "—",
         )
         lines.append(
             "".join(
