@@ -8,6 +8,8 @@
    an enterprise's feed, until PostgreSQL counts all 100,000 reports against their
    incidents, and until every service has caught up with the log (router and incident
    manager: committed offsets; recorder: its offsets in PostgreSQL).
+3. Storm over HTTP: the same storm posted to a gateway in NDJSON batches of 500 by 4
+   concurrent clients (as Alertmanager's comparison was run), timed the same way.
 The raw baseline is an aiokafka consume→produce loop over the storm's messages, in the
 same run; each service's peak memory is read from /proc.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -28,6 +31,15 @@ from pathlib import Path
 
 from aiokafka.admin import NewTopic
 
+from benchmarks.bench_gateway import (
+    STORM_BATCH,
+    STORM_POSTERS,
+    VNPT,
+    gateway_url,
+    post_all,
+    wait_healthy,
+)
+from benchmarks.bench_gateway import storm as gateway_storm
 from benchmarks.bench_router import line_faults, publish, raw_copy
 from benchmarks.results import Figure, add_arguments, percentiles, report
 from infra import stack
@@ -37,6 +49,7 @@ from schemas.codec import decode
 from schemas.contracts import REPORT, TASK
 from schemas.example_reports import encoded
 from schemas.example_reports import report as sample_report
+from services.gateway import Role, create_token
 from services.incidents.settings import IncidentSettings
 from services.router import incident_key
 from services.runtime import db, lag
@@ -241,6 +254,42 @@ async def storm(pipeline: Pipeline, payloads: list[bytes], publish_all: Publishe
     )
 
 
+async def gateway_publisher(
+    settings: StackSettings, logs: Path
+) -> tuple[Publisher, asyncio.subprocess.Process]:
+    """A gateway on the pipeline's prefix and schema, and a publisher that posts a storm to
+    it as Alertmanager's posters would: NDJSON batches of 500 from 4 concurrent clients."""
+    conn = await db.connect(settings, url=settings.owner_database_url)
+    try:
+        token = await create_token(conn=conn, enterprise=VNPT, role=Role.PUBLISHER)
+    finally:
+        await conn.close()
+    port, url = gateway_url()
+    log = logs / "gateway.log"
+    with log.open("ab") as out:
+        gateway = await spawn_service(
+            "gateway",
+            settings,
+            out,
+            SIGNALPOST_LOG_LEVEL=SERVICE_LOG_LEVEL,
+            SIGNALPOST_GATEWAY_PORT=port,
+        )
+    await wait_healthy(url, gateway, log)
+
+    async def publish_all(payloads: list[bytes]) -> None:
+        chunks = [
+            b"\n".join(payloads[i : i + STORM_BATCH]) for i in range(0, len(payloads), STORM_BATCH)
+        ]
+        path = "/v1/reports/line_fault/batch"
+        _, _, answers = await post_all(
+            url, token.secret, path, chunks, STORM_POSTERS, content_type="application/x-ndjson"
+        )
+        accepted = sum(json.loads(a)["accepted"] for a in answers)
+        assert accepted == len(payloads), f"{accepted} of {len(payloads)} accepted; see {log}"
+
+    return publish_all, gateway
+
+
 def storm_figures(how: str, count: int, times: StormTimes, raw: dict) -> list[Figure]:
     """A storm's figures: ingest, first tasks, recorded, caught up; the targets of issue 16."""
     name = f"storm over {how}"
@@ -278,12 +327,21 @@ async def main(rate: int, seconds: int, storm_size: int) -> list[Figure]:
             await publish(settings, topic, payloads)
 
         kafka_storm = await storm(pipeline, line_faults(storm_size, 500, "storm"), over_kafka)
-        memory = pipeline.peak_memory()
+        over_http, gateway = await gateway_publisher(settings, logs)
+        try:
+            payloads = [json.dumps(r).encode() for r in gateway_storm("http", storm_size)]
+            http_storm = await storm(pipeline, payloads, over_http)
+            gateway_mib = peak_rss_mib(gateway.pid)
+        finally:
+            gateway.terminate()
+            await gateway.wait()
+        memory = pipeline.peak_memory() | {"gateway": gateway_mib}
     finally:
         await pipeline.stop()
     source = topic_name(LINE_FAULT_REPORTS, settings.topic_prefix)
-    # Everything on the topic (warm-up, steady and storm reports) goes through the raw loop.
-    raw_rate = await raw_copy(settings, source, f"{tag}.raw-sink", rate * seconds + 1 + storm_size)
+    # Everything on the topic (warm-up, steady and both storms) goes through the raw loop.
+    total = rate * seconds + 1 + 2 * storm_size
+    raw_rate = await raw_copy(settings, source, f"{tag}.raw-sink", total)
     await stack.delete_topics(settings)
     await stack.drop_schema(settings)
     raw = {"baseline": "aiokafka consume→produce", "baseline_rate": raw_rate}
@@ -293,6 +351,7 @@ async def main(rate: int, seconds: int, storm_size: int) -> list[Figure]:
         Figure("end to end", f"steady {rate}/s: report → recorded", achieved, "reports/s",
                **percentiles(to_row)),
         *storm_figures("Kafka", storm_size, kafka_storm, raw),
+        *storm_figures("HTTP", storm_size, http_storm, raw),
         *(Figure(name, "peak memory in the end-to-end run", peak_rss_mib=mib)
           for name, mib in memory.items()),
     ]  # fmt: skip

@@ -58,7 +58,7 @@ def _opened(state: IncidentRow, e: ev.IncidentOpened) -> dict[str, Any]:
         "reported_at": e.report.reported_at,
         "opened_at": e.occurred_at,
         "status": TaskStatus.OPEN.value,
-        "report_count": state.report_count + 1,
+        "report_count": state.report_count + _reports_linked(e),
     }
 
 
@@ -112,7 +112,13 @@ def _reassigned(state: IncidentRow, e: ev.IncidentReassigned) -> dict[str, Any]:
 
 
 def _duplicate(state: IncidentRow, e: ev.DuplicateLinked) -> dict[str, Any]:
-    return {"report_count": state.report_count + 1}
+    return {"report_count": state.report_count + _reports_linked(e)}
+
+
+def _reports_linked(e: ev.IncidentOpened | ev.DuplicateLinked) -> int:
+    """The distinct reports an event links (a storm's many, collapsed), as the incident
+    manager counts them; at least the one the event carries."""
+    return max(1, len(set(e.caused_by.reports)))
 
 
 def _cleared(state: IncidentRow, e: ev.SourceCleared) -> dict[str, Any]:

@@ -99,3 +99,18 @@ def test_apply_keeps_the_chain_head():
         "h1",
         "incident_opened",
     )
+
+
+def test_report_count_counts_every_distinct_report_an_event_links_not_one_per_event():
+    # A storm's reports reach the incident collapsed: one opening or one update for many.
+    refs = [{"reported_by": "vnpt-quang-nam", "report_id": f"r{n}"} for n in range(4)]
+    events = story(steps=1)
+    events[0] = {**events[0], "caused_by": {"reports": refs}}
+    update = extra(events, type="duplicate_linked", report=events[0]["report"])
+    events.append({**update, "caused_by": {"reports": [*refs[:1], *refs[:1]]}})  # a repeat: 1
+    events.append(
+        {**extra(events, type="duplicate_linked", report=events[0]["report"]),
+         "caused_by": {"reports": [{"reported_by": "vnpt-quang-nam", "report_id": f"u{n}"}
+                                   for n in range(3)]}}
+    )  # fmt: skip
+    assert after(events).report_count == 4 + 1 + 3
