@@ -298,6 +298,7 @@ async def measure_publish(
             reports / http_s,
             "req/s",
             **percentiles([s * 1000 for s in http]),
+            target="≥ 5,000/s, p99 ≤ 10 ms",
             peak_rss_mib=peak,
             baseline=f"aiokafka send+ack, {concurrency} senders",
             baseline_rate=reports / raw_s,
@@ -343,6 +344,7 @@ async def measure_storm(base: StackSettings, logs: Path, count: int) -> Figure:
         peak_rss_mib=peak,
         baseline=f"aiokafka, chunks of {STORM_BATCH}, {STORM_POSTERS} senders",
         baseline_rate=count / raw_s,
+        target="≥ 50,000/s",
     )
 
 

@@ -157,9 +157,10 @@ async def main(reports: int, storm: int) -> list[Figure]:
     raw = {"baseline": "aiokafka consume→produce"}
     return [
         Figure("router", f"{reports:,} line faults, distinct lines", distinct.rate,
-               "reports/s", peak_rss_mib=peak_mib, baseline_rate=raw_rate, **raw),
+               "reports/s", peak_rss_mib=peak_mib, baseline_rate=raw_rate, target="≥ 0.5 of raw",
+               **raw),
         Figure("router", f"storm: {storm:,} reports, 500 lines", drained.rate, "reports/s",
-               peak_rss_mib=peak_mib, baseline_rate=storm_raw, **raw),
+               peak_rss_mib=peak_mib, baseline_rate=storm_raw, target="≥ 0.5 of raw", **raw),
         Figure("router", f"storm → {drained.routed:,} routed msgs ({window} ms window)",
                storm / drained.released_s, "reports/s", peak_rss_mib=peak_mib),
     ]  # fmt: skip

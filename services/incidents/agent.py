@@ -8,6 +8,7 @@ partitions are caught up) lives here, so each step is a method a reader can find
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ from services.runtime.topics import (
 )
 
 log = structlog.get_logger(component="incidents")
+# Batches taken from the stream and not yet decided; the stream waits when there are more.
+QUEUED_BATCHES = 8
+# Queued batches decided together, up to this many inputs: one wait for acks for all.
+MERGED_INPUTS_MAX = 2000
 # A key's state as a batch left it (None: it leaves the table), with a bound of its JSON.
 Held = tuple[IncidentState | None, int]
 
@@ -104,17 +109,40 @@ class IncidentAgent:
 
         Waiting for the brokers once per batch rather than once per input is what lets one
         agent keep up; the states of a batch are written only after all its sends are acked.
-        Pipelined: the next batch is decided (from the states the batch in flight left in
-        memory) while the brokers acknowledge the one before. faust would count a batch
-        handled as soon as the next is asked for, so each input is held (`incref`) and let go
-        only once its batch's outputs are acked and its states written: no offset is
-        committed before its outputs are durable.
+        faust hands over no input while its batch is being handled, so the stream only takes
+        and queues batches here and a worker task (`work`) decides them: faust goes on
+        reading during the worker's waits. faust would count a batch handled as soon as the
+        next is asked for, so each input is held (`incref`) and let go only once its
+        batch's outputs are acked and its states written: no offset is committed before its
+        outputs are durable.
         """
-        in_flight: asyncio.Task[None] | None = None
+        queue: asyncio.Queue[list[Any]] = asyncio.Queue(maxsize=QUEUED_BATCHES)
+        worker = asyncio.create_task(self.work(queue, producer))
         try:
             async for batch in stream.take_events(self.batch_max, within=0.01):
                 for event in batch:
                     event.message.incref()
+                put = asyncio.ensure_future(queue.put(list(batch)))
+                await asyncio.wait({put, worker}, return_when=asyncio.FIRST_COMPLETED)
+                if worker.done():
+                    put.cancel()
+                    worker.result()  # the worker's failure is the agent's
+                    raise RuntimeError("the incident agent's worker stopped")
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def work(self, queue: asyncio.Queue[list[Any]], producer: AIOKafkaProducer) -> None:
+        """Queued batches in order, pipelined: the next is decided (from the states the one
+        in flight left in memory) while the brokers acknowledge the one before; all batches
+        queued meanwhile are decided together, so a backlog costs fewer waits for acks."""
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batch = await queue.get()
+                while not queue.empty() and len(batch) < MERGED_INPUTS_MAX:
+                    batch += queue.get_nowait()
                 if self.new_partitions(batch) and in_flight is not None:
                     await in_flight  # a new assignment is read from the table as written
                     in_flight = None

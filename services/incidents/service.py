@@ -15,6 +15,7 @@ from services.incidents.log import LogReader
 from services.incidents.policy import Policy
 from services.incidents.settings import IncidentSettings
 from services.runtime.clock import Clock, system_clock
+from services.runtime.collector import tune_for_batches
 from services.runtime.topic_admin import ensure_topics
 
 settings_class = IncidentSettings
@@ -51,6 +52,7 @@ def run(settings: IncidentSettings) -> None:
     """Run the worker until SIGINT/SIGTERM; faust owns the event loop and the signals."""
     app = build(settings)
     asyncio.run(ensure_topics(settings, changelog_topics(app)))
+    tune_for_batches()  # deciding a batch made the default collector run every few inputs
     worker = faust.Worker(app, loglevel=settings.incidents_log_level, quiet=True)
     # faust's terminal spinner puts the root logger at DEBUG so that it spins on every record:
     # then every debug call in aiokafka's send path builds a record (~6% of the worker's CPU).
