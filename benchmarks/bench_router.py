@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import resource
 import sys
 import time
@@ -30,6 +29,7 @@ from infra.settings import StackSettings
 from schemas.example_reports import encoded, report
 from services.router import RouterSettings
 from services.router.service import build
+from services.runtime.collector import tune_for_batches
 from services.runtime.kafka import admin_client, make_consumer, make_producer
 from services.runtime.settings import load_settings
 from services.runtime.topic_admin import apply_catalog
@@ -116,9 +116,7 @@ async def drain_with_router(settings: RouterSettings, total: int) -> Drained:
 
 async def main(reports: int, storm: int) -> list[Figure]:
     """Set up a private prefix on the local stack, then run every measurement."""
-    # Both loops run under the collector settings services.router.service.run() uses.
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    tune_for_batches()  # both loops run under the collector settings the router's run() uses
     base = load_settings(StackSettings)
     await stack.start_components(base, lambda m: print(f"# {m}", file=sys.stderr))
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
@@ -146,6 +144,8 @@ async def main(reports: int, storm: int) -> list[Figure]:
     await publish(settings, storm_topic, line_faults(storm, 500, "st"))
     storm_raw = await raw_copy(settings, storm_topic, f"{storm_source}raw-sink", storm)
     drained = await drain_with_router(storm_settings, storm)
+    # The storm's prefix is under the first: one deletion ends both corners.
+    await stack.delete_topics(settings)
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size = len(encoded(report("line_fault", "x")))
