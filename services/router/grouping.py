@@ -16,6 +16,7 @@ report keeps only its position, not its bytes. Nothing here reads the clock: `no
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -123,14 +124,27 @@ class Grouping:
     max_held: int = 100_000
     windows: OrderedDict[str, _Window] = field(default_factory=OrderedDict)
     held: int = 0  # reports held in all windows
+    # (end, key) of windows that came to hold reports; stale entries are dropped when seen.
+    _holding: list[tuple[datetime, str]] = field(default_factory=list)
 
     @property
     def enabled(self) -> bool:
         return self.interval > timedelta(0)
 
     def next_end(self) -> datetime | None:
-        """When the earliest open window ends (the loop must wake up then)."""
+        """When the earliest open window ends."""
         return next((w.ends_at for w in self.windows.values()), None)
+
+    def next_flush(self) -> datetime | None:
+        """When the earliest window holding reports ends: the loop must wake up then. A
+        window holding nothing has nothing to send; it is closed at the next batch."""
+        while self._holding:
+            ends_at, key = self._holding[0]
+            window = self.windows.get(key)
+            if window is not None and window.held is not None and window.ends_at == ends_at:
+                return ends_at
+            heapq.heappop(self._holding)  # flushed, reopened or closed since
+        return None
 
     def split(
         self, group: Collapsed, sources: Sequence[RawMessage]
@@ -180,6 +194,7 @@ class Grouping:
         release.sources = [_position(s) for s in release.sources]
         if window.held is None:
             window.held = release
+            heapq.heappush(self._holding, (window.ends_at, key))
         else:
             window.held.absorb(release)
         self.held += release.count
@@ -191,6 +206,7 @@ class Grouping:
     def reset(self) -> None:
         """Forget every window and what it holds (their reports are to be read again)."""
         self.windows.clear()
+        self._holding.clear()
         self.held = 0
 
     def _make_room(self, now: datetime) -> list[Release]:

@@ -203,7 +203,7 @@ class Router:
         for tp, records in batch.items():
             self.offsets.read((tp.topic, tp.partition), [r.offset for r in records])
         now = self.clock()
-        ends = self.grouping.next_end()
+        ends = self.grouping.next_flush()
         if not batch and (ends is None or ends > now):
             return BatchOutcome()
         started = time.perf_counter()
@@ -238,9 +238,9 @@ class Router:
         return outcome
 
     def poll_timeout_ms(self) -> int:
-        """The poll's wait: no later than the end of the earliest grouping window."""
+        """The poll's wait: no later than the end of the earliest window holding reports."""
         wait = self.settings.router_poll_ms
-        ends = self.grouping.next_end()
+        ends = self.grouping.next_flush()
         if ends is not None:
             left = math.ceil((ends - self.clock()).total_seconds() * 1000)
             wait = max(0, min(wait, left))

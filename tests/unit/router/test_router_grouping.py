@@ -204,3 +204,16 @@ def test_every_report_is_routed_once_and_no_clear_overtakes_its_keys_alarms(batc
         for routed in of_key:
             if routed.window is not None:
                 assert routed.window.ended_at - routed.window.started_at <= INTERVAL
+
+
+def test_only_a_window_holding_reports_asks_to_be_woken_up():
+    stream = Stream(Grouping(INTERVAL))
+    stream.batch(T0, *faults("a", "L-1", 1))
+    stream.batch(T0 + SECOND / 100, *faults("b", "L-2", 1))
+    # Two windows open, nothing held: nothing to send, so no reason to wake up.
+    assert stream.grouping.next_end() == T0 + INTERVAL
+    assert stream.grouping.next_flush() is None
+    stream.batch(T0 + SECOND / 50, *faults("c", "L-2", 1))
+    assert stream.grouping.next_flush() == T0 + SECOND / 100 + INTERVAL
+    stream.batch(T0 + SECOND / 100 + INTERVAL)  # flushed, and open again holding nothing
+    assert stream.grouping.next_flush() is None
