@@ -151,22 +151,30 @@ async def first_tasks(settings: StackSettings, keys: set[str], deadline_s: float
     return seen
 
 
-async def first_rows(settings: StackSettings, keys: set[str], deadline_s: float) -> dict:
-    """incident key → time (s) its first event was recorded in PostgreSQL."""
+async def until_found(settings: StackSettings, probe, deadline_s: float, every_s: float):
+    """Ask PostgreSQL `probe(conn)` every `every_s` until it answers something but None."""
     conn = await db.connect(settings)
     try:
         async with asyncio.timeout(deadline_s):
-            while True:
-                rows = await conn.fetch(
-                    "SELECT incident_key, extract(epoch FROM min(recorded_at)) AS at"
-                    " FROM incident_events WHERE incident_key = ANY($1) GROUP BY incident_key",
-                    list(keys),
-                )
-                if len(rows) == len(keys):
-                    return {r["incident_key"]: float(r["at"]) for r in rows}
-                await asyncio.sleep(0.5)
+            while (found := await probe(conn)) is None:  # noqa: ASYNC110 - polled from PostgreSQL
+                await asyncio.sleep(every_s)
+            return found
     finally:
         await conn.close()
+
+
+async def first_rows(settings: StackSettings, keys: set[str], deadline_s: float) -> dict:
+    """incident key → time (s) its first event was recorded in PostgreSQL."""
+
+    async def probe(conn):
+        rows = await conn.fetch(
+            "SELECT incident_key, extract(epoch FROM min(recorded_at)) AS at"
+            " FROM incident_events WHERE incident_key = ANY($1) GROUP BY incident_key",
+            list(keys),
+        )
+        return {r["incident_key"]: float(r["at"]) for r in rows} if len(rows) == len(keys) else None
+
+    return await until_found(settings, probe, deadline_s, every_s=0.5)
 
 
 async def steady(settings: StackSettings, rate: int, seconds: int) -> tuple[list, list, float]:
@@ -206,20 +214,22 @@ async def steady(settings: StackSettings, rate: int, seconds: int) -> tuple[list
 
 async def reports_recorded(settings: StackSettings, keys: set[str], total: int, deadline_s: float):
     """When (s) the incidents of `keys` in PostgreSQL count `total` reports between them."""
-    conn = await db.connect(settings)
-    try:
-        async with asyncio.timeout(deadline_s):
-            while True:
-                counted = await conn.fetchval(
-                    "SELECT coalesce(sum(report_count), 0) FROM incidents"
-                    " WHERE incident_key = ANY($1)",
-                    list(keys),
-                )
-                if counted >= total:
-                    return time.time()
-                await asyncio.sleep(0.1)
-    finally:
-        await conn.close()
+
+    async def probe(conn):
+        counted = await conn.fetchval(
+            "SELECT coalesce(sum(report_count), 0) FROM incidents WHERE incident_key = ANY($1)",
+            list(keys),
+        )
+        return time.time() if counted >= total else None
+
+    return await until_found(settings, probe, deadline_s, every_s=0.1)
+
+
+async def caught_up(pipeline: Pipeline) -> None:
+    """Until no service lags behind the log."""
+    async with asyncio.timeout(900):
+        while await pipeline.backlog():  # noqa: ASYNC110 - the lag is polled from the brokers
+            await asyncio.sleep(0.2)
 
 
 @dataclass(frozen=True)
@@ -238,6 +248,7 @@ Publisher = Callable[[list[bytes]], Awaitable[None]]
 async def storm(pipeline: Pipeline, payloads: list[bytes], publish_all: Publisher) -> StormTimes:
     """A storm published by `publish_all`, timed to its first tasks, its rows, the end."""
     settings = pipeline.settings
+    await caught_up(pipeline)  # a storm meets a pipeline with nothing left to do
     keys = {incident_key(decode(REPORT, p)) for p in payloads}
     tasks = asyncio.create_task(first_tasks(settings, keys, 900))
     recorded = asyncio.create_task(reports_recorded(settings, keys, len(payloads), 900))
@@ -247,9 +258,7 @@ async def storm(pipeline: Pipeline, payloads: list[bytes], publish_all: Publishe
     ingest_s = time.perf_counter() - started
     first = await tasks
     recorded_at = await recorded
-    async with asyncio.timeout(900):
-        while await pipeline.backlog():  # noqa: ASYNC110 - the lag is polled from the brokers
-            await asyncio.sleep(0.2)
+    await caught_up(pipeline)
     return StormTimes(
         ingest_s=ingest_s,
         first_tasks_s=max(first.values()) - began,
