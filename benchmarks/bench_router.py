@@ -161,7 +161,7 @@ async def main(reports: int, storm: int) -> list[Figure]:
                **raw),
         Figure("router", f"storm: {storm:,} reports, 500 lines", drained.rate, "reports/s",
                peak_rss_mib=peak_mib, baseline_rate=storm_raw, target="≥ 0.5 of raw", **raw),
-        Figure("router", f"storm → {drained.routed:,} routed msgs ({window} ms window)",
+        Figure("router", f"storm → {drained.routed:,} routed ({window / 1000:g} s window)",
                storm / drained.released_s, "reports/s", peak_rss_mib=peak_mib),
     ]  # fmt: skip
 
