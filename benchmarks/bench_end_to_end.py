@@ -32,11 +32,9 @@ from pathlib import Path
 from aiokafka.admin import NewTopic
 
 from benchmarks.bench_gateway import (
-    STORM_BATCH,
-    STORM_POSTERS,
     VNPT,
     gateway_url,
-    post_all,
+    post_storm,
     wait_healthy,
 )
 from benchmarks.bench_gateway import storm as gateway_storm
@@ -290,15 +288,7 @@ async def gateway_publisher(
     await wait_healthy(url, gateway, log)
 
     async def publish_all(payloads: list[bytes]) -> None:
-        chunks = [
-            b"\n".join(payloads[i : i + STORM_BATCH]) for i in range(0, len(payloads), STORM_BATCH)
-        ]
-        path = "/v1/reports/line_fault/batch"
-        _, _, answers = await post_all(
-            url, token.secret, path, chunks, STORM_POSTERS, content_type="application/x-ndjson"
-        )
-        accepted = sum(json.loads(a)["accepted"] for a in answers)
-        assert accepted == len(payloads), f"{accepted} of {len(payloads)} accepted; see {log}"
+        await post_storm(url, token.secret, payloads, log)
 
     return publish_all, gateway
 

@@ -151,6 +151,19 @@ async def post_all(
     return time.perf_counter() - started, latencies, answers
 
 
+async def post_storm(url: str, secret: str, lines: list[bytes], log: Path) -> float:
+    """Post NDJSON report lines as a storm: batches of STORM_BATCH from STORM_POSTERS clients;
+    seconds taken. Every report must be accepted."""
+    bodies = [b"\n".join(lines[i : i + STORM_BATCH]) for i in range(0, len(lines), STORM_BATCH)]
+    path = "/v1/reports/line_fault/batch"
+    took, _, answers = await post_all(
+        url, secret, path, bodies, STORM_POSTERS, content_type="application/x-ndjson"
+    )
+    accepted = sum(json.loads(a)["accepted"] for a in answers)
+    assert accepted == len(lines), f"{accepted} of {len(lines)} accepted; see {log}"
+    return took
+
+
 async def publish_raw(
     settings: StackSettings, chunks: list[list[bytes]], concurrency: int
 ) -> tuple[float, list[float]]:
@@ -326,12 +339,7 @@ async def measure_storm(base: StackSettings, logs: Path, count: int) -> Figure:
         raw_s, _ = await publish_raw(
             settings, [[encoded(b) for b in chunk] for chunk in chunks], STORM_POSTERS
         )
-        bodies = [b"\n".join(json.dumps(b).encode() for b in chunk) for chunk in chunks]
-        http_s, _, answers = await post_all(url, publisher, "/v1/reports/line_fault/batch",
-                                            bodies, STORM_POSTERS,
-                                            content_type="application/x-ndjson")  # fmt: skip
-        accepted = sum(json.loads(a)["accepted"] for a in answers)
-        assert accepted == count, f"{accepted} of {count} accepted; see {log}"
+        http_s = await post_storm(url, publisher, [json.dumps(b).encode() for b in reports], log)
         peak = peak_rss_mib(gateway.pid)
     finally:
         await stop([gateway])
