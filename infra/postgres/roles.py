@@ -161,10 +161,15 @@ SERVICE_PRIVILEGES: dict[str, dict[str, str]] = {
         # Tokens are made and revoked by the owner (`signalpost tokens`, and the simulator's,
         # the fuzzer's and the benchmarks' run tokens); the gateway only notes their last use.
         "api_tokens": "SELECT, UPDATE (last_used_at)",
+        # The console's sign-ins: opened and ended by the gateway, never erased.
+        "console_sessions": "SELECT, INSERT, UPDATE (ended_at)",
     },
 }
 # Columns the auditor may not read: even the hash of a token's secret stays with the gateway.
-AUDITOR_HIDDEN_COLUMNS = {"api_tokens": ("secret_sha256",)}
+AUDITOR_HIDDEN_COLUMNS = {
+    "api_tokens": ("secret_sha256",),
+    "console_sessions": ("session_sha256", "csrf_token"),
+}
 
 
 async def grant_table_privileges(*, conn: asyncpg.Connection, schema: str, roles: Roles) -> None:

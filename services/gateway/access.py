@@ -94,13 +94,6 @@ def last_use_due(last_used_at: datetime | None, now: datetime) -> bool:
     return last_used_at is None or now - last_used_at >= LAST_USE_EVERY
 
 
-def bearer_secret(authorization: str | None) -> str | None:
-    """The secret of an `Authorization: Bearer ...` header, or None when there is none."""
-    scheme, _, secret = (authorization or "").partition(" ")
-    secret = secret.strip()
-    return secret if scheme.lower() == "bearer" and secret else None
-
-
 def token_problem(registry: Registry, enterprise: str, role: Role) -> str | None:
     """Why a token for this enterprise and role must not be made, or None."""
     found = registry.enterprise(enterprise)
@@ -122,3 +115,45 @@ def visible_enterprises(
     if wanted not in (None, principal.enterprise):
         return None
     return [principal.enterprise]
+
+
+# The console's session cookie, and the header a signed-in page sends its CSRF token in.
+SESSION_COOKIE = "signalpost_session"
+CSRF_HEADER = "x-csrf-token"
+# Methods that change nothing: a cookie-authenticated call of any other needs the CSRF token.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def new_session_secret() -> str:
+    """A fresh session cookie value (the cookie's only content; its hash is what is stored)."""
+    return secrets.token_urlsafe(32)
+
+
+def new_csrf_token() -> str:
+    """The token a signed-in page echoes in `X-CSRF-Token`; another site cannot read it."""
+    return secrets.token_urlsafe(24)
+
+
+def session_expiry(now: datetime, hours: float, token_expires_at: datetime | None) -> datetime:
+    """When a sign-in made now ends: after `hours`, or when its token expires, if sooner."""
+    ends = now + timedelta(hours=hours)
+    return ends if token_expires_at is None else min(ends, token_expires_at)
+
+
+def csrf_problem(
+    method: str, sent: str | None, expected: str, origin: str | None, host: str
+) -> str | None:
+    """Why a cookie-authenticated request must be refused as a possible forgery, or None.
+
+    Another site can make a browser send the cookie (SameSite=Strict already stops most
+    browsers), but it can neither read the page's CSRF token nor set the header.
+    """
+    if method.upper() in SAFE_METHODS:
+        return None
+    if origin is not None and origin != "null" and origin.split("://", 1)[-1] != host:
+        return f"the request comes from another origin ({origin[:100]})"
+    if not sent:
+        return "missing the `X-CSRF-Token` header of the signed-in page"
+    if not secrets.compare_digest(sent.encode(), expected.encode()):
+        return "the `X-CSRF-Token` header does not match this session"
+    return None

@@ -20,25 +20,26 @@ def format_positions(positions: Mapping[tuple[str, int], int]) -> str:
     return ",".join(f"{e}/{p}:{o}" for (e, p), o in sorted(positions.items()))
 
 
-def parse_positions(text: str, readable: Iterable[str]) -> Positions:
-    """Positions from a Last-Event-ID; a malformed id or one naming another's feed is a 400."""
+def parse_positions(text: str, readable: Iterable[str], field: str = "Last-Event-ID") -> Positions:
+    """Positions from a Last-Event-ID (or the `field` it came in); a malformed id or one
+    naming another's feed is a 400."""
     if len(text) > MAX_EVENT_ID_CHARS:
-        raise _bad(f"longer than {MAX_EVENT_ID_CHARS} characters")
+        raise _bad(field, f"longer than {MAX_EVENT_ID_CHARS} characters")
     allowed = set(readable)
     positions: Positions = {}
     for part in filter(None, text.strip().split(",")):
         match = _PART.match(part.strip())
         if match is None:
-            raise _bad(f"{part[:60]!r} is not enterprise/partition:offset")
+            raise _bad(field, f"{part[:60]!r} is not enterprise/partition:offset")
         enterprise, partition, offset = match.group(1), int(match.group(2)), int(match.group(3))
         if enterprise not in allowed:
-            raise _bad(f"names the feed of {enterprise}, which this token does not read")
+            raise _bad(field, f"names the feed of {enterprise}, which this token does not read")
         positions[enterprise, partition] = offset
     return positions
 
 
-def _bad(reason: str) -> ApiError:
-    return ApiError(400, "bad_last_event_id", "Last-Event-ID", reason)
+def _bad(field: str, reason: str) -> ApiError:
+    return ApiError(400, "bad_last_event_id", field, reason)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -106,6 +107,19 @@ class GatewaySettings(Settings):
         le=100_000,
         description="Most task streams this gateway serves at once (a Kafka consumer each);"
         " more: 429.",
+    )
+
+    gateway_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 7,
+        description="How long a console sign-in lasts (never beyond its token's expiry).",
+    )
+    gateway_cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Whether the console's session cookie is Secure: `auto` when the request"
+        " came over TLS (directly, or through a trusted proxy's X-Forwarded-Proto), or always,"
+        " or never.",
     )
 
     @field_validator("gateway_publish_slots")

@@ -17,11 +17,12 @@ from schemas.envelope import ID_PATTERN
 from schemas.reports import ReportKind
 from schemas.routing import Priority
 from schemas.tasks import Task, TaskRole, TaskStatus
-from services.gateway.access import Principal, bearer_secret, visible_enterprises
-from services.gateway.deps import Caller, Gw, errors
+from services.gateway.access import Principal, visible_enterprises
+from services.gateway.deps import Caller, Credential, Gw, errors, still_holds
 from services.gateway.errors import ApiError, forbidden, not_found, unavailable
 from services.gateway.feeds import FeedReader
 from services.gateway.positions import (
+    Positions,
     TaskFilter,
     current_tasks,
     format_positions,
@@ -29,7 +30,6 @@ from services.gateway.positions import (
 )
 from services.gateway.state import Gateway
 from services.gateway.streams import ClosingStream
-from services.gateway.tokens import principal_of
 
 log = structlog.get_logger(component="gateway")
 router = APIRouter()
@@ -99,10 +99,22 @@ async def stream_tasks(
         Literal["beginning", "end"], Query(description="Without Last-Event-ID.")
     ] = "beginning",
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=65536,
+            description="An event's id, as Last-Event-ID (which wins): for a client that makes"
+            " a new stream and cannot set the header, as a browser's EventSource.",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Tasks live as server-sent events; each event's id resumes the stream after it."""
     feeds = readable_feeds(who, gw, enterprise)
-    resume = parse_positions(last_event_id, feeds) if last_event_id else None
+    resume: Positions | None = None
+    if last_event_id:
+        resume = parse_positions(last_event_id, feeds)
+    elif after:
+        resume = parse_positions(after, feeds, "after")
     gw.kafka()
     gw.streams.take(who.token_id)  # 429 beyond the limits; given back when the stream ends
     gw.metrics.streams.inc()
@@ -123,11 +135,10 @@ async def stream_tasks(
     except BaseException:
         await close()
         raise
-    secret = bearer_secret(request.headers.get("authorization"))
-    assert secret is not None  # `caller` has just found this header's token
+    credential: Credential = request.state.credential  # what `caller` has just checked
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return ClosingStream(
-        _task_events(gw, reader, wanted, secret),
+        _task_events(gw, reader, wanted, credential),
         on_close=close,
         media_type="text/event-stream",
         headers=headers,
@@ -147,7 +158,7 @@ async def open_bounded(gw: Gateway, opening: Awaitable[T]) -> T:
 
 
 async def _task_events(
-    gw: Gateway, reader: FeedReader, wanted: TaskFilter, secret: str
+    gw: Gateway, reader: FeedReader, wanted: TaskFilter, credential: Credential
 ) -> AsyncIterator[str]:
     sent = dict(reader.positions)
     heartbeat = gw.settings.gateway_stream_heartbeat_seconds
@@ -163,11 +174,11 @@ async def _task_events(
         if chunks:
             yield "".join(chunks)
         if time.monotonic() >= next_check:
-            # A revoked token stops its open streams too, within one heartbeat; a token that
-            # cannot be checked ends the stream as well, and the client resumes once it can.
+            # A revoked token (or ended session) stops its open streams too, within one
+            # heartbeat; one that cannot be checked ends the stream as well, and the client
+            # resumes once it can.
             try:
-                async with gw.database() as conn:
-                    holder = await principal_of(conn=conn, secret=secret)
+                holder = await still_holds(gw, credential)
             except ApiError as error:
                 yield f"event: unavailable\ndata: {error.body().model_dump_json()}\n\n"
                 return

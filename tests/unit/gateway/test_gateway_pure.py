@@ -16,7 +16,6 @@ from schemas.tasks import Task
 from services.gateway.access import (
     Principal,
     Role,
-    bearer_secret,
     new_secret,
     secret_hash,
     token_problem,
@@ -52,15 +51,6 @@ def test_secrets_are_random_and_only_their_hash_is_kept():
     first, second = new_secret(), new_secret()
     assert first != second and first.startswith("sp_") and len(first) > 40
     assert len(secret_hash(first)) == 32 and secret_hash(first) != secret_hash(second)
-
-
-@pytest.mark.parametrize(
-    ("header", "secret"),
-    [("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", None), ("Bearer ", None),
-     (None, None)],
-)  # fmt: skip
-def test_bearer_secret(header, secret):
-    assert bearer_secret(header) == secret
 
 
 def test_only_the_department_holds_supervisor_tokens():
