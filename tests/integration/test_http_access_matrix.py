@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from schemas.example_reports import report
 from services.gateway import GatewaySettings
@@ -63,7 +63,8 @@ CALLERS = {
 # A batch (`.../batch`, one report in it) is refused whole for a caller that may not publish;
 # a publisher's is answered 200 with the report's own outcome, written bNNN: b202 accepted,
 # b403 refused with 403 (the single route's status for the same report).
-# Health, metrics and the API documents are public.
+# Health, metrics, the API documents and the console's files are public. Signing in to the
+# console (the token in the body) is for people: not publishers; no token is a 422.
 TABLE = """
 method route                                scope    pub disp post sup aud dpub none bad exp rev
 POST /v1/reports/line_fault                 own      202 403 403 403 403 403 401 401 401 401
@@ -130,6 +131,12 @@ GET /openapi.json                           -        200 200 200 200 200 200 200
 GET /docs                                   -        200 200 200 200 200 200 200 200 200 200
 GET /docs/oauth2-redirect                   -        200 200 200 200 200 200 200 200 200 200
 GET /redoc                                  -        200 200 200 200 200 200 200 200 200 200
+GET /                                       -        307 307 307 307 307 307 307 307 307 307
+GET /console                                -        200 200 200 200 200 200 200 200 200 200
+GET /console/static/{path}                  -        200 200 200 200 200 200 200 200 200 200
+POST /v1/session                            -        403 200 403 200 200 403 422 401 401 401
+GET /v1/session                             -        200 200 200 200 200 200 401 401 401 401
+DELETE /v1/session                          -        204 204 204 204 204 204 401 401 401 401
 """
 # Whose tasks a caller allowed to read them is shown, per scope: by hand, like the table.
 EVERYONE = {VNPT, VIETTEL}
@@ -182,6 +189,8 @@ def app_routes(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
     for route in routes:
         if isinstance(route, APIRoute | Route):
             found |= {(m, prefix + route.path) for m in route.methods or () if m != "HEAD"}
+        elif isinstance(route, Mount):  # static files: any path under it
+            found.add(("GET", prefix + route.path + "/{path}"))
         else:
             context = route.include_context
             found |= app_routes(route.original_router.routes, prefix + context.prefix)
@@ -236,6 +245,8 @@ def request_of(cell: Cell, number: int) -> tuple[str, dict[str, Any]]:
         scope = "own" if cell.scope == "unknown" else cell.scope
         body = report_body(kind, scope, f"matrix-{number}")
         return path, {"json": [body] if batch else body}
+    if path == "/console/static/{path}":
+        return "/console/static/main.js", {}
     if path.startswith("/v1/tasks"):
         enterprise = ENTERPRISE_OF[cell.scope]
         return path, {"params": {"enterprise": enterprise} if enterprise else {}}
@@ -277,6 +288,9 @@ async def _first_task(response: httpx.Response) -> dict[str, Any]:
 async def answer(http: httpx.AsyncClient, cell: Cell, number: int) -> tuple[int, Any]:
     """The status and the decoded body of a cell's request; a stream's first task."""
     path, options = request_of(cell, number)
+    if (cell.method, cell.template) == ("POST", "/v1/session"):  # the token goes in the body
+        token = http.headers.pop("authorization", "").removeprefix("Bearer ")
+        options = {"json": {"token": token}}
     if cell.template == "/v1/tasks/stream":
         async with http.stream(cell.method, path, **options) as response:
             if response.status_code == 200:
@@ -296,6 +310,8 @@ def check_body(cell: Cell, body: Any) -> None:
         assert {t["enterprise"] for t in body["tasks"]} == VISIBLE[cell.caller, cell.scope]
     elif cell.template == "/v1/tasks/stream":
         assert body["enterprise"] in VISIBLE[cell.caller, cell.scope]
+    elif cell.template == "/v1/session" and cell.method != "DELETE":
+        assert (body["enterprise"], body["role"]) == CALLERS[cell.caller][:2], body
     elif cell.template == "/v1/incidents/{incident_id}":
         assert {e["incident_id"] for e in body["events"]} == {INCIDENT_OF[cell.scope]}
     elif cell.item is not None:
