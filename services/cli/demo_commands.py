@@ -26,10 +26,11 @@ from services.cli import simulate_commands
 from services.cli.auditor_commands import verify_text
 from services.cli.runnable import SERVICES
 from services.cli.stack_commands import progress
+from services.gateway import GatewaySettings, Role, create_token
 from services.incidents.settings import IncidentSettings
 from services.recorder.settings import RecorderSettings
 from services.router import REFERENCE_RULES, RouterSettings
-from services.runtime import lag
+from services.runtime import db, lag
 from services.runtime.errors import StackError
 from services.runtime.kafka import admin_client
 from services.runtime.settings import load_settings
@@ -42,6 +43,12 @@ DEMO_SECONDS = 90.0
 # The cable cut of 19 May: a storm, escalations and the evening's load in a short run.
 DEMO_START = datetime(2007, 5, 19, 14, 0, tzinfo=election_2007.LOCAL)
 READY_WAIT_S = 180.0
+# Who the demo signs in to the console: a district's telecom dispatcher and the Department.
+CONSOLE_USERS = (
+    ("VNPT's dispatcher", "vnpt-quang-nam", Role.DISPATCHER),
+    ("the Department (supervisor)", "so-bcvt-quang-nam", Role.SUPERVISOR),
+    ("an auditor", "so-bcvt-quang-nam", Role.AUDITOR),
+)
 DRAIN_WAIT_S = 120.0
 
 
@@ -86,6 +93,8 @@ async def _demo(
     children = await _start_services(settings, demo_dir / "logs", rules)
     try:
         await _wait_ready(settings)
+        signs_in = await _console_sign_ins()
+        print(signs_in, flush=True)
         played = await simulate_commands.play_async(
             load_settings(SimulatorSettings),
             seed=seed,
@@ -97,7 +106,31 @@ async def _demo(
         await _wait_drained(settings)
     finally:
         await _stop(children)
-    return await _audit(rules, demo_dir, seed) or played
+    found = await _audit(rules, demo_dir, seed)
+    print(signs_in.replace("while the scenario plays", "again after `signalpost up`"))
+    return found or played
+
+
+async def _console_sign_ins() -> str:
+    """Where the web console is, and fresh tokens for VNPT's dispatcher and the Department."""
+    gateway = load_settings(GatewaySettings)
+    conn = await db.connect(gateway, url=gateway.owner_database_url)
+    try:
+        made = {
+            who: await create_token(conn=conn, enterprise=enterprise, role=role, label="demo")
+            for who, enterprise, role in CONSOLE_USERS
+        }
+    finally:
+        await conn.close()
+    lines = [f"web console, live while the scenario plays: {console_url(gateway)}"]
+    lines += [f"  sign in as {who}: {token.secret}" for who, token in made.items()]
+    return "\n".join(lines)
+
+
+def console_url(gateway: GatewaySettings) -> str:
+    """The console's address on this machine (a gateway bound to every address: localhost)."""
+    host = "127.0.0.1" if gateway.gateway_host in ("0.0.0.0", "::") else gateway.gateway_host
+    return f"http://{host}:{gateway.gateway_port}/console"
 
 
 async def _start_services(
