@@ -31,12 +31,18 @@ WAIT_MS = 60_000
 
 @pytest.fixture
 async def system(running_system, tmp_path):
+    """The console's gateway (restarted by the test, so kept in a list) and the publishers'."""
     settings, _, _ = running_system
-    gateway = await start_gateway(
-        settings, tmp_path / "gateway.log", SIGNALPOST_GATEWAY_STREAM_HEARTBEAT_SECONDS="1"
-    )
-    yield gateway
-    await stop_gateway(gateway)
+    console = await start_gateway(settings, tmp_path / "gateway.log", **QUICK)
+    publishers = await start_gateway(settings, tmp_path / "publishers.log")
+    gateways = [console, publishers]
+    yield gateways
+    for gateway in gateways:
+        await stop_gateway(gateway)
+
+
+# Open streams recheck their session every second (a revoke's effect, sooner).
+QUICK = {"SIGNALPOST_GATEWAY_STREAM_HEARTBEAT_SECONDS": "1"}
 
 
 async def signed_in(browser, gateway, secret: str, *, width: int = 1280):
@@ -69,9 +75,9 @@ def card(key: str) -> str:
     return f'article.task[data-incident-key="{key}"]'
 
 
-async def test_dispatchers_and_the_department_work_in_the_console(system, test_id):
-    gateway = system
-    publisher = gateway.client(await gateway.token(VNPT, "publisher"))
+async def test_dispatchers_and_the_department_work_in_the_console(system, test_id, tmp_path):
+    gateway, publishers = system
+    publisher = publishers.client(await publishers.token(VNPT, "publisher"))
     vnpt_secret = await gateway.token(VNPT, "dispatcher")
     async with chromium() as browser:
         vnpt = await signed_in(browser, gateway, vnpt_secret)
@@ -90,7 +96,20 @@ async def test_dispatchers_and_the_department_work_in_the_console(system, test_i
         await vnpt.wait_for_selector(card(key), timeout=WAIT_MS)
         print(f"\npublished -> on the dispatcher's page: {time.monotonic() - published:.2f} s")
         incident = await vnpt.get_attribute(card(key), "data-incident-id")
+        assert await vnpt.is_visible("#p1-alert")  # a new P1 is made obvious
         await vnpt.screenshot(path=screenshot_path("dispatcher-tasks"), full_page=True)
+
+        # The console's gateway restarts; a fault published meanwhile is there once it is back.
+        await stop_gateway(gateway)
+        await vnpt.wait_for_selector('#live[data-state="reconnecting"]', timeout=WAIT_MS)
+        meanwhile = await publish(publisher, f"{test_id}-c", "VNPT-TPH-0043")
+        port = int(gateway.url.rsplit(":", 1)[1])
+        gateway = system[0] = await start_gateway(
+            gateway.settings, tmp_path / "gateway-again.log", port=port, **QUICK
+        )
+        await vnpt.wait_for_selector(card(meanwhile), timeout=WAIT_MS)
+        await vnpt.wait_for_selector('#live[data-state="live"]', timeout=WAIT_MS)
+        assert await vnpt.locator(card(key)).count() == 1  # nothing twice
 
         # The Department's district changes colour.
         await department.wait_for_selector(f'{tile}:not([data-state="calm"])', timeout=WAIT_MS)

@@ -59,13 +59,19 @@ def free_port() -> int:
 
 
 async def start_gateway(
-    settings: Settings, log: Path, *, healthy: bool = True, **variables: str
+    settings: Settings,
+    log: Path,
+    *,
+    healthy: bool = True,
+    port: int | None = None,
+    **variables: str,
 ) -> RunningGateway:
     """`signalpost run gateway` on the test's prefix and schema, once /healthz says ok.
 
-    With `healthy=False`, once /healthz answers at all (a gateway started in an outage).
+    With `healthy=False`, once /healthz answers at all (a gateway started in an outage). On a
+    free port, or on `port` (a gateway started again where its clients know it).
     """
-    port = free_port()
+    port = port or free_port()
     # The gateway's own role, on the test's server (the child would read the session's).
     database = settings.gateway_database_url.get_secret_value()
     process = await start_service(

@@ -84,7 +84,7 @@ function start(session) {
   };
   context.feed = new TaskFeed({
     onChange: (task, first) => { if (first && context.feed.isFreshP1(task)) alertP1(task); scheduleDraw(); },
-    onLive: (state) => { $("live").hidden = false; $("live").dataset.state = state; $("live").textContent = t(`live.${state}`); },
+    onLive: (state) => { $("live").hidden = false; $("live").dataset.state = state; showLive(); },
     onRevoked: () => showSignIn(t("signin.expired")),
   });
   $("signin").hidden = true;
@@ -108,10 +108,17 @@ function scheduleDraw() {
   setTimeout(() => { drawPending = false; const view = context && context.current(); if (view && !view.startsWith("incident/") && view !== "audit") draw(); }, 100);
 }
 
+function showLive() {
+  const state = $("live").dataset.state;
+  if (state) $("live").textContent = t(`live.${state}`);
+}
+
 function draw() {
   if (!context) return;
   translate(document);
   setSoundButton();
+  showLive();
+  if (context.alerted && !$("p1-alert").hidden) alertP1(context.alerted, { quiet: true });
   $("who").textContent = `${context.name(context.session.enterprise)} · ${t(`role.${context.session.role}`)}`;
   const view = context.current();
   const [name, arg] = [view.split("/")[0], view.split("/").slice(1).join("/")];
@@ -125,12 +132,13 @@ function draw() {
   else renderAudit(root, context);
 }
 
-function alertP1(task) {
+function alertP1(task, { quiet = false } = {}) {
+  context.alerted = task;
   const box = $("p1-alert");
   box.hidden = false;
   clear(box).append(el("strong", { text: t("p1.new") }), " ", el("a", { href: `#/incident/${encodeURIComponent(task.incident_id)}`, text: task.summary }),
     " ", el("button", { type: "button", text: t("p1.dismiss"), onclick: () => { box.hidden = true; } }));
-  if (context.sound) beep();
+  if (context.sound && !quiet) beep();
 }
 
 // A short two-tone alarm, made in the page: no sound file to fetch.
