@@ -161,6 +161,8 @@ SERVICE_PRIVILEGES: dict[str, dict[str, str]] = {
         # Tokens are made and revoked by the owner (`signalpost tokens`, and the simulator's,
         # the fuzzer's and the benchmarks' run tokens); the gateway only notes their last use.
         "api_tokens": "SELECT, UPDATE (last_used_at)",
+        # The SLA report counts them (GET /v1/report); the rejected record itself stays unread.
+        "dead_letters": "SELECT (rejected_by, source_topic, dead_lettered_at, error)",
     },
 }
 # Columns the auditor may not read: even the hash of a token's secret stays with the gateway.

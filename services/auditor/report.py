@@ -48,10 +48,24 @@ async def load_figures(
     """The report's figures for incidents opened in [since, until), deadlines judged at the end."""
     conn = await open_audit(settings)
     try:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            return await _load(conn, settings.topic_prefix, since, until, until or now)
+        return await figures_on(
+            conn, topic_prefix=settings.topic_prefix, since=since, until=until, now=now
+        )
     finally:
         await conn.close()
+
+
+async def figures_on(
+    conn: asyncpg.Connection,
+    *,
+    topic_prefix: str,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+) -> Figures:
+    """load_figures on a connection of the caller's (the gateway's role may read as much)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await _load(conn, topic_prefix, since, until, until or now)
 
 
 async def _load(

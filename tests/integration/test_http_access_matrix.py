@@ -63,7 +63,8 @@ CALLERS = {
 # A batch (`.../batch`, one report in it) is refused whole for a caller that may not publish;
 # a publisher's is answered 200 with the report's own outcome, written bNNN: b202 accepted,
 # b403 refused with 403 (the single route's status for the same report).
-# Health, metrics and the API documents are public.
+# The SLA report is the auditors' and the Department's, and a dispatcher's of its own
+# enterprise's incidents. Health, metrics and the API documents are public.
 TABLE = """
 method route                                scope    pub disp post sup aud dpub none bad exp rev
 POST /v1/reports/line_fault                 own      202 403 403 403 403 403 401 401 401 401
@@ -124,6 +125,7 @@ POST /v1/incidents/{incident_id}/notes      unknown  403 404 403 404 403 403 401
 POST /v1/incidents/{incident_id}/reassign   own      403 403 403 202 403 403 401 401 401 401
 POST /v1/incidents/{incident_id}/reassign   other    403 403 403 202 403 403 401 401 401 401
 POST /v1/incidents/{incident_id}/reassign   unknown  403 403 403 404 403 403 401 401 401 401
+GET /v1/report                              all      403 200 403 200 200 403 401 401 401 401
 GET /healthz                                -        200 200 200 200 200 200 200 200 200 200
 GET /metrics                                -        200 200 200 200 200 200 200 200 200 200
 GET /openapi.json                           -        200 200 200 200 200 200 200 200 200 200
@@ -296,6 +298,9 @@ def check_body(cell: Cell, body: Any) -> None:
         assert {t["enterprise"] for t in body["tasks"]} == VISIBLE[cell.caller, cell.scope]
     elif cell.template == "/v1/tasks/stream":
         assert body["enterprise"] in VISIBLE[cell.caller, cell.scope]
+    elif cell.template == "/v1/report":
+        rows = {r["value"] for r in body["rows"] if r["dimension"] == "enterprise"}
+        assert rows == VISIBLE[cell.caller, cell.scope], body["rows"]
     elif cell.template == "/v1/incidents/{incident_id}":
         assert {e["incident_id"] for e in body["events"]} == {INCIDENT_OF[cell.scope]}
     elif cell.item is not None:
