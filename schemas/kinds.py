@@ -34,7 +34,8 @@ R = TypeVar("R", bound=ReportEnvelope)
 
 @dataclass(frozen=True)
 class KindSpec(Generic[R]):
-    """One kind of report: its tag, its model, its topic, its label, its owner field, its key."""
+    """One kind of report: its tag, its model, its topic, its label, its owner field, its key,
+    and the field naming what it is about."""
 
     kind: ReportKind
     model: type[R]
@@ -43,6 +44,7 @@ class KindSpec(Generic[R]):
     owner: str  # the field naming the enterprise whose network or office the report is about
     owner_kind: EnterpriseKind  # what kind of enterprise that field must name
     key: Callable[[R], str]
+    subject: str  # the dotted field naming the line, resource or item, as charts show it
 
 
 def _line_fault_key(report: LineFault) -> str:
@@ -69,6 +71,7 @@ REPORT_KINDS: tuple[KindSpec[Any], ...] = (
         "operator",
         EnterpriseKind.TELECOM,
         _line_fault_key,
+        "alarmed_object.id",
     ),
     KindSpec(
         ReportKind.CAPACITY_ALARM,
@@ -78,6 +81,7 @@ REPORT_KINDS: tuple[KindSpec[Any], ...] = (
         "operator",
         EnterpriseKind.TELECOM,
         _capacity_alarm_key,
+        "alarmed_object.id",
     ),
     KindSpec(
         ReportKind.SUSPICIOUS_PARCEL,
@@ -87,6 +91,7 @@ REPORT_KINDS: tuple[KindSpec[Any], ...] = (
         "post_office",
         EnterpriseKind.POSTAL,
         _suspicious_parcel_key,
+        "item.id",
     ),
 )
 KIND: Mapping[str, KindSpec[Any]] = {spec.kind.value: spec for spec in REPORT_KINDS}

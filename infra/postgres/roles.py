@@ -163,6 +163,8 @@ SERVICE_PRIVILEGES: dict[str, dict[str, str]] = {
         "api_tokens": "SELECT, UPDATE (last_used_at)",
         # The console's sign-ins: opened and ended by the gateway, never erased.
         "console_sessions": "SELECT, INSERT, UPDATE (ended_at)",
+        # The SLA report counts them (GET /v1/report); the rejected record itself stays unread.
+        "dead_letters": "SELECT (rejected_by, source_topic, dead_lettered_at, error)",
     },
 }
 # Columns the auditor may not read: even the hash of a token's secret stays with the gateway.

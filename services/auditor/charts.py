@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
 from schemas.kinds import KIND
-from services.auditor.figures import IncidentFigures, percentile
+from services.auditor.figures import Figures, IncidentFigures, percentile
 
 LABEL_W, PLOT_W, ROW_H, AXIS_H = 290, 620, 22, 28
+MAX_TIMELINES = 60
+ALL_ENTERPRISES = "all enterprises"
+# Each distribution chart: the incidents' duration it plots, and its title.
+DURATIONS = {"mttr": ("mttr_s", "Time to resolve"), "mtta": ("mtta_s", "Time to acknowledge")}
 NICE_STEPS_MIN = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880)
 
 
@@ -56,12 +61,27 @@ def _offset(start: datetime, at: datetime | None) -> float | None:
     return None if at is None else max(0.0, (at - start).total_seconds() / 60)
 
 
+def _ended(i: IncidentFigures, at: datetime) -> datetime:
+    """Where its line ends: resolved, cancelled, or still open at the report's end."""
+    return i.resolved_at or (i.closed_at if i.cancelled else None) or at
+
+
+def _label(i: IncidentFigures) -> str:
+    """What the incident was: its kind, the line, resource or item, and whose it is."""
+    who = i.accountable or ("cancelled before routing" if i.cancelled else "not routed")
+    return " ".join(p for p in (i.incident_id[:18], _kind_label(i.kind), i.subject, who) if p)
+
+
+def _life_class(i: IncidentFigures) -> str:
+    return "life open" if i.open else "life cancelled" if i.cancelled else "life"
+
+
 def timelines(incidents: Sequence[IncidentFigures], *, at: datetime) -> str:
     """One row per incident, in minutes since it opened: ack, resolution, deadlines, escalations."""
     ends = []
     for i in incidents:
         marks = [
-            i.resolved_at or at,
+            _ended(i, at),
             i.ack_due_at,
             i.resolve_due_at,
             *(e[0] for e in i.escalations),
@@ -72,12 +92,11 @@ def timelines(incidents: Sequence[IncidentFigures], *, at: datetime) -> str:
     body = []
     for n, i in enumerate(incidents):
         y = 10 + n * ROW_H + ROW_H / 2
-        end = _offset(i.opened_at, i.resolved_at or at)
-        label = f"{i.incident_id[:18]} {_kind_label(i.kind)} {i.enterprise or '?'}"
+        end = _offset(i.opened_at, _ended(i, at))
         body.append(
-            f'<text x="{LABEL_W - 8}" y="{y + 4:.1f}" class="label">{escape(label[:48])}</text>'
+            f'<text x="{LABEL_W - 8}" y="{y + 4:.1f}" class="label">{escape(_label(i)[:48])}</text>'
             f'<line x1="{x(0):.1f}" y1="{y:.1f}" x2="{x(end):.1f}" y2="{y:.1f}" '
-            f'class="{"life" if i.resolved_at else "life open"}"><title>{escape(i.incident_id)}: '
+            f'class="{_life_class(i)}"><title>{escape(i.incident_id)}: '
             f"opened {i.opened_at.isoformat()}</title></line>"
         )
         for due, css in ((i.ack_due_at, "due-ack"), (i.resolve_due_at, "due-resolve")):
@@ -99,11 +118,18 @@ def timelines(incidents: Sequence[IncidentFigures], *, at: datetime) -> str:
                 f'<rect x="{rx - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" class="resolved">'
                 f"<title>resolved {i.resolved_at.isoformat()}</title></rect>"
             )
+        if i.cancelled and i.closed_at is not None:
+            cx = x(end)
+            body.append(
+                f'<path d="M{cx - 4:.1f},{y - 4:.1f} l8,8 m0,-8 l-8,8" class="cancel">'
+                f"<title>cancelled {i.closed_at.isoformat()}</title></path>"
+            )
         for when, level, deadline in i.escalations:
             ex = x(_offset(i.opened_at, when))
             body.append(
                 f'<path d="M{ex:.1f},{y - 6:.1f} l5,6 l-5,6 l-5,-6 z" class="escalation">'
-                f"<title>escalated to level {level} ({deadline}) {when.isoformat()}</title></path>"
+                f"<title>escalated to level {level} ({escape(deadline)}) {when.isoformat()}"
+                "</title></path>"
             )
     top = 10 + len(incidents) * ROW_H + 4
     body += _axis(top, span_min)
@@ -139,3 +165,37 @@ def distribution(groups: Sequence[tuple[str, Sequence[float]]], *, what: str) ->
     top = 10 + len(shown) * ROW_H + 4
     body += _axis(top, span_min)
     return _svg(LABEL_W + PLOT_W + 20, top + AXIS_H, body, f"{what} distribution, minutes")
+
+
+def worth_a_look(incidents: Sequence[IncidentFigures]) -> list[IncidentFigures]:
+    """At most MAX_TIMELINES incidents, in opening order: those that missed a deadline or
+    escalated first, as they are what an auditor looks at."""
+    ranked = sorted(incidents, key=lambda i: (-len(i.breaches), -len(i.escalations), i.opened_at))
+    return sorted(ranked[:MAX_TIMELINES], key=lambda i: i.opened_at)
+
+
+def by_enterprise(
+    incidents: Sequence[IncidentFigures], field: str
+) -> list[tuple[str, list[float]]]:
+    """All enterprises' durations of `field`, then each enterprise's; empty when none has one."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for i in incidents:
+        value = getattr(i, field)
+        if value is not None:
+            groups[i.value("enterprise")].append(value)
+            groups[ALL_ENTERPRISES].append(value)
+    order = sorted(g for g in groups if g != ALL_ENTERPRISES)
+    return [(g, groups[g]) for g in ([ALL_ENTERPRISES, *order] if groups else [])]
+
+
+def report_charts(f: Figures) -> dict[str, str | None]:
+    """The report's charts as SVG text: `timelines`, `mttr`, `mtta`; None with nothing to draw."""
+    charts: dict[str, str | None] = {
+        "timelines": timelines(worth_a_look(f.incidents), at=f.until or f.at)
+        if f.incidents
+        else None
+    }
+    for name, (field, what) in DURATIONS.items():
+        groups = by_enterprise(f.incidents, field)
+        charts[name] = distribution(groups, what=what) if groups else None
+    return charts

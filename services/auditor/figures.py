@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from schemas.kinds import KIND
 
 DIMENSIONS = ("enterprise", "district", "kind")
 ALL = "all"
+CANCELLED = "cancelled"
+ENDED = (CANCELLED, "closed")  # the recorder's statuses of an incident that is over
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,20 @@ class IncidentFigures:
     resolve_due_at: datetime | None
     escalations: tuple[tuple[datetime, int, str], ...] = ()
     breaches: frozenset[str] = frozenset()
+    closed_at: datetime | None = None
+    # From the opening report: whose network or office it is about (its kind's `owner`
+    # field), and the line, resource or item it names.
+    owner: str | None = None
+    subject: str | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        """It should not have existed: a clear with no alarm open on its key, for one."""
+        return self.status == CANCELLED
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None and self.status not in ENDED
 
     @property
     def mtta_s(self) -> float | None:
@@ -39,11 +58,30 @@ class IncidentFigures:
         return _seconds(self.opened_at, self.resolved_at)
 
     @property
-    def deadlines(self) -> int:
-        return (self.ack_due_at is not None) + (self.resolve_due_at is not None)
+    def accountable(self) -> str | None:
+        """The primary enterprise; for one never routed, the enterprise its report was about."""
+        return self.enterprise or self.owner
 
     def value(self, dimension: str) -> str:
+        """Its group in `dimension`; an enterprise always, unless nothing says whose it is."""
+        if dimension == "enterprise":
+            return self.accountable or "(not routed)"
         return getattr(self, dimension) or "(none)"
+
+
+def about_report(report: Mapping[str, Any]) -> dict[str, str | None]:
+    """A recorded report's owner and subject, read by its kind's row of schemas/kinds.py."""
+    spec = KIND.get(str(report.get("kind")))
+    if spec is None:
+        return {}
+    return {"owner": _field(report, spec.owner), "subject": _field(report, spec.subject)}
+
+
+def _field(report: Mapping[str, Any], dotted: str) -> str | None:
+    found: Any = report
+    for name in dotted.split("."):
+        found = found.get(name) if isinstance(found, Mapping) else None
+    return None if found is None else str(found)
 
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:
@@ -73,14 +111,38 @@ class Row:
     resolved: int
     mttr_p50_s: float | None
     mttr_p90_s: float | None
-    deadlines: int
-    breached: int
+    ack_deadlines: int
+    ack_breached: int
+    resolve_deadlines: int
+    resolve_breached: int
     escalations: int
+    open: int
+    cancelled: int
+
+    @property
+    def deadlines(self) -> int:
+        return self.ack_deadlines + self.resolve_deadlines
+
+    @property
+    def breached(self) -> int:
+        return self.ack_breached + self.resolve_breached
 
     @property
     def compliance(self) -> float | None:
         """Share of deadlines met; None when there were none."""
-        return None if not self.deadlines else 1 - self.breached / self.deadlines
+        return _met(self.deadlines, self.breached)
+
+    @property
+    def ack_compliance(self) -> float | None:
+        return _met(self.ack_deadlines, self.ack_breached)
+
+    @property
+    def resolve_compliance(self) -> float | None:
+        return _met(self.resolve_deadlines, self.resolve_breached)
+
+
+def _met(deadlines: int, breached: int) -> float | None:
+    return None if not deadlines else 1 - breached / deadlines
 
 
 def row(dimension: str, value: str, incidents: Sequence[IncidentFigures]) -> Row:
@@ -97,9 +159,13 @@ def row(dimension: str, value: str, incidents: Sequence[IncidentFigures]) -> Row
         len(mttr),
         percentile(mttr, 0.5),
         percentile(mttr, 0.9),
-        sum(i.deadlines for i in incidents),
-        sum(len(i.breaches) for i in incidents),
+        sum(i.ack_due_at is not None for i in incidents),
+        sum("acknowledge" in i.breaches for i in incidents),
+        sum(i.resolve_due_at is not None for i in incidents),
+        sum("resolve" in i.breaches for i in incidents),
         sum(len(i.escalations) for i in incidents),
+        sum(i.open for i in incidents),
+        sum(i.cancelled for i in incidents),
     )
 
 
@@ -137,3 +203,10 @@ def figures(
     levels = Counter((level, deadline) for i in incidents for _, level, deadline in i.escalations)
     out.escalations = [(*key, n) for key, n in sorted(levels.items())]
     return out
+
+
+def for_enterprise(f: Figures, enterprise: str) -> Figures:
+    """The figures of `enterprise`'s incidents alone (those its enterprise rows count); no
+    dead letters, which are no enterprise's."""
+    mine = [i for i in f.incidents if i.value("enterprise") == enterprise]
+    return figures(mine, [], since=f.since, until=f.until, at=f.at)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from html import escape
 
 from services.auditor import charts
-from services.auditor.figures import DIMENSIONS, Figures, IncidentFigures
+from services.auditor.figures import DIMENSIONS, Figures
 from services.auditor.render import HEADER, cells, span
 
-MAX_TIMELINES = 60
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2733;max-width:1200px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccd}
@@ -19,7 +17,8 @@ text-align:right}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}th{backgr
 .note{color:#5a6572}.bad{color:#b3261e;font-weight:600}
 svg .label{font-size:11px;text-anchor:end;fill:#333}svg .tick{font-size:10px;text-anchor:middle;
 fill:#555}svg .axis{stroke:#888}svg .life{stroke:#9aa5b1;stroke-width:3}
-svg .open{stroke-dasharray:4 3}svg .ack{fill:#1f6fd1}svg .resolved{fill:#2e7d32}
+svg .open{stroke-dasharray:4 3}svg .cancelled{stroke:#c9ced4;stroke-dasharray:1 3}
+svg .cancel{stroke:#5a6572;stroke-width:2}svg .ack{fill:#1f6fd1}svg .resolved{fill:#2e7d32}
 svg .due-ack{stroke:#f29900;stroke-width:2}svg .due-resolve{stroke:#b3261e;stroke-width:2}
 svg .escalation{fill:#b3261e}svg .whisker{stroke:#777}svg .box{fill:#cfe0f5;stroke:#1f6fd1}
 svg .median{stroke:#0b3d91;stroke-width:2}svg .p90{fill:#b3261e}svg .dot{fill:#333;opacity:.45}
@@ -28,12 +27,14 @@ svg .median{stroke:#0b3d91;stroke-width:2}svg .p90{fill:#b3261e}svg .dot{fill:#3
 LEGEND = (
     '<p class="legend note"><span>● acknowledged (blue)</span><span>■ resolved (green)</span>'
     "<span>| acknowledge deadline (orange)</span><span>| resolve deadline (red)</span>"
-    "<span>◆ escalation (red)</span><span>dashed: still open</span></p>"
+    "<span>◆ escalation (red)</span><span>dashed: still open</span>"
+    "<span>✕ dotted: cancelled (grey)</span></p>"
 )
 
 
 def html(f: Figures) -> str:
     """The whole report as one HTML document."""
+    svgs = charts.report_charts(f)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -45,11 +46,11 @@ def html(f: Figures) -> str:
         "<h2>SLA compliance, MTTA and MTTR</h2>",
         _sla_tables(f),
         "<h2>MTTR distribution by enterprise</h2>",
-        _distributions(f.incidents, "mttr_s", "Time to resolve"),
+        _distribution(svgs["mttr"]),
         "<h2>MTTA distribution by enterprise</h2>",
-        _distributions(f.incidents, "mtta_s", "Time to acknowledge"),
+        _distribution(svgs["mtta"]),
         "<h2>Incident timelines</h2>",
-        _timelines(f),
+        _timelines(f, svgs["timelines"]),
         "<h2>Escalations</h2>",
         _simple(("level", "deadline", "count"), f.escalations),
         "<h2>Dead letters</h2>",
@@ -77,36 +78,27 @@ def _sla_tables(f: Figures) -> str:
     return "\n".join(out)
 
 
-def _distributions(incidents: list[IncidentFigures], field: str, what: str) -> str:
-    groups: dict[str, list[float]] = defaultdict(list)
-    for i in incidents:
-        value = getattr(i, field)
-        if value is not None:
-            groups[i.value("enterprise")].append(value)
-            groups["all enterprises"].append(value)
-    if not groups:
+def _distribution(svg: str | None) -> str:
+    if svg is None:
         return '<p class="note">No incident has this time yet.</p>'
-    order = ["all enterprises", *sorted(g for g in groups if g != "all enterprises")]
     legend = (
         '<p class="note">Whiskers: fastest to slowest; box: p25 to p75; dark line: p50; '
         "red mark: p90; dots: incidents.</p>"
     )
-    return legend + charts.distribution([(g, groups[g]) for g in order], what=what)
+    return legend + svg
 
 
-def _timelines(f: Figures) -> str:
-    if not f.incidents:
+def _timelines(f: Figures, svg: str | None) -> str:
+    if svg is None:
         return '<p class="note">No incidents in this period.</p>'
-    # Those that missed a deadline or escalated first: they are what an auditor looks at.
-    ranked = sorted(f.incidents, key=lambda i: (-len(i.breaches), -len(i.escalations), i.opened_at))
-    shown = sorted(ranked[:MAX_TIMELINES], key=lambda i: i.opened_at)
+    shown = min(len(f.incidents), charts.MAX_TIMELINES)
     note = (
-        f'<p class="note">{len(shown)} of {len(f.incidents)} incidents, those that missed a '
+        f'<p class="note">{shown} of {len(f.incidents)} incidents, those that missed a '
         "deadline or escalated first.</p>"
-        if len(shown) < len(f.incidents)
+        if shown < len(f.incidents)
         else ""
     )
-    return note + LEGEND + charts.timelines(shown, at=f.until or f.at)
+    return note + LEGEND + svg
 
 
 def _simple(header: tuple[str, ...], rows: list[tuple]) -> str:

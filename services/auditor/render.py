@@ -10,7 +10,8 @@ from services.auditor.figures import Figures, Row
 
 HEADER = (
     "dimension", "value", "incidents", "acknowledged", "mtta_p50", "mtta_p90", "resolved",
-    "mttr_p50", "mttr_p90", "deadlines", "breached", "sla_compliance", "escalations",
+    "mttr_p50", "mttr_p90", "deadlines", "breached", "sla_compliance", "escalations", "open",
+    "cancelled",
 )  # fmt: skip
 
 
@@ -35,7 +36,8 @@ def cells(r: Row) -> tuple[str, ...]:
     return (
         r.dimension, r.value, str(r.incidents), str(r.acknowledged), duration(r.mtta_p50_s),
         duration(r.mtta_p90_s), str(r.resolved), duration(r.mttr_p50_s), duration(r.mttr_p90_s),
-        str(r.deadlines), str(r.breached), share(r.compliance), str(r.escalations),
+        str(r.deadlines), str(r.breached), share(r.compliance), str(r.escalations), str(r.open),
+        str(r.cancelled),
     )  # fmt: skip
 
 
@@ -78,7 +80,7 @@ def csv_text(f: Figures) -> str:
         numbers = (
             r.incidents, r.acknowledged, _num(r.mtta_p50_s), _num(r.mtta_p90_s), r.resolved,
             _num(r.mttr_p50_s), _num(r.mttr_p90_s), r.deadlines, r.breached,
-            _num(r.compliance, 4), r.escalations,
+            _num(r.compliance, 4), r.escalations, r.open, r.cancelled,
         )  # fmt: skip
         writer.writerow(("sla", r.dimension, r.value, *numbers))
     for stage, topic, error, n in f.dead_letters:

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.errors import ErrorBody, Problem, field_path
-from services.gateway import console, incidents, ops, publish, tasks
+from services.gateway import audit, console, incidents, ops, publish, tasks
 from services.gateway.errors import ApiError
 from services.gateway.metrics import Metrics
 from services.gateway.openapi import document_bodies
@@ -24,7 +24,14 @@ from services.gateway.state import Gateway
 
 log = structlog.get_logger(component="gateway")
 # Included in this order, the order in which requests are matched and the document lists them.
-ROUTERS = (publish.router, tasks.router, incidents.router, ops.router, console.router)
+ROUTERS = (
+    publish.router,
+    tasks.router,
+    incidents.router,
+    audit.router,
+    ops.router,
+    console.router,
+)
 
 
 def create_app(gateway: Gateway) -> FastAPI:

@@ -26,7 +26,13 @@ from services.auditor import access
 from services.router import REFERENCE_RULES, load_rule_set
 from services.runtime.kafka import make_producer
 from services.runtime.topics import DEAD_LETTERS, LINE_FAULT_REPORTS, topic_name
-from tests.support.audit_history import START, activation, publish_history, scenario
+from tests.support.audit_history import (
+    START,
+    activation,
+    cleared_first,
+    publish_history,
+    scenario,
+)
 from tests.support.polling import eventually
 from tests.support.service_process import SIGNALPOST, start_service
 
@@ -92,10 +98,12 @@ async def recorded_all(pool, events: int) -> None:
 
 @pytest.fixture
 async def recorded(topics, database, test_id, tmp_path):
-    """Forty incidents and a dead letter, recorded by the recorder service; its CLI env."""
+    """Forty incidents, six cancelled before routing and a dead letter, recorded by the
+    recorder service; its CLI env."""
     history = scenario(40, rules=RULES, registry=REGISTRY)
+    cleared = cleared_first(6, rules=RULES, registry=REGISTRY)
     start = activation(RULES, REGISTRY, START - timedelta(hours=1), str(REFERENCE_RULES))
-    events = await publish_history(topics, [history], [start])
+    events = await publish_history(topics, [history, cleared], [start])
     await publish_rejected_report(topics)
     log = tmp_path / "recorder.log"
     recorder = await start_service(
@@ -142,6 +150,9 @@ async def test_an_auditor_verifies_replays_and_opens_the_html_report(recorded, t
     # Self-contained: nothing fetched from anywhere (the SVG namespace is a name, not a fetch).
     assert not re.search(r"""(src|href)\s*=|@import|url\(""", text)
     assert text.count("<svg") == 3 and "Incident timelines" in text
+    # The six cancelled incidents are drawn cancelled, named, and counted as cancelled.
+    assert text.count('class="life cancelled"') == 6 and "cancelled (grey)" in text
+    assert "line ?" not in text and "(none)" not in table.stdout + csv.stdout
     assert console_errors(page) == []
 
 

@@ -148,16 +148,30 @@ async def test_each_service_role_holds_exactly_the_rights_its_service_needs(data
         assert held == expected, service
 
 
-async def test_of_api_tokens_the_gateway_updates_only_the_last_use(database, settings):
-    role = role_of(settings.gateway_database_url)
+async def gateway_columns(database, settings, table: str, privilege: str) -> set[str]:
+    """The columns of `table` on which the gateway's role holds `privilege`."""
     columns = await database.fetch(
-        "SELECT attname, has_column_privilege($1, attrelid, attname, 'UPDATE') AS may"
-        " FROM pg_attribute WHERE attrelid = format('%I.api_tokens', $2::text)::regclass"
+        "SELECT attname, has_column_privilege($1, attrelid, attname, $3) AS may"
+        " FROM pg_attribute WHERE attrelid = format('%I.%I', $2::text, $4::text)::regclass"
         " AND attnum > 0 AND NOT attisdropped",
-        role,
+        role_of(settings.gateway_database_url),
         settings.db_schema,
+        privilege,
+        table,
     )
-    assert {c["attname"] for c in columns if c["may"]} == {"last_used_at"}
+    return {c["attname"] for c in columns if c["may"]}
+
+
+async def test_of_api_tokens_the_gateway_updates_only_the_last_use(database, settings):
+    assert await gateway_columns(database, settings, "api_tokens", "UPDATE") == {"last_used_at"}
+
+
+async def test_of_dead_letters_the_gateway_reads_what_the_report_counts_never_the_record(
+    database, settings
+):
+    # GET /v1/report counts them by stage, source topic and error, in a period.
+    counted = {"rejected_by", "source_topic", "dead_lettered_at", "error"}
+    assert await gateway_columns(database, settings, "dead_letters", "SELECT") == counted
 
 
 @pytest.mark.parametrize("service", sorted(EXPECTED))

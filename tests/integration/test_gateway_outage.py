@@ -240,9 +240,11 @@ async def test_with_postgres_frozen_or_stopped_answers_are_prompt_503s(own_postg
                 command, figures[f"command, {outage}"] = await timed(
                     disp.post("/v1/incidents/inc-1/acknowledge", json={})
                 )
+                sla, figures[f"report, {outage}"] = await timed(disp.get("/v1/report"))
                 health = await disp.get("/healthz")
                 assert_unavailable(published, "postgres")
                 assert_unavailable(command, "postgres")
+                assert_unavailable(sla, "postgres")
                 assert health.status_code == 503 and health.json()["down"] == ["postgres"]
             await postgres.start(cluster, settings, quiet)
             back = await pub.post("/v1/reports/line_fault", json=report("line_fault", test_id))

@@ -63,8 +63,10 @@ CALLERS = {
 # A batch (`.../batch`, one report in it) is refused whole for a caller that may not publish;
 # a publisher's is answered 200 with the report's own outcome, written bNNN: b202 accepted,
 # b403 refused with 403 (the single route's status for the same report).
-# Health, metrics, the API documents and the console's files are public. Signing in to the
-# console (the token in the body) is for people: not publishers; no token is a 422.
+# The SLA report is the auditors' and the Department's, and a dispatcher's of its own
+# enterprise's incidents. Health, metrics, the API documents and the console's files are
+# public. Signing in to the console (the token in the body) is for people: not publishers;
+# no token is a 422.
 TABLE = """
 method route                                scope    pub disp post sup aud dpub none bad exp rev
 POST /v1/reports/line_fault                 own      202 403 403 403 403 403 401 401 401 401
@@ -125,6 +127,7 @@ POST /v1/incidents/{incident_id}/notes      unknown  403 404 403 404 403 403 401
 POST /v1/incidents/{incident_id}/reassign   own      403 403 403 202 403 403 401 401 401 401
 POST /v1/incidents/{incident_id}/reassign   other    403 403 403 202 403 403 401 401 401 401
 POST /v1/incidents/{incident_id}/reassign   unknown  403 403 403 404 403 403 401 401 401 401
+GET /v1/report                              all      403 200 403 200 200 403 401 401 401 401
 GET /healthz                                -        200 200 200 200 200 200 200 200 200 200
 GET /metrics                                -        200 200 200 200 200 200 200 200 200 200
 GET /openapi.json                           -        200 200 200 200 200 200 200 200 200 200
@@ -312,6 +315,9 @@ def check_body(cell: Cell, body: Any) -> None:
         assert body["enterprise"] in VISIBLE[cell.caller, cell.scope]
     elif cell.template == "/v1/session" and cell.method != "DELETE":
         assert (body["enterprise"], body["role"]) == CALLERS[cell.caller][:2], body
+    elif cell.template == "/v1/report":
+        rows = {r["value"] for r in body["rows"] if r["dimension"] == "enterprise"}
+        assert rows == VISIBLE[cell.caller, cell.scope], body["rows"]
     elif cell.template == "/v1/incidents/{incident_id}":
         assert {e["incident_id"] for e in body["events"]} == {INCIDENT_OF[cell.scope]}
     elif cell.item is not None:

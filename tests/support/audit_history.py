@@ -127,21 +127,53 @@ def scenario(
     history = History()
     for number in range(count):
         at = start + spacing * number
-        payload = sample_report(number, at, tag=tag)
-        value = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        topic = TOPIC_OF_KIND[payload["kind"]]
-        history.reports.append((topic, payload["report_id"].encode(), value))
-        parsed = decode(REPORT, value)
+        parsed = _sent(history, sample_report(number, at, tag=tag))
         history.events.extend(_life(history, number, parsed, at, rules, registry, policy))
     return history
 
 
-def _life(history, number, parsed, at, rules, registry, policy) -> Iterator[IncidentEvent]:
+def cleared_first(
+    count: int, *, rules: RuleSet, registry: Registry, start: datetime = START, tag: str = "c"
+) -> History:
+    """`count` line clears, each on a line with no alarm open: the incident manager opens an
+    incident for each and cancels it at once, before any routing (machine.py `_open`)."""
+    policy = Policy.from_registry(registry)
+    history = History()
+    for number in range(count):
+        at = start + timedelta(minutes=3 * number + 1)
+        payload = report(
+            "line_fault",
+            f"audit{tag}-{number}",
+            perceived_severity="cleared",
+            **{"alarmed_object.id": f"L{tag}-{number}"},
+            occurred_at=at.isoformat(),
+            reported_at=(at + timedelta(seconds=20)).isoformat(),
+        )
+        parsed = _sent(history, payload)
+        *_, events = _opening(history, parsed, at, rules, registry, policy)
+        history.events.extend(events)
+    return history
+
+
+def _sent(history: History, payload: dict[str, Any]) -> Any:
+    """The report as published (kept in the history) and as decoded."""
+    value = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    topic = TOPIC_OF_KIND[payload["kind"]]
+    history.reports.append((topic, payload["report_id"].encode(), value))
+    return decode(REPORT, value)
+
+
+def _opening(history, parsed, at, rules, registry, policy):
+    """The report routed and handed to the incident manager: its state, and what it decided."""
     (group,) = collapse([parsed])
     decision = route(parsed, rules, registry, rules.calendar)
     routed = routed_report(group, decision, now=at)
     history.decided(ROUTED_REPORTS, routed, at)
-    state, events = handle(IncidentState(), routed, at, policy)
+    return decision, *handle(IncidentState(), routed, at, policy)
+
+
+def _life(history, number, parsed, at, rules, registry, policy) -> Iterator[IncidentEvent]:
+    decision, state, events = _opening(history, parsed, at, rules, registry, policy)
     yield from events
     ack, fix = _steps(number)
     primary = decision.primary
@@ -214,13 +246,21 @@ async def publish_history(
 
 
 async def recorded_scenario(
-    settings: Settings, count: int, *, rules: RuleSet, registry: Registry, source: str
+    settings: Settings,
+    count: int,
+    *,
+    rules: RuleSet,
+    registry: Registry,
+    source: str,
+    cleared: int = 0,
 ) -> History:
     """`count` incidents routed with `rules` (from file `source`, in force an hour before the
-    first), their reports, inputs and events published, and all of it recorded."""
+    first), and `cleared` cancelled ones (`cleared_first`), their reports, inputs and events
+    published, and all of it recorded; the history of the `count`."""
     history = scenario(count, rules=rules, registry=registry)
+    histories = [history, cleared_first(cleared, rules=rules, registry=registry)]
     start = activation(rules, registry, START - timedelta(hours=1), source)
-    events = await publish_history(settings, [history], [start])
+    events = await publish_history(settings, histories, [start])
     await record_all(settings, events=events, rule_sets=1)
     return history
 
