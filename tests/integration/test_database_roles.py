@@ -38,6 +38,7 @@ EXPECTED = {
         "recorder_dead_letters": "SI",
         "gateway_reports": "",
         "api_tokens": "",
+        "console_sessions": "",
         "incident_response_times": "",
         "response_times_by_day": "",
     },
@@ -54,6 +55,7 @@ EXPECTED = {
         "recorder_dead_letters": "",
         "gateway_reports": "SI",
         "api_tokens": "S",  # and UPDATE of the one column last_used_at, checked below
+        "console_sessions": "SI",  # and UPDATE of ended_at alone: a sign-out
         "incident_response_times": "",
         "response_times_by_day": "",
     },
@@ -79,6 +81,9 @@ DENIED = [
     "UPDATE api_tokens SET secret_sha256 = sha256('known'::bytea)",
     "UPDATE api_tokens SET expires_at = NULL",
     "UPDATE api_tokens SET label = 'mine now'",
+    "DELETE FROM console_sessions",
+    "UPDATE console_sessions SET expires_at = expires_at + interval '1 year'",
+    "UPDATE console_sessions SET token_id = 'tok_other'",
     "DELETE FROM schema_migrations",
     "UPDATE schema_migrations SET checksum = ''",
     "INSERT INTO schema_migrations (version, name, checksum) VALUES (999, 'x', 'x')",

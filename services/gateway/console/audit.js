@@ -38,7 +38,7 @@ function figures(data, context) {
         el("td", { text: seconds(r.mttr_p50_s) }), el("td", { text: seconds(r.mttr_p90_s) })))));
   }
   // The charts are the auditor's own SVG, made by the gateway with every label escaped.
-  for (const [name, svg] of Object.entries(data.charts || {})) {
+  for (const [name, svg] of Object.entries(data.charts || {}).filter(([, svg]) => svg)) {
     const figure = el("figure", { class: "chart", "data-chart": name });
     figure.innerHTML = svg;
     out.push(el("h2", { text: t(`chart.${name}`) }), figure);
