@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
+from services.auditor import CHART_STYLE
 from services.gateway.access import SESSION_COOKIE, Role, session_expiry
 from services.gateway.deps import Caller, Credential, Gw, read_body
 from services.gateway.errors import ApiError, forbidden, unauthorized
@@ -68,6 +69,12 @@ def static_files() -> StaticFiles:
 async def console_page() -> FileResponse:
     """The console's one page; it signs in and draws each view itself."""
     return FileResponse(CONSOLE_DIR / "index.html", headers=PAGE_HEADERS)
+
+
+@router.get("/console/charts.css", include_in_schema=False)
+async def chart_style() -> Response:
+    """The auditor's charts' style, from the auditor itself: the report and the page agree."""
+    return Response(CHART_STYLE, media_type="text/css", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/", include_in_schema=False)

@@ -179,6 +179,14 @@ async def test_dispatchers_and_the_department_work_in_the_console(system, test_i
         await phone.screenshot(path=screenshot_path("dispatcher-phone"), full_page=True)
         assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
+        # The auditor reads the SLA figures and charts, and changes nothing.
+        auditor = await signed_in(browser, gateway, await gateway.token(DEPARTMENT, "auditor"))
+        await auditor.wait_for_selector("#audit-summary", timeout=WAIT_MS)
+        assert await auditor.locator('tr[data-dimension="enterprise"]').count() >= 1
+        assert await auditor.query_selector("figure.chart svg")
+        assert await auditor.query_selector("button[data-action]") is None
+        await auditor.screenshot(path=screenshot_path("auditor-view"), full_page=True)
+
         # Revoking the token ends its sessions at once: the page is back at sign-in.
         conn = await db.connect(gateway.settings, url=gateway.settings.owner_database_url)
         try:
@@ -190,7 +198,7 @@ async def test_dispatchers_and_the_department_work_in_the_console(system, test_i
             await conn.close()
         assert await vnpt.evaluate("fetch('/v1/session').then(r => r.status)") == 401
         await vnpt.wait_for_selector("#signin", state="visible", timeout=WAIT_MS)
-        for page in (vnpt, viettel, department, phone):
+        for page in (vnpt, viettel, department, phone, auditor):
             assert page.errors == [], page.errors
     await publisher.aclose()
 

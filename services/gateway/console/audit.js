@@ -32,7 +32,7 @@ function figures(data, context) {
     out.push(el("h2", { text: t(`audit.by_${dimension}`) }));
     out.push(table(["col.value", "col.incidents", "col.ack_met", "col.resolve_met", "col.mtta_p50", "col.mtta_p90", "col.mttr_p50", "col.mttr_p90"],
       rows.filter((r) => r.dimension === dimension).map((r) => el("tr", { "data-dimension": dimension, "data-value": r.value },
-        el("th", { scope: "row", text: r.label || (dimension === "kind" ? t(`kind.${r.value}`) : context.name(r.value)) }),
+        el("th", { scope: "row", text: dimension === "kind" ? t(`kind.${r.value}`) : r.label || context.name(r.value) }),
         el("td", { text: String(r.incidents) }), el("td", { text: share(r.ack_met_share) }), el("td", { text: share(r.resolve_met_share) }),
         el("td", { text: seconds(r.mtta_p50_s) }), el("td", { text: seconds(r.mtta_p90_s) }),
         el("td", { text: seconds(r.mttr_p50_s) }), el("td", { text: seconds(r.mttr_p90_s) })))));
