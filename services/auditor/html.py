@@ -18,7 +18,8 @@ svg .due-ack{stroke:#f29900;stroke-width:2}svg .due-resolve{stroke:#b3261e;strok
 svg .escalation{fill:#b3261e}svg .whisker{stroke:#777}svg .box{fill:#cfe0f5;stroke:#1f6fd1}
 svg .median{stroke:#0b3d91;stroke-width:2}svg .p90{fill:#b3261e}svg .dot{fill:#333;opacity:.45}
 """
-STYLE = """
+STYLE = (
+    """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2733;max-width:1200px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccd}
 table{border-collapse:collapse;margin:8px 0;font-size:12px}
@@ -26,7 +27,9 @@ td,th{padding:3px 6px;white-space:nowrap;border-bottom:1px solid #e4e6ea;
 text-align:right}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}th{background:#f1f3f6}
 .note{color:#5a6572}.bad{color:#b3261e;font-weight:600}
 .legend span{margin-right:14px}
-""" + CHART_STYLE
+"""
+    + CHART_STYLE
+)
 LEGEND = (
     '<p class="legend note"><span>● acknowledged (blue)</span><span>■ resolved (green)</span>'
     "<span>| acknowledge deadline (orange)</span><span>| resolve deadline (red)</span>"

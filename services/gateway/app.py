@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.errors import ErrorBody, Problem, field_path
 from services.gateway import audit, console, incidents, ops, publish, tasks
+from services.gateway.docs import serve_documents
 from services.gateway.errors import ApiError
 from services.gateway.metrics import Metrics
 from services.gateway.openapi import document_bodies
@@ -51,11 +52,14 @@ def create_app(gateway: Gateway) -> FastAPI:
         description="Publish incident reports; receive and act on tasks. "
         "Every call takes `Authorization: Bearer <token>` (see `signalpost tokens create`).",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by docs.serve_documents
+        redoc_url=None,
     )
     app.state.gateway = gateway
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/console/static", console.static_files(), name="console-static")
+    serve_documents(app)
     document_bodies(app)
     _install_error_handlers(app)
     # A plain ASGI wrapper, not BaseHTTPMiddleware, so streams pass through untouched.

@@ -13,12 +13,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.staticfiles import StaticFiles
 
 from services.auditor import CHART_STYLE
 from services.gateway.access import SESSION_COOKIE, Role, session_expiry
-from services.gateway.deps import Caller, Credential, Gw, read_body
+from services.gateway.deps import Caller, Credential, Gw, errors, read_body
 from services.gateway.errors import ApiError, forbidden, unauthorized
 from services.gateway.sessions import end_session, open_session
 from services.gateway.state import Gateway
@@ -82,7 +82,24 @@ async def root() -> RedirectResponse:
     return RedirectResponse("/console")
 
 
-@router.post("/v1/session", response_model=SessionInfo, tags=["console"])
+class SignIn(BaseModel):
+    """The body of a sign-in: the API token to exchange for a session cookie."""
+
+    token: str = Field(min_length=1, max_length=200)
+
+
+@router.post(
+    "/v1/session",
+    response_model=SessionInfo,
+    responses=errors(400, 413, 415),
+    tags=["console"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SignIn.model_json_schema()}},
+        }
+    },
+)
 async def sign_in(request: Request, gw: Gw) -> JSONResponse:
     """Exchange an API token (`{"token": "sp_..."}`) for the console's session cookie."""
     if not request.headers.get("content-type", "").startswith("application/json"):
@@ -117,7 +134,7 @@ async def sign_in(request: Request, gw: Gw) -> JSONResponse:
     return answer
 
 
-@router.get("/v1/session", response_model=SessionInfo, responses={401: {}}, tags=["console"])
+@router.get("/v1/session", response_model=SessionInfo, responses=errors(), tags=["console"])
 async def current_session(request: Request, who: Caller, gw: Gw) -> JSONResponse:
     """Who this cookie (or token) is, and the CSRF token its page sends with each change."""
     credential: Credential = request.state.credential
@@ -125,7 +142,7 @@ async def current_session(request: Request, who: Caller, gw: Gw) -> JSONResponse
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-@router.delete("/v1/session", status_code=204, tags=["console"])
+@router.delete("/v1/session", status_code=204, responses=errors(), tags=["console"])
 async def sign_out(request: Request, who: Caller, gw: Gw) -> Response:
     """End this console session (the cookie stops working at once) and drop the cookie."""
     credential: Credential = request.state.credential

@@ -133,10 +133,10 @@ GET /metrics                                -        200 200 200 200 200 200 200
 GET /openapi.json                           -        200 200 200 200 200 200 200 200 200 200
 GET /docs                                   -        200 200 200 200 200 200 200 200 200 200
 GET /docs/oauth2-redirect                   -        200 200 200 200 200 200 200 200 200 200
-GET /redoc                                  -        200 200 200 200 200 200 200 200 200 200
 GET /                                       -        307 307 307 307 307 307 307 307 307 307
 GET /console                                -        200 200 200 200 200 200 200 200 200 200
 GET /console/charts.css                     -        200 200 200 200 200 200 200 200 200 200
+GET /docs/static/{path}                     -        200 200 200 200 200 200 200 200 200 200
 GET /console/static/{path}                  -        200 200 200 200 200 200 200 200 200 200
 POST /v1/session                            -        403 200 403 200 200 403 422 401 401 401
 GET /v1/session                             -        200 200 200 200 200 200 401 401 401 401
@@ -251,6 +251,8 @@ def request_of(cell: Cell, number: int) -> tuple[str, dict[str, Any]]:
         return path, {"json": [body] if batch else body}
     if path == "/console/static/{path}":
         return "/console/static/main.js", {}
+    if path == "/docs/static/{path}":
+        return "/docs/static/swagger-ui.css", {}
     if path.startswith("/v1/tasks"):
         enterprise = ENTERPRISE_OF[cell.scope]
         return path, {"params": {"enterprise": enterprise} if enterprise else {}}
