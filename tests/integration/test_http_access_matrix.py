@@ -100,6 +100,10 @@ GET /v1/tasks/stream                        all      403 200 403 200 200 403 401
 GET /v1/tasks/stream                        own      403 200 403 200 200 403 401 401 401 401
 GET /v1/tasks/stream                        other    403 403 403 200 200 403 401 401 401 401
 GET /v1/tasks/stream                        unknown  403 403 403 404 404 403 401 401 401 401
+GET /v1/incidents                           all      403 200 403 200 200 403 401 401 401 401
+GET /v1/incidents                           own      403 200 403 200 200 403 401 401 401 401
+GET /v1/incidents                           other    403 403 403 200 200 403 401 401 401 401
+GET /v1/incidents                           unknown  403 403 403 404 404 403 401 401 401 401
 GET /v1/incidents/{incident_id}             own      403 200 403 200 200 403 401 401 401 401
 GET /v1/incidents/{incident_id}             other    403 404 403 200 200 403 401 401 401 401
 GET /v1/incidents/{incident_id}             unknown  403 404 403 404 404 403 401 401 401 401
@@ -131,7 +135,7 @@ GET /docs                                   -        200 200 200 200 200 200 200
 GET /docs/oauth2-redirect                   -        200 200 200 200 200 200 200 200 200 200
 GET /redoc                                  -        200 200 200 200 200 200 200 200 200 200
 """
-# Whose tasks a caller allowed to read them is shown, per scope: by hand, like the table.
+# Whose tasks (and incidents) a caller allowed to read them is shown, per scope: by hand.
 EVERYONE = {VNPT, VIETTEL}
 VISIBLE = {
     ("disp", "all"): {VNPT},
@@ -236,7 +240,7 @@ def request_of(cell: Cell, number: int) -> tuple[str, dict[str, Any]]:
         scope = "own" if cell.scope == "unknown" else cell.scope
         body = report_body(kind, scope, f"matrix-{number}")
         return path, {"json": [body] if batch else body}
-    if path.startswith("/v1/tasks"):
+    if path.startswith("/v1/tasks") or path == "/v1/incidents":
         enterprise = ENTERPRISE_OF[cell.scope]
         return path, {"params": {"enterprise": enterprise} if enterprise else {}}
     return path, {}
@@ -296,6 +300,8 @@ def check_body(cell: Cell, body: Any) -> None:
         assert {t["enterprise"] for t in body["tasks"]} == VISIBLE[cell.caller, cell.scope]
     elif cell.template == "/v1/tasks/stream":
         assert body["enterprise"] in VISIBLE[cell.caller, cell.scope]
+    elif cell.template == "/v1/incidents":
+        assert {i["primary"] for i in body["incidents"]} == VISIBLE[cell.caller, cell.scope]
     elif cell.template == "/v1/incidents/{incident_id}":
         assert {e["incident_id"] for e in body["events"]} == {INCIDENT_OF[cell.scope]}
     elif cell.item is not None:
