@@ -7,22 +7,39 @@ import json
 import time
 import uuid
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from schemas.chain import verify_chain
 from schemas.codec import encode
 from schemas.envelope import ID_PATTERN
+from schemas.routing import RoutingDecision
 from services.gateway import store
 from services.gateway.access import Principal
+from services.gateway.clocks import (
+    DeadlineClock,
+    Escalation,
+    OverallClocks,
+    Told,
+    deadline_clocks,
+    escalations,
+    first_routing,
+    met_in_time,
+    overall_clocks,
+    told,
+)
 from services.gateway.commands import ACTIONS, CommandAnswer, build_command
 from services.gateway.deps import Caller, Gw, errors, json_body, read_body
 from services.gateway.errors import forbidden, not_found
+from services.gateway.explanations import explanation_for
 from services.gateway.outcomes import CommandOutcome, SeenIncident
 from services.gateway.state import Gateway
+from services.gateway.tasks import readable_feeds
 from services.recorder import timeline
 from services.runtime.topics import INCIDENT_COMMANDS, topic_name
 
@@ -42,12 +59,113 @@ class TimelineEvent(BaseModel):
     event: dict[str, Any]
 
 
+class Clocks(BaseModel):
+    """Each task's deadlines, and the incident's time to acknowledge and to resolve."""
+
+    deadlines: list[DeadlineClock]
+    overall: OverallClocks
+
+
 class Timeline(BaseModel):
-    """An incident's recorded history in order, and whether its hash chain holds."""
+    """An incident's recorded history in order, whether its hash chain holds, and what the
+    incident page shows of it: clocks, escalations, who was told, how and why it was routed."""
 
     incident: str
     chain: str
     events: list[TimelineEvent]
+    clocks: Clocks
+    escalations: list[Escalation]
+    told: list[Told]
+    routing: RoutingDecision | None = Field(description="The first routing's decision.")
+    explanation: dict[str, Any] | None = Field(
+        description="`signalpost route --explain --json` of the opening report, with the "
+        "router's rule set when it is the one the incident was routed with."
+    )
+    explanation_unavailable: str | None = Field(
+        default=None, description="Why there is no explanation."
+    )
+
+
+class IncidentSummary(BaseModel):
+    """One recorded incident as the console's list shows it."""
+
+    incident_id: str
+    incident_key: str
+    kind: str | None
+    district: str | None
+    primary: str | None = Field(description="The enterprise holding it.")
+    priority: str | None
+    status: str
+    summary: str | None
+    opened_at: datetime | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    ack_due_at: datetime | None
+    resolve_due_at: datetime | None
+    ack_met: bool | None = Field(description="Acknowledged in time; None: no verdict yet.")
+    resolve_met: bool | None = Field(description="Resolved in time; None: no verdict yet.")
+    escalation_level: int
+    events: int
+    chain: str = Field(description="`intact`, or `broken at <event>: <reason>`.")
+
+
+class IncidentList(BaseModel):
+    """A page of incidents, newest first, and the cursor of the next page (None: the last)."""
+
+    incidents: list[IncidentSummary]
+    next_before: str | None = Field(description="Pass as `before` for the next page.")
+
+
+@router.get("/v1/incidents", response_model=IncidentList, responses=errors(403), tags=["incidents"])
+async def list_incidents(
+    who: Caller,
+    gw: Gw,
+    district: str | None = None,
+    enterprise: Annotated[
+        str | None, Query(description="Only incidents this enterprise takes part in.")
+    ] = None,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    before: Annotated[
+        str | None, Query(description="The `next_before` of the previous page.")
+    ] = None,
+):
+    """Recorded incidents, newest first: every one for the Department and auditors, those its
+    enterprise takes part in for a dispatcher."""
+    # Whose incidents: those whose task feeds the caller reads (its own, or all), refused alike.
+    scope = readable_feeds(who, gw, enterprise)
+    party = None if who.sees_everything and enterprise is None else scope[0]
+    async with gw.database() as conn:
+        found, rows = await store.recorded_incidents(
+            conn=conn,
+            district=district,
+            kind=kind,
+            status=status,
+            party=party,
+            before=before,
+            limit=limit,
+        )
+    events = {i: list(group) for i, group in groupby(map(dict, rows), itemgetter("incident_id"))}
+    now = gw.clock()
+    items = [_summary(dict(row), events.get(row["incident_id"], []), now) for row in found]
+    last = items[-1]["incident_id"] if len(items) == limit else None
+    return {"incidents": items, "next_before": last}
+
+
+def _summary(row: dict[str, Any], rows: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    heads = {row["incident_id"]: (row["last_sequence"], row["last_hash"])}
+    ended = row["closed_at"]
+    return {
+        **{name: row[name] for name in IncidentSummary.model_fields if name in row},
+        "primary": row["primary_enterprise"],
+        "ack_met": met_in_time(
+            row["ack_due_at"], row["acknowledged_at"] or row["resolved_at"], ended, now
+        ),
+        "resolve_met": met_in_time(row["resolve_due_at"], row["resolved_at"], ended, now),
+        "events": row["event_count"],
+        "chain": chain_status(rows, heads),
+    }
 
 
 @router.get(
@@ -67,10 +185,40 @@ async def incident_timeline(incident_id: IncidentId, who: Caller, gw: Gw):
         rows = [r for r in rows if r["incident_id"] in mine]
     if not rows:
         raise not_found("incident_id", f"no recorded incident {incident_id} that you may see")
-    broken = verify_chain(rows)
-    chain = "intact" if broken is None else f"broken at {broken.event_id}: {broken.reason}"
     events = [{**r, "event": json.loads(r["event"])} for r in rows]
-    return {"incident": incident_id, "chain": chain, "events": events}
+    page = incident_page(_one_incident([e["event"] for e in events], incident_id), gw)
+    return {"incident": incident_id, "chain": chain_status(rows), "events": events} | page
+
+
+def chain_status(
+    rows: list[dict[str, Any]], heads: dict[str, tuple[int, str]] | None = None
+) -> str:
+    """`intact`, or where and why the incident_events rows' hash chain breaks."""
+    broken = verify_chain(rows, heads)
+    return "intact" if broken is None else f"broken at {broken.event_id}: {broken.reason}"
+
+
+def _one_incident(events: list[dict[str, Any]], named: str) -> list[dict[str, Any]]:
+    """The events of the incident `named` by id, or by key its latest (a key may reopen)."""
+    ids = {e["incident_id"]: e["occurred_at"] for e in reversed(events)}  # each one's first
+    chosen = named if named in ids else max(ids, key=lambda i: ids[i])
+    return [e for e in events if e["incident_id"] == chosen]
+
+
+def incident_page(events: list[dict[str, Any]], gw: Gateway) -> dict[str, Any]:
+    """What the incident page shows beside the timeline, from its events in order."""
+    explanation, unavailable = explanation_for(events, gw.registry)
+    return {
+        "clocks": {
+            "deadlines": deadline_clocks(events, gw.clock()),
+            "overall": overall_clocks(events),
+        },
+        "escalations": escalations(events),
+        "told": told(events),
+        "routing": first_routing(events),
+        "explanation": explanation,
+        "explanation_unavailable": unavailable,
+    }
 
 
 async def find_incident(gw: Gateway, incident_id: str, who: Principal) -> SeenIncident | None:

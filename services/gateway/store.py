@@ -35,6 +35,33 @@ PARTICIPANTS = """
     FROM incidents i WHERE i.incident_id = $1
 """
 
+# Recorded incidents, newest first, each filter applied when given; `party`: an enterprise
+# the incident's events gave a task to or named (the rule of PARTICIPANTS); `before`: the
+# incident after which the previous page ended.
+INCIDENT_LIST = """
+    SELECT i.* FROM incidents i
+    WHERE ($1::text IS NULL OR i.district = $1)
+      AND ($2::text IS NULL OR i.kind = $2)
+      AND ($3::text IS NULL OR i.status = $3)
+      AND ($4::text IS NULL OR EXISTS (
+          SELECT 1 FROM incident_events e
+          WHERE e.incident_id = i.incident_id
+            AND (e.event->>'enterprise' = $4 OR (e.type = 'incident_routed'
+                 AND e.event->'tasks' @> jsonb_build_array(jsonb_build_object('enterprise', $4))))
+      ))
+      AND ($5::text IS NULL OR (coalesce(i.opened_at, '-infinity'), i.incident_id) < (
+          SELECT coalesce(c.opened_at, '-infinity'), c.incident_id FROM incidents c
+          WHERE c.incident_id = $5
+      ))
+    ORDER BY coalesce(i.opened_at, '-infinity') DESC, i.incident_id DESC
+    LIMIT $6
+"""
+# The events of those incidents, for their hash chains.
+EVENTS_OF_INCIDENTS = """
+    SELECT event_id, incident_id, sequence, type, event, prev_hash, hash FROM incident_events
+    WHERE incident_id = ANY($1::text[]) ORDER BY incident_id, sequence
+"""
+
 # The first event a command caused on an incident's timeline (a rejection is one too).
 FIRST_EVENT_OF_COMMAND = """
     SELECT event FROM incident_events
@@ -117,6 +144,27 @@ async def recorded_incident(*, conn: asyncpg.Connection, incident_id: str) -> Se
     """The recorder's knowledge of an incident: its key and participants, or None."""
     row = await conn.fetchrow(PARTICIPANTS, incident_id)
     return None if row is None else SeenIncident(row["incident_key"], set(row["enterprises"]))
+
+
+async def recorded_incidents(
+    *,
+    conn: asyncpg.Connection,
+    district: str | None,
+    kind: str | None,
+    status: str | None,
+    party: str | None,
+    before: str | None,
+    limit: int,
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """A page of incidents, newest first, and all their events (timeline order) for the chain.
+
+    Two queries in one snapshot, so every chain ends where its incident's head says it does
+    even while the recorder writes.
+    """
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        found = await conn.fetch(INCIDENT_LIST, district, kind, status, party, before, limit)
+        ids = [r["incident_id"] for r in found]
+        return found, await conn.fetch(EVENTS_OF_INCIDENTS, ids)
 
 
 async def recorded_outcome(

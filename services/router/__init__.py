@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from schemas.kinds import incident_key
 from services.router.decisions import DecisionCache
 from services.router.engine import NoRuleMatched, route
-from services.router.explain import explain_file
+from services.router.explain import explain_file, explain_report
 from services.router.loading import REFERENCE_RULES, load_rule_set
 from services.router.problems import RuleSetError
 from services.router.ruleset import RuleSet
@@ -29,6 +29,7 @@ __all__ = [
     "RuleSetError",
     "collapse",
     "explain_file",
+    "explain_report",
     "incident_key",
     "load_rule_set",
     "process_batch",

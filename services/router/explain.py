@@ -9,11 +9,13 @@ from typing import Any
 from schemas.codec import decode
 from schemas.contracts import REPORT
 from schemas.kinds import incident_key
-from schemas.registry import load_registry
+from schemas.registry import Registry, load_registry
+from schemas.reports import AnyReport
 from services.router.engine import Explanation, RuleOutcome, explain
 from services.router.loading import REFERENCE_RULES, load_rule_set
+from services.router.ruleset import RuleSet
 
-__all__ = ["explain_file", "explanation_to_dict", "render_explanation"]
+__all__ = ["explain_file", "explain_report", "explanation_to_dict", "render_explanation"]
 
 _MARK = {
     RuleOutcome.DECIDED: "=>",
@@ -50,6 +52,11 @@ def explanation_to_dict(explanation: Explanation) -> dict[str, Any]:
         ],
         "decision": explanation.decision.model_dump(mode="json"),
     }
+
+
+def explain_report(report: AnyReport, rules: RuleSet, registry: Registry) -> dict[str, Any]:
+    """How `rules` route `report`, as `route --explain --json` prints it; NoRuleMatched if none."""
+    return explanation_to_dict(explain(report, rules, registry, rules.calendar))
 
 
 def render_explanation(explanation: Explanation) -> str:
@@ -94,7 +101,6 @@ def explain_file(report_path: Path, rules_path: Path | None = None, as_json: boo
     report = decode(REPORT, Path(report_path).read_bytes())
     registry = load_registry()
     rules = load_rule_set(rules_path or REFERENCE_RULES, registry)
-    explanation = explain(report, rules, registry, rules.calendar)
     if as_json:
-        return json.dumps(explanation_to_dict(explanation), ensure_ascii=False, indent=2)
-    return render_explanation(explanation)
+        return json.dumps(explain_report(report, rules, registry), ensure_ascii=False, indent=2)
+    return render_explanation(explain(report, rules, registry, rules.calendar))

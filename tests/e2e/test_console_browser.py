@@ -153,6 +153,10 @@ async def test_dispatchers_and_the_department_work_in_the_console(system, test_i
         assert await vnpt.query_selector('tr[data-type="incident_acknowledged"]')
         assert await vnpt.get_attribute("#chain", "data-chain") == "intact"
         assert await vnpt.query_selector("#rule code")
+        ack_clock = 'tr[data-deadline="acknowledge"]'
+        assert await vnpt.get_attribute(ack_clock, "data-state") in ("met", "missed")
+        assert await vnpt.locator('[data-section="incident.told"] tbody tr').count() >= 1
+        assert await vnpt.locator("tr.outcome-decided").count() == 1  # route --explain's rule
         await vnpt.screenshot(path=screenshot_path("incident-page"), full_page=True)
 
         # The Department reassigns another incident from the district's list, to Viettel.
@@ -185,6 +189,7 @@ async def test_dispatchers_and_the_department_work_in_the_console(system, test_i
         assert await auditor.locator('tr[data-dimension="enterprise"]').count() >= 1
         assert await auditor.query_selector("figure.chart svg")
         assert await auditor.query_selector("button[data-action]") is None
+        await auditor.wait_for_selector(f'tr[data-incident-id="{incident}"][data-chain="intact"]')
         await auditor.screenshot(path=screenshot_path("auditor-view"), full_page=True)
 
         # Revoking the token ends its sessions at once: the page is back at sign-in.

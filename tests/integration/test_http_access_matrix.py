@@ -103,6 +103,10 @@ GET /v1/tasks/stream                        all      403 200 403 200 200 403 401
 GET /v1/tasks/stream                        own      403 200 403 200 200 403 401 401 401 401
 GET /v1/tasks/stream                        other    403 403 403 200 200 403 401 401 401 401
 GET /v1/tasks/stream                        unknown  403 403 403 404 404 403 401 401 401 401
+GET /v1/incidents                           all      403 200 403 200 200 403 401 401 401 401
+GET /v1/incidents                           own      403 200 403 200 200 403 401 401 401 401
+GET /v1/incidents                           other    403 403 403 200 200 403 401 401 401 401
+GET /v1/incidents                           unknown  403 403 403 404 404 403 401 401 401 401
 GET /v1/incidents/{incident_id}             own      403 200 403 200 200 403 401 401 401 401
 GET /v1/incidents/{incident_id}             other    403 404 403 200 200 403 401 401 401 401
 GET /v1/incidents/{incident_id}             unknown  403 404 403 404 404 403 401 401 401 401
@@ -142,7 +146,7 @@ POST /v1/session                            -        403 200 403 200 200 403 422
 GET /v1/session                             -        200 200 200 200 200 200 401 401 401 401
 DELETE /v1/session                          -        204 204 204 204 204 204 401 401 401 401
 """
-# Whose tasks a caller allowed to read them is shown, per scope: by hand, like the table.
+# Whose tasks (and incidents) a caller allowed to read them is shown, per scope: by hand.
 EVERYONE = {VNPT, VIETTEL}
 VISIBLE = {
     ("disp", "all"): {VNPT},
@@ -253,7 +257,7 @@ def request_of(cell: Cell, number: int) -> tuple[str, dict[str, Any]]:
         return "/console/static/main.js", {}
     if path == "/docs/static/{path}":
         return "/docs/static/swagger-ui.css", {}
-    if path.startswith("/v1/tasks"):
+    if path.startswith("/v1/tasks") or path == "/v1/incidents":
         enterprise = ENTERPRISE_OF[cell.scope]
         return path, {"params": {"enterprise": enterprise} if enterprise else {}}
     return path, {}
@@ -321,6 +325,8 @@ def check_body(cell: Cell, body: Any) -> None:
     elif cell.template == "/v1/report":
         rows = {r["value"] for r in body["rows"] if r["dimension"] == "enterprise"}
         assert rows == VISIBLE[cell.caller, cell.scope], body["rows"]
+    elif cell.template == "/v1/incidents":
+        assert {i["primary"] for i in body["incidents"]} == VISIBLE[cell.caller, cell.scope]
     elif cell.template == "/v1/incidents/{incident_id}":
         assert {e["incident_id"] for e in body["events"]} == {INCIDENT_OF[cell.scope]}
     elif cell.item is not None:

@@ -30,8 +30,8 @@ export async function renderIncident(root, id, context) {
     el("p", { class: "meta" }, `${t("incident.id")}: ${data.incident}`, " · ", `${t("incident.key")}: ${events.length ? events[0].incident_key : ""}`),
     el("p", { id: "chain", "data-chain": data.chain === "intact" ? "intact" : "broken", class: data.chain === "intact" ? "chain ok" : "chain bad", text: `${t("incident.chain")}: ${data.chain === "intact" ? t("chain.intact") : data.chain}` }),
     ...myTasks.map((task) => el("div", { class: "incident-actions" }, el("strong", { text: `${context.name(task.enterprise)} · ${t(`status.${task.status}`)}` }), actionButtons(task, context.session, context))),
-    section("incident.clocks", clocks(data)),
-    section("incident.escalations", escalations(data)),
+    section("incident.clocks", clocks(data, context)),
+    section("incident.escalations", escalations(data, context)),
     section("incident.told", told(data, context)),
     section("incident.routing", routing(data, context)),
     section("incident.timeline", timeline(events, context)),
@@ -42,26 +42,26 @@ function section(key, ...body) {
   return el("section", { class: "panel", "data-section": key }, el("h2", { text: t(key) }), ...body);
 }
 
-function clocks(data) {
+function clocks(data, context) {
   if (!data.clocks) return el("p", { text: t("incident.no_data") });
   const overall = data.clocks.overall || data.clocks;
   const rows = (data.clocks.deadlines || data.clocks.tasks || []).map((c) =>
     el("tr", { "data-deadline": c.deadline, "data-state": c.state },
-      el("td", { text: t(`deadline.${c.deadline}`) }), el("td", { text: c.enterprise }),
+      el("td", { text: t(`deadline.${c.deadline}`) }), el("td", { text: context.name(c.enterprise) }),
       el("td", { text: when(c.due_at) }), el("td", { text: when(c.met_at) }),
       el("td", { class: `state ${c.state}`, text: t(`clockstate.${c.state}`) })));
   return [
-    el("p", {}, `${t("clock.to_ack")}: ${seconds(overall.to_acknowledge_s)}`, " · ", `${t("clock.to_resolve")}: ${seconds(overall.to_resolve_s)}`),
+    el("p", {}, `${t("clock.to_ack")}: ${seconds(overall.time_to_acknowledge_s)}`, " · ", `${t("clock.to_resolve")}: ${seconds(overall.time_to_resolve_s)}`),
     table(["col.deadline", "col.enterprise", "col.due", "col.met_at", "col.state"], rows),
   ];
 }
 
-function escalations(data) {
+function escalations(data, context) {
   const list = data.escalations || [];
   if (!list.length) return el("p", { text: t("incident.none") });
   return table(["col.level", "col.deadline", "col.at", "col.notified", "col.reason"], list.map((e) =>
     el("tr", {}, el("td", { text: String(e.level) }), el("td", { text: t(`deadline.${e.deadline}`) }),
-      el("td", { text: when(e.at) }), el("td", { text: (e.notified || []).join(", ") }), el("td", { text: e.reason }))));
+      el("td", { text: when(e.at) }), el("td", { text: (e.notified || []).map(context.name).join(", ") }), el("td", { text: e.reason }))));
 }
 
 function told(data, context) {
@@ -82,7 +82,7 @@ function routing(data, context) {
   const explained = data.explanation;
   if (explained && explained.rules) {
     parts.push(el("h3", { text: t("routing.tried") }), table(["col.rule", "col.outcome", "col.why_not"], explained.rules.map((r) =>
-      el("tr", { class: `outcome-${r.outcome}` }, el("td", {}, el("code", { text: r.id })), el("td", { text: r.outcome }), el("td", { text: (r.why_not || []).join("; ") })))));
+      el("tr", { class: `outcome-${r.outcome}` }, el("td", {}, el("code", { text: r.id })), el("td", { text: t(`outcome.${r.outcome.replace(" ", "_")}`) }), el("td", { text: (r.why_not || []).join("; ") })))));
   } else if (data.explanation_unavailable) {
     parts.push(el("p", { class: "muted", text: `${t("routing.unexplained")}: ${data.explanation_unavailable}` }));
   }

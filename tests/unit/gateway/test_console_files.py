@@ -11,6 +11,8 @@ from schemas.reports import ReportKind
 from schemas.tasks import TaskRole, TaskStatus
 from services.gateway import ACTIONS, Role
 from services.gateway.console import CONSOLE_DIR
+from services.incidents.state import IncidentStatus
+from services.router.engine import RuleOutcome
 
 LABELS = json.loads((CONSOLE_DIR / "labels.json").read_text(encoding="utf-8"))
 SOURCES = {
@@ -48,6 +50,8 @@ def keys_of_values() -> set[str]:
         | {f"action.{a}" for a in ACTIONS}
         | {f"deadline.{d}" for d in DeadlineKind}
         | {f"clockstate.{s}" for s in ("met", "missed", "running", "stopped")}
+        | {f"outcome.{o.replace(' ', '_')}" for o in RuleOutcome}
+        | {f"status.{s}" for s in IncidentStatus}
         | {f"event.{e}" for e in event_types()}
         | {"lang.en", "lang.vi", "live.live", "live.reconnecting", "sound.on", "sound.off"}
     )
