@@ -45,6 +45,8 @@ from services.runtime.topics import INCIDENT_COMMANDS, topic_name
 
 router = APIRouter()
 IncidentId = Annotated[str, Path(pattern=ID_PATTERN, description="The incident's id.")]
+# A filter's value: what the recorder stores there is an id or a slug, never free text.
+Name = Annotated[str | None, Query(pattern=ID_PATTERN)]
 
 
 class TimelineEvent(BaseModel):
@@ -116,19 +118,22 @@ class IncidentList(BaseModel):
     next_before: str | None = Field(description="Pass as `before` for the next page.")
 
 
-@router.get("/v1/incidents", response_model=IncidentList, responses=errors(403), tags=["incidents"])
+@router.get(
+    "/v1/incidents", response_model=IncidentList, responses=errors(403, 404), tags=["incidents"]
+)
 async def list_incidents(
     who: Caller,
     gw: Gw,
-    district: str | None = None,
+    district: Name = None,
     enterprise: Annotated[
-        str | None, Query(description="Only incidents this enterprise takes part in.")
+        str | None,
+        Query(pattern=ID_PATTERN, description="Only incidents this enterprise takes part in."),
     ] = None,
-    kind: str | None = None,
-    status: str | None = None,
+    kind: Name = None,
+    status: Name = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     before: Annotated[
-        str | None, Query(description="The `next_before` of the previous page.")
+        str | None, Query(pattern=ID_PATTERN, description="The previous page's `next_before`.")
     ] = None,
 ):
     """Recorded incidents, newest first: every one for the Department and auditors, those its
