@@ -229,3 +229,40 @@ FORGED_NOTE = """async (incident) => {
     body: JSON.stringify({text: 'forged'})});
   return {status: answer.status, body: await answer.json()};
 }"""
+
+
+async def tab_to(page, selector: str, presses: int = 60) -> None:
+    """Press Tab until `selector` has the focus, as a keyboard user moves through the page."""
+    for _ in range(presses):
+        if await page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return
+        await page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} never took the focus in {presses} presses of Tab")
+
+
+async def test_a_dispatcher_signs_in_and_closes_a_task_with_the_keyboard_alone(system, test_id):
+    gateway, publishers = system
+    publisher = publishers.client(await publishers.token(VNPT, "publisher"))
+    secret = await gateway.token(VNPT, "dispatcher")
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{gateway.url}/console")
+        await page.wait_for_selector("#signin", state="visible", timeout=WAIT_MS)
+        await tab_to(page, "#token")
+        await page.keyboard.type(secret)
+        await page.keyboard.press("Enter")
+        await live(page)
+        key = await publish(publisher, f"{test_id}-k", "HOTLINE-BAUCU-03")
+        await page.wait_for_selector(card(key), timeout=WAIT_MS)
+        await tab_to(page, f'{card(key)} button[data-action="acknowledge"]')
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector(f'{card(key)}[data-status="acknowledged"]', timeout=WAIT_MS)
+        await tab_to(page, f'{card(key)} button[data-action="resolve"]')
+        await page.keyboard.press("Enter")
+        # The dialog takes the focus on its one required field; Enter sends it.
+        await page.wait_for_selector("#field-resolution:focus", timeout=WAIT_MS)
+        await page.keyboard.type("Đã nối lại cáp")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector(card(key), state="detached", timeout=WAIT_MS)
+        await page.wait_for_selector("#toast.ok", timeout=WAIT_MS)
+    await publisher.aclose()
