@@ -18,8 +18,8 @@ from starlette.staticfiles import StaticFiles
 
 from services.auditor import CHART_STYLE
 from services.gateway.access import SESSION_COOKIE, Role, session_expiry
-from services.gateway.deps import Caller, Credential, Gw, errors, read_body
-from services.gateway.errors import ApiError, forbidden, unauthorized
+from services.gateway.deps import Caller, Credential, Gw, errors, read_body, usable
+from services.gateway.errors import ApiError, forbidden
 from services.gateway.sessions import end_session, open_session
 from services.gateway.state import Gateway
 
@@ -106,12 +106,8 @@ async def sign_in(request: Request, gw: Gw) -> JSONResponse:
         # A form from another site cannot send JSON: this refuses a forged sign-in too.
         raise ApiError(415, "unsupported_media_type", "content-type", "send application/json")
     token = _token_of(await read_body(request, SIGN_IN_MAX_BYTES))
-    found = await gw.holder(token)
     now = gw.clock()
-    if found is None:
-        raise unauthorized("unknown or revoked token")
-    if found.expired(now):
-        raise unauthorized("token expired; ask for a new one (`signalpost tokens create`)")
+    found = usable(await gw.holder(token), now)
     if found.principal.role is Role.PUBLISHER:
         raise forbidden("a publisher token publishes reports; the console is for people")
     ends = session_expiry(now, gw.settings.gateway_session_hours, found.expires_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request, Security
@@ -20,7 +21,7 @@ from services.gateway.access import (
 from services.gateway.errors import ApiError, unauthorized
 from services.gateway.sessions import Session, session_of
 from services.gateway.state import Gateway
-from services.gateway.tokens import principal_of, record_use
+from services.gateway.tokens import Holder, principal_of, record_use
 
 bearer = HTTPBearer(auto_error=False, description="A token from `signalpost tokens create`.")
 
@@ -64,15 +65,21 @@ async def caller(
     else:
         raise unauthorized("missing `Authorization: Bearer <token>` header or console sign-in")
     now = gw.clock()
-    if found is None:
-        raise unauthorized()
-    if found.expired(now):
-        raise unauthorized("token expired; ask for a new one (`signalpost tokens create`)")
+    found = usable(found, now)
     if last_use_due(found.last_used_at, now):
         async with gw.database() as conn:
             await record_use(conn=conn, holder=found, now=now)
     request.state.credential = credential
     return found.principal
+
+
+def usable(found: Holder | None, now: datetime) -> Holder:
+    """The holder of a live, unexpired token, else 401 (an expired one is told so)."""
+    if found is None:
+        raise unauthorized()
+    if found.expired(now):
+        raise unauthorized("token expired; ask for a new one (`signalpost tokens create`)")
+    return found
 
 
 async def _session(request: Request, gw: Gateway, cookie: str) -> Session | None:

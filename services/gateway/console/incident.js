@@ -72,8 +72,7 @@ function told(data, context) {
 }
 
 function routing(data, context) {
-  const routed = (data.events || []).find((e) => e.type === "incident_routed");
-  const decision = data.routing || (routed && routed.event.decision);
+  const decision = data.routing;
   if (!decision) return el("p", { text: t("incident.not_routed") });
   const parts = [
     el("p", { id: "rule" }, `${t("routing.rule")}: `, el("code", { text: decision.rule_id }), ` · ${t("routing.primary")}: ${context.name(decision.primary)} · ${(decision.priority || "").toUpperCase()}`),
