@@ -10,9 +10,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas.commands import Command
 from schemas.deadletter import DeadLetter
+from schemas.duty import RosterActivated
 from schemas.errors import ContractError, ErrorBody, Problem, problems_from
 from schemas.kinds import REPORT_KINDS
 from schemas.lifecycle import IncidentEvent
+from schemas.notifications import NotificationAttempted
 from schemas.reports import Report
 from schemas.routing import RoutedReport, RoutingDecision
 from schemas.rulesets import RuleSetActivated
@@ -26,7 +28,9 @@ __all__ = [
     "ERROR_BODY",
     "INCIDENT_EVENT",
     "KIND_CONTRACTS",
+    "NOTIFICATION_ATTEMPTED",
     "REPORT",
+    "ROSTER_ACTIVATED",
     "ROUTED_REPORT",
     "ROUTING_DECISION",
     "RULESET_ACTIVATED",
@@ -84,6 +88,12 @@ DEAD_LETTER = Contract[DeadLetter]("dead_letter", DeadLetter, "invalid_dead_lett
 RULESET_ACTIVATED = Contract[RuleSetActivated](
     "ruleset_activated", RuleSetActivated, "invalid_ruleset_activated"
 )
+ROSTER_ACTIVATED = Contract[RosterActivated](
+    "roster_activated", RosterActivated, "invalid_roster_activated"
+)
+NOTIFICATION_ATTEMPTED = Contract[NotificationAttempted](
+    "notification_attempted", NotificationAttempted, "invalid_notification_attempted"
+)
 ERROR_BODY = Contract[ErrorBody]("error", ErrorBody, "invalid_error")
 
 CATALOG: tuple[Contract[Any], ...] = (
@@ -96,5 +106,7 @@ CATALOG: tuple[Contract[Any], ...] = (
     TASK,
     DEAD_LETTER,
     RULESET_ACTIVATED,
+    ROSTER_ACTIVATED,
+    NOTIFICATION_ATTEMPTED,
     ERROR_BODY,
 )

@@ -22,13 +22,14 @@ from schemas.envelope import (
 from schemas.errors import ErrorBody
 from schemas.reports import Report
 from schemas.routing import RoutingDecision
-from schemas.tasks import Task
+from schemas.tasks import PersonRef, Task
 
 __all__ = [
     "Cause",
     "CommandRejected",
     "DeadlineKind",
     "DeadlineSet",
+    "DeadlineWarned",
     "DuplicateLinked",
     "IncidentAcknowledged",
     "IncidentCancelled",
@@ -122,6 +123,15 @@ class DeadlineSet(TaskEventBase):
     due_at: Instant
 
 
+class DeadlineWarned(TaskEventBase):
+    """A deadline is about to be missed: the person on duty is warned before the breach."""
+
+    type: Literal["deadline_warned"] = "deadline_warned"
+    deadline: DeadlineKind
+    due_at: Instant
+    told: tuple[PersonRef, ...] = ()
+
+
 class IncidentAcknowledged(TaskEventBase):
     """The enterprise took the task on."""
 
@@ -152,6 +162,11 @@ class IncidentEscalated(IncidentEventBase):
     deadline: DeadlineKind
     notified: tuple[Slug, ...] = Field(min_length=1)
     reason: Reason
+    told: tuple[PersonRef, ...] = Field(
+        default=(),
+        description="The people told, from the rosters in force: the assignee's shift lead "
+        "first, then whoever is on duty at each enterprise the chain names.",
+    )
 
 
 class IncidentReassigned(TaskEventBase):
@@ -218,6 +233,7 @@ IncidentEvent = Annotated[
     | DuplicateLinked
     | IncidentRouted
     | DeadlineSet
+    | DeadlineWarned
     | IncidentAcknowledged
     | WorkStarted
     | IncidentHeld

@@ -7,11 +7,19 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.envelope import Identifier, IncidentKey, Instant, LogModel, ShortText, Slug
+from schemas.envelope import (
+    ContentHash,
+    Identifier,
+    IncidentKey,
+    Instant,
+    LogModel,
+    ShortText,
+    Slug,
+)
 from schemas.reports import ReportKind
 from schemas.routing import Priority
 
-__all__ = ["Task", "TaskRole", "TaskStatus"]
+__all__ = ["OnDuty", "PersonRef", "Task", "TaskRole", "TaskStatus"]
 
 
 class TaskRole(StrEnum):
@@ -36,6 +44,24 @@ class TaskStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class PersonRef(LogModel):
+    """A person of an enterprise's duty roster, by id and name."""
+
+    enterprise: Slug
+    id: Slug
+    name: ShortText
+
+
+class OnDuty(LogModel):
+    """Who of the enterprise was on duty for the task when it was issued, by which roster."""
+
+    team: Slug
+    team_name: ShortText
+    person: PersonRef
+    lead: PersonRef = Field(description="The shift lead: the first step of an escalation.")
+    roster_version: ContentHash
+
+
 class Task(LogModel):
     """One enterprise's share of one incident, as its dispatchers see it."""
 
@@ -54,3 +80,8 @@ class Task(LogModel):
     status: TaskStatus = TaskStatus.OPEN
     version: int = Field(default=1, ge=1, description="Grows by one with every change.")
     updated_at: Instant
+    on_duty: OnDuty | None = Field(
+        default=None,
+        description="The team and person on duty when the task was issued; none when the "
+        "enterprise keeps no roster (and in tasks of older incident managers).",
+    )

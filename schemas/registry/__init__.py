@@ -13,19 +13,38 @@ from schemas.registry.models import (
     Ownership,
     Registry,
 )
+from schemas.registry.roster_loader import ROSTER_DIR, load_rosters
+from schemas.registry.rosters import (
+    Channel,
+    ChannelKind,
+    Duty,
+    Person,
+    Roster,
+    Rosters,
+    in_quiet_hours,
+)
 
 __all__ = [
     "REFERENCE_REGISTRY",
+    "ROSTER_DIR",
+    "Channel",
+    "ChannelKind",
     "Contact",
     "District",
     "DistrictKind",
+    "Duty",
     "DutyTeam",
     "Enterprise",
     "EnterpriseKind",
     "EscalationStep",
     "Holdings",
     "Ownership",
+    "Person",
     "Registry",
+    "Roster",
+    "Rosters",
     "consistency_problems",
+    "in_quiet_hours",
     "load_registry",
+    "load_rosters",
 ]

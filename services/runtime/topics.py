@@ -47,6 +47,9 @@ INCIDENT_EVENTS = "incidents.events"
 INCIDENT_TICKS = "incidents.ticks"
 TASK_FEED_PREFIX = "tasks."
 RULESET_ACTIVATIONS = "rulesets.activations"
+ROSTER_ACTIVATIONS = "rosters.activations"
+NOTIFICATION_ATTEMPTS = "notifications.attempts"
+NOTIFICATION_DEAD_LETTERS = "notifications.dead-letter"
 
 CATALOG: tuple[TopicSpec, ...] = (
     *(
@@ -74,6 +77,19 @@ CATALOG: tuple[TopicSpec, ...] = (
         "the log: lifecycle events by incident key, never deleted",
     ),
     TopicSpec(RULESET_ACTIVATIONS, 1, KEEP_FOREVER, "which rule set was in force from when"),
+    TopicSpec(ROSTER_ACTIVATIONS, 1, KEEP_FOREVER, "which duty rosters were in force from when"),
+    TopicSpec(
+        NOTIFICATION_ATTEMPTS,
+        KEYED_PARTITIONS,
+        KEEP_FOREVER,
+        "every attempt to tell a person of a task, by incident key",
+    ),
+    TopicSpec(
+        NOTIFICATION_DEAD_LETTERS,
+        3,
+        KEEP_NINETY_DAYS,
+        "notifications that failed at every try, with the endpoint and the last error",
+    ),
     TopicSpec(
         INCIDENT_TICKS,
         KEYED_PARTITIONS,
