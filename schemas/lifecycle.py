@@ -21,7 +21,7 @@ from schemas.envelope import (
 )
 from schemas.errors import ErrorBody
 from schemas.reports import Report
-from schemas.routing import RoutingDecision
+from schemas.routing import Priority, RoutingDecision
 from schemas.tasks import PersonRef, Task
 
 __all__ = [
@@ -130,6 +130,8 @@ class DeadlineWarned(TaskEventBase):
     deadline: DeadlineKind
     due_at: Instant
     told: tuple[PersonRef, ...] = ()
+    priority: Priority | None = None
+    summary: ShortText | None = None
 
 
 class IncidentAcknowledged(TaskEventBase):
@@ -167,6 +169,8 @@ class IncidentEscalated(IncidentEventBase):
         description="The people told, from the rosters in force: the assignee's shift lead "
         "first, then whoever is on duty at each enterprise the chain names.",
     )
+    priority: Priority | None = Field(default=None, description="The incident's priority.")
+    summary: ShortText | None = Field(default=None, description="The incident's one line.")
 
 
 class IncidentReassigned(TaskEventBase):
