@@ -24,11 +24,12 @@ from benchmarks.results import Figure, add_arguments, report
 from infra import stack
 from infra.settings import StackSettings
 from schemas.registry import load_registry
-from services.auditor import access, logrange
+from services.auditor import access
 from services.auditor.replay import replay
 from services.auditor.settings import AuditorSettings
 from services.auditor.verify import verify
 from services.router import REFERENCE_RULES, load_rule_set
+from services.runtime import logrange
 from services.runtime.logging import configure_logging
 from services.runtime.settings import load_settings
 from services.runtime.topics import INCIDENT_EVENTS, topic_name

@@ -18,6 +18,7 @@ from services.runtime.topics import (
     INCIDENT_EVENTS,
     INCIDENT_TICKS,
     REPORTS_PREFIX,
+    ROSTER_ACTIVATIONS,
     ROUTED_REPORTS,
     RULESET_ACTIVATIONS,
     TASK_FEED_PREFIX,
@@ -109,8 +110,13 @@ def _router(groups: Groups, p: str) -> Uses:
 
 
 def _incidents(groups: Groups, p: str) -> Uses:
-    reads = _literal(p, ROUTED_REPORTS, INCIDENT_COMMANDS, INCIDENT_TICKS, INCIDENT_EVENTS)
-    writes = [*_literal(p, INCIDENT_EVENTS, INCIDENT_TICKS), (p + TASK_FEED_PREFIX, "prefixed")]
+    reads = _literal(
+        p, ROUTED_REPORTS, INCIDENT_COMMANDS, INCIDENT_TICKS, INCIDENT_EVENTS, ROSTER_ACTIVATIONS
+    )
+    writes = [
+        *_literal(p, INCIDENT_EVENTS, INCIDENT_TICKS, ROSTER_ACTIVATIONS),
+        (p + TASK_FEED_PREFIX, "prefixed"),
+    ]
     # faust's own topics (the table's changelog, the assignor's) are named after the app
     # and created by the worker itself on start.
     own = groups.incidents + "-"
@@ -139,6 +145,7 @@ def _auditor(groups: Groups, p: str) -> Uses:
         (p + REPORTS_PREFIX, "prefixed"),
         (p + TASK_FEED_PREFIX, "prefixed"),
         *_literal(p, INCIDENT_COMMANDS, INCIDENT_EVENTS, INCIDENT_TICKS, RULESET_ACTIVATIONS),
+        *_literal(p, ROSTER_ACTIVATIONS),
     ]
     return reads, [], []
 

@@ -20,8 +20,10 @@ from schemas.registry.rosters import (
     Duty,
     Person,
     Roster,
+    RosterHistory,
     Rosters,
     in_quiet_hours,
+    rosters_at,
 )
 
 __all__ = [
@@ -42,9 +44,11 @@ __all__ = [
     "Person",
     "Registry",
     "Roster",
+    "RosterHistory",
     "Rosters",
     "consistency_problems",
     "in_quiet_hours",
     "load_registry",
     "load_rosters",
+    "rosters_at",
 ]

@@ -25,12 +25,14 @@ __all__ = [
     "Person",
     "QuietHours",
     "Roster",
+    "RosterHistory",
     "Rosters",
     "Shift",
     "Team",
     "Weekday",
     "in_quiet_hours",
     "on_duty_at",
+    "rosters_at",
 ]
 
 WEEK = timedelta(days=7)
@@ -282,3 +284,17 @@ class Rosters(InboundModel):
     def model_post_init(self, context: Any, /) -> None:
         """Hash once at load, so every task's decision reads the same version."""
         self.version  # noqa: B018
+
+
+# Rosters, each with when it came into force (its RosterActivated), oldest first.
+RosterHistory = tuple[tuple[datetime, Rosters], ...]
+
+
+def rosters_at(history: RosterHistory, at: datetime) -> Rosters | None:
+    """The rosters in force at `at`: the latest activated by then, else the first."""
+    found = None
+    for activated_at, rosters in history:
+        if activated_at > at and found is not None:
+            break
+        found = rosters
+    return found

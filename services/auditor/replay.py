@@ -17,11 +17,10 @@ from typing import TextIO
 
 import asyncpg
 
-from services.auditor import logrange, replay_schema
+from services.auditor import replay_schema
 from services.auditor.access import AuditSetupError, connect, open_audit
 from services.auditor.checks import Finding
 from services.auditor.compare import Difference, compare
-from services.auditor.logrange import Span
 from services.auditor.progress import Progress
 from services.auditor.rebuild import project
 from services.auditor.replay_schema import REPLAY_GROUP, ReplayRun
@@ -38,6 +37,8 @@ from services.recorder import (
     read_offsets,
     record,
 )
+from services.runtime import logrange
+from services.runtime.logrange import Span
 from services.runtime.topics import topic_name
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from services.auditor.access import AuditSetupError
-from services.auditor.logrange import Span
+from services.runtime.logrange import Span
 from services.runtime.migrate import migrate
 
 # Group name under which a replay keeps its position in the replay schema's consumer_offsets

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas.contracts import RULESET_ACTIVATED
-from services.auditor import logrange
 from services.recorder import Decoded, decode_message
+from services.runtime import logrange
 from services.runtime.deadletters import RawMessage
 from services.runtime.settings import Settings
 from services.runtime.topic_admin import report_topics

@@ -7,11 +7,14 @@ from pathlib import Path
 from pydantic import Field
 
 from schemas.registry import REFERENCE_REGISTRY
-from services.runtime.settings import Settings
+from services.incidents import PolicySettings
 
 
-class AuditorSettings(Settings):
-    """Settings of `signalpost replay|verify|report` (variables SIGNALPOST_AUDITOR_*)."""
+class AuditorSettings(PolicySettings):
+    """Settings of `signalpost replay|verify|report` (variables SIGNALPOST_AUDITOR_*).
+
+    The incident manager's policy settings are its own variables: verify derives the
+    lifecycle again under the same choices."""
 
     auditor_replay_schema: str = Field(
         default="signalpost_replay",
@@ -29,12 +32,6 @@ class AuditorSettings(Settings):
     auditor_registry_dir: Path = Field(
         default=REFERENCE_REGISTRY,
         description="Registry that routing decisions are reproduced against.",
-    )
-    incidents_retention_seconds: float = Field(
-        default=7 * 24 * 3600,
-        gt=0,
-        description="The incident manager's own setting (the same variable): how long a key "
-        "whose incident is over stays in its table, which verify needs to derive it again.",
     )
     auditor_grace_seconds: float = Field(
         default=60.0,

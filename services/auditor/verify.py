@@ -13,7 +13,7 @@ import asyncpg
 from schemas.codec import decode
 from schemas.contracts import INCIDENT_EVENT, REPORT
 from schemas.errors import ContractError
-from schemas.registry import Registry, load_registry
+from schemas.registry import Registry, load_registry, load_rosters
 from schemas.routing import RoutingDecision
 from services.auditor.access import open_audit
 from services.auditor.checks import (
@@ -35,7 +35,7 @@ from services.auditor.reportlog import (
 )
 from services.auditor.rulebook import RuleBook, rule_files
 from services.auditor.settings import AuditorSettings
-from services.incidents import Policy
+from services.runtime.rosterlog import history, read_roster_activations
 
 TIMELINE = """
     SELECT event_id, incident_id, sequence, type, event::text AS event, prev_hash, hash,
@@ -188,9 +188,11 @@ async def _lifecycle(
 ) -> None:
     """The recorded history derived again from the incident manager's inputs (lifecycle.py)."""
     inputs = await read_inputs(settings, batch_max=settings.auditor_batch_max)
-    policy = Policy.from_registry(
-        registry, retention=timedelta(seconds=settings.incidents_retention_seconds)
-    )
+    # Who was on duty comes from the rosters the log says were in force, as the incident
+    # manager read them; the log holds every version it ever put in force.
+    on_disk = load_rosters(settings.auditor_registry_dir, registry)
+    in_force = history(await read_roster_activations(settings), otherwise=on_disk)
+    policy = settings.policy(registry, in_force)
     in_log_order = sorted(
         recorded, key=lambda r: (r.row["source_partition"], r.row["source_offset"])
     )

@@ -13,6 +13,7 @@ from services.incidents.deadlines import (
 from services.incidents.handler import decide_input
 from services.incidents.machine import decide, summary
 from services.incidents.policy import ClearAction, Policy, RejectAction
+from services.incidents.settings import PolicySettings
 from services.incidents.state import (
     IncidentState,
     IncidentStateError,
@@ -28,6 +29,7 @@ __all__ = [
     "IncidentStatus",
     "PendingDeadline",
     "Policy",
+    "PolicySettings",
     "RejectAction",
     "Timer",
     "TimerAction",

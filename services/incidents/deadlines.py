@@ -10,6 +10,7 @@ from schemas.lifecycle import (
     Cause,
     DeadlineKind,
     DeadlineSet,
+    DeadlineWarned,
     IncidentClosed,
     IncidentEscalated,
     IncidentEvent,
@@ -17,7 +18,8 @@ from schemas.lifecycle import (
     WorkStarted,
 )
 from schemas.routing import EscalationLevel
-from schemas.tasks import Task, TaskRole
+from schemas.tasks import PersonRef, Task, TaskRole
+from services.incidents.duty import on_duty
 from services.incidents.emit import Decided, Emitter, issue_task, service_actor
 from services.incidents.policy import Policy
 from services.incidents.state import IncidentState, IncidentStatus, PendingDeadline
@@ -41,6 +43,7 @@ class TimerAction(StrEnum):
     """What the clock does to an incident when a timer falls due."""
 
     ESCALATE = "escalate"  # a deadline passed: tell its next level
+    WARN = "warn"  # a deadline is near: warn the person on duty
     CLOSE = "close"  # resolved and quiet long enough
     END_HOLD = "end_hold"  # the hold's until came: work resumes, the deadlines run again
 
@@ -102,12 +105,27 @@ def timers(state: IncidentState, policy: Policy) -> list[Timer]:
         for d in state.deadlines
         if d.level < len(chain) and not waiting
     ]
+    found += [
+        Timer(at=d.promised_at - warning, deadline=d, action=TimerAction.WARN)
+        for d in state.deadlines
+        if not waiting and (warning := _warning(d, policy)) is not None
+    ]
     if waiting and state.held_until is not None:
         found.append(Timer(at=state.held_until, deadline=None, action=TimerAction.END_HOLD))
     if state.status is IncidentStatus.RESOLVED and state.resolved_at is not None:
         at = state.resolved_at + policy.close_after
         found.append(Timer(at=at, deadline=None, action=TimerAction.CLOSE))
     return sorted(found, key=lambda timer: timer.at)
+
+
+def _warning(deadline: PendingDeadline, policy: Policy) -> timedelta | None:
+    """How long before `deadline` falls due its warning goes; None if none is to go."""
+    if policy.warn_before is None or deadline.warned or deadline.level > 0:
+        return None
+    if deadline.allowed is None:  # a deadline set before warnings existed
+        return None
+    warning = min(policy.warn_before, deadline.allowed / 5)
+    return warning if warning > timedelta(0) else None
 
 
 def retained_until(state: IncidentState, policy: Policy) -> datetime | None:
@@ -157,6 +175,7 @@ def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> 
     deadline = timer.deadline
     cause_id = {
         TimerAction.ESCALATE: deadline.set_by if deadline else None,
+        TimerAction.WARN: deadline.set_by if deadline else None,
         TimerAction.CLOSE: state.resolved_by,
         TimerAction.END_HOLD: state.held_by,
     }[timer.action]
@@ -172,9 +191,12 @@ def _fire(state: IncidentState, timer: Timer, now: datetime, policy: Policy) -> 
         em.emit(IncidentClosed, reason=f"Resolved and quiet for {policy.close_after}.")
     elif timer.action is TimerAction.END_HOLD:
         _end_hold(em)
+    elif timer.action is TimerAction.WARN:
+        assert deadline is not None, "a warning's timer is a deadline's"
+        _warn(em, deadline, policy)
     else:
         assert deadline is not None, "an escalation's timer is a deadline's"
-        _escalate(em, deadline, escalation_chain(state, policy))
+        _escalate(em, deadline, escalation_chain(state, policy), policy)
     return em.decided
 
 
@@ -187,7 +209,41 @@ def _end_hold(em: Emitter) -> None:
     resumed(em, held)
 
 
-def _escalate(em: Emitter, deadline: PendingDeadline, chain: tuple[EscalationLevel, ...]) -> None:
+def _warn(em: Emitter, deadline: PendingDeadline, policy: Policy) -> None:
+    state = em.state
+    assert state.primary is not None and state.decision is not None, "a deadline is a task's"
+    em.emit(
+        DeadlineWarned,
+        task_id=deadline.task_id,
+        enterprise=state.primary,
+        deadline=deadline.kind,
+        due_at=deadline.promised_at,
+        told=_people(state, (state.primary,), policy, em.now, lead=False),
+        priority=state.decision.priority,
+        summary=state.summary,
+    )
+
+
+def _people(
+    state: IncidentState, enterprises: tuple[str, ...], policy: Policy, now: datetime, *, lead: bool
+) -> tuple[PersonRef, ...]:
+    """Whom of each enterprise to tell now: the person on duty, or for the assignee the shift
+    lead when `lead` (the first step up within the enterprise); the task's own names when the
+    enterprise's rosters are gone."""
+    told: list[PersonRef] = []
+    for enterprise in enterprises:
+        duty = on_duty(policy, enterprise, state.district, now)
+        if duty is None:
+            task = state.tasks.get(enterprise)
+            duty = task.on_duty if task else None
+        if duty is not None:
+            told.append(duty.lead if lead and enterprise == state.primary else duty.person)
+    return tuple(dict.fromkeys(told))
+
+
+def _escalate(
+    em: Emitter, deadline: PendingDeadline, chain: tuple[EscalationLevel, ...], policy: Policy
+) -> None:
     state = em.state
     # A pending deadline is the primary task's, of a routed incident.
     assert state.decision is not None and state.primary is not None
@@ -203,9 +259,20 @@ def _escalate(em: Emitter, deadline: PendingDeadline, chain: tuple[EscalationLev
         deadline=deadline.kind,
         notified=notified,
         reason=f"The {deadline.kind} deadline of {deadline.promised_at.isoformat()} passed.",
+        told=_people(state, notified, policy, em.now, lead=True),
+        priority=state.decision.priority,
+        summary=state.summary,
     )
     tasks = tuple(
-        issue_task(em.state, e, TaskRole.NOTIFY, em.now, decision=state.decision) for e in notified
+        issue_task(
+            em.state,
+            e,
+            TaskRole.NOTIFY,
+            em.now,
+            decision=state.decision,
+            on_duty=on_duty(policy, e, state.district, em.now),
+        )
+        for e in notified
     )
     em.emit(IncidentRouted, decision=state.decision, tasks=tasks)
     if step.level < len(chain):

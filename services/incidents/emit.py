@@ -10,7 +10,7 @@ from typing import Any
 from schemas.envelope import Actor, ActorKind
 from schemas.lifecycle import Cause, IncidentEvent, IncidentOpened
 from schemas.routing import RoutingDecision
-from schemas.tasks import Task, TaskRole, TaskStatus
+from schemas.tasks import OnDuty, Task, TaskRole, TaskStatus
 from services.incidents.ids import event_id, task_id
 from services.incidents.state import LIVE_TASK, IncidentState
 from services.incidents.transitions import apply
@@ -114,6 +114,7 @@ def issue_task(
     decision: RoutingDecision,
     ack_due_at: datetime | None = None,
     resolve_due_at: datetime | None = None,
+    on_duty: OnDuty | None = None,
 ) -> Task:
     """The task that gives `enterprise` a part in the incident: new, or its task at a new version.
 
@@ -129,6 +130,7 @@ def issue_task(
         "ack_due_at": ack_due_at,
         "resolve_due_at": resolve_due_at,
         "updated_at": now,
+        "on_duty": on_duty,
     }
     if current is not None:
         return current.model_copy(update={**fields, "version": current.version + 1})

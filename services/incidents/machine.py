@@ -43,6 +43,7 @@ from schemas.reports import AnyReport, CapacityAlarm, LineFault
 from schemas.routing import RoutedReport, RoutingDecision
 from schemas.tasks import Task, TaskRole, TaskStatus
 from services.incidents.deadlines import promise, resumed
+from services.incidents.duty import on_duty
 from services.incidents.emit import Decided, Emitter, issue_task, service_actor
 from services.incidents.ids import incident_id, stray_incident_id
 from services.incidents.policy import ClearAction, Policy, RejectAction
@@ -179,9 +180,20 @@ def _open(em: Emitter, routed: RoutedReport, policy: Policy) -> None:
     others = {e: TaskRole.NOTIFY for e in decision.notified}
     others |= {e: TaskRole.SUPPORT for e in decision.support if e not in others}
     others.pop(decision.primary, None)
+    state, now = em.state, em.now
     tasks = (
-        _assignment(em.state, decision.primary, decision, em.now),
-        *(issue_task(em.state, e, role, em.now, decision=decision) for e, role in others.items()),
+        _assignment(state, decision.primary, decision, now, policy),
+        *(
+            issue_task(
+                state,
+                e,
+                role,
+                now,
+                decision=decision,
+                on_duty=on_duty(policy, e, state.district, now),
+            )
+            for e, role in others.items()
+        ),
     )
     em.emit(IncidentRouted, decision=decision, tasks=tasks)
     promise(em, tasks[0])
@@ -193,9 +205,10 @@ def _open(em: Emitter, routed: RoutedReport, policy: Policy) -> None:
 
 
 def _assignment(
-    state: IncidentState, enterprise: str, decision: RoutingDecision, now: datetime
+    state: IncidentState, enterprise: str, decision: RoutingDecision, now: datetime, policy: Policy
 ) -> Task:
-    """The primary task for `enterprise`, with the decision's deadlines counted from now."""
+    """The primary task for `enterprise`, with the decision's deadlines counted from now,
+    addressed to whoever of it is on duty now."""
     return issue_task(
         state,
         enterprise,
@@ -204,6 +217,7 @@ def _assignment(
         decision=decision,
         ack_due_at=now + decision.ack_within,
         resolve_due_at=now + decision.resolve_within,
+        on_duty=on_duty(policy, enterprise, state.district, now),
     )
 
 
@@ -362,7 +376,7 @@ def _reject(em: Emitter, command: RejectIncident, policy: Policy) -> None:
     if successor is None:
         em.emit(IncidentClosed, reason=f"{command.issued_by} handed it back; nobody is left.")
     else:
-        _assign(em, successor)
+        _assign(em, successor, policy)
 
 
 def _reassign(em: Emitter, command: ReassignIncident, policy: Policy) -> None:
@@ -372,7 +386,7 @@ def _reassign(em: Emitter, command: ReassignIncident, policy: Policy) -> None:
         to_enterprise=command.to_enterprise,
         reason=command.reason,
     )
-    _assign(em, command.to_enterprise)
+    _assign(em, command.to_enterprise, policy)
 
 
 def _next_candidate(state: IncidentState, rejector: str, policy: Policy) -> str | None:
@@ -390,10 +404,10 @@ def _next_candidate(state: IncidentState, rejector: str, policy: Policy) -> str 
     return None if rejector == policy.department else policy.department
 
 
-def _assign(em: Emitter, enterprise: str) -> None:
+def _assign(em: Emitter, enterprise: str, policy: Policy) -> None:
     decision = em.state.decision
     assert decision is not None, "an open incident has been routed"
-    task = _assignment(em.state, enterprise, decision, em.now)
+    task = _assignment(em.state, enterprise, decision, em.now, policy)
     em.emit(IncidentRouted, decision=decision, tasks=(task,))
     promise(em, task)
 

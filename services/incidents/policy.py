@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from schemas.registry import EnterpriseKind, Registry
+from schemas.registry import EnterpriseKind, Registry, RosterHistory, Rosters, rosters_at
 
 __all__ = ["ClearAction", "Policy", "RejectAction"]
 
@@ -44,6 +44,15 @@ class Policy:
     service: str = "incident-manager"
     # Known enterprise ids, to refuse reassigning to a feed nobody reads; empty: not checked.
     enterprises: frozenset[str] = field(default_factory=frozenset)
+    # The duty rosters in force over time; empty: tasks name no one.
+    rosters: RosterHistory = ()
+    # How long before a deadline the person on duty is warned: this, or a fifth of the time
+    # the deadline allows when that is shorter; None: no warnings.
+    warn_before: timedelta | None = None
+
+    def rosters_at(self, at: datetime) -> Rosters | None:
+        """The rosters in force at `at`."""
+        return rosters_at(self.rosters, at)
 
     @classmethod
     def from_registry(cls, registry: Registry, **choices: Any) -> Policy:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
 
 import faust
 from aiokafka import AIOKafkaProducer
 
-from schemas.registry import load_registry
+from schemas.registry import Registry, Rosters, load_registry, load_rosters
 from services.incidents.app import build_app, changelog_topics
 from services.incidents.log import LogReader
 from services.incidents.policy import Policy
 from services.incidents.settings import IncidentSettings
 from services.runtime.clock import Clock, system_clock
 from services.runtime.collector import tune_for_batches
+from services.runtime.rosterlog import announce_rosters, history
 from services.runtime.topic_admin import ensure_topics
 
 settings_class = IncidentSettings
@@ -35,10 +35,8 @@ def build(
     (see `app.build_app`); tests in faust's test context pass ones that record and replay.
     """
     if policy is None:
-        policy = Policy.from_registry(
-            load_registry(settings.incidents_registry_dir),
-            retention=timedelta(seconds=settings.incidents_retention_seconds),
-        )
+        registry, rosters = _reference(settings)
+        policy = settings.policy(registry, history([], otherwise=rosters))
     return build_app(
         settings,
         policy=policy,
@@ -48,9 +46,29 @@ def build(
     )
 
 
+def _reference(settings: IncidentSettings) -> tuple[Registry, Rosters]:
+    registry = load_registry(settings.incidents_registry_dir)
+    return registry, load_rosters(settings.incidents_registry_dir, registry)
+
+
 def run(settings: IncidentSettings) -> None:
-    """Run the worker until SIGINT/SIGTERM; faust owns the event loop and the signals."""
-    app = build(settings)
+    """Run the worker until SIGINT/SIGTERM; faust owns the event loop and the signals.
+
+    First the rosters on disk are announced (unless already in force), so that every task
+    names its people by rosters the log holds and `verify` can read again.
+    """
+    registry, rosters = _reference(settings)
+    history = asyncio.run(
+        announce_rosters(
+            settings,
+            rosters,
+            registry,
+            source=settings.incidents_registry_dir,
+            service="incident-manager",
+            now=system_clock(),
+        )
+    )
+    app = build(settings, policy=settings.policy(registry, history))
     asyncio.run(ensure_topics(settings, changelog_topics(app)))
     tune_for_batches()  # deciding a batch made the default collector run every few inputs
     worker = faust.Worker(app, loglevel=settings.incidents_log_level, quiet=True)

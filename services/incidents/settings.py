@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
 
-from schemas.registry import REFERENCE_REGISTRY
+from schemas.registry import REFERENCE_REGISTRY, Registry, RosterHistory
+from services.incidents.policy import Policy
 from services.runtime.settings import Settings
 
 
-class IncidentSettings(Settings):
+class PolicySettings(Settings):
+    """The incident manager's deployment choices, read alike by it and by `verify`."""
+
+    incidents_retention_seconds: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="How long a key whose incident is closed or cancelled stays in the table "
+        "after its last event; then its state is deleted (the log keeps every event).",
+    )
+    incidents_warn_before_seconds: float = Field(
+        default=600,
+        ge=0,
+        description="How long before a deadline the person on duty is warned (at most a fifth "
+        "of the time the deadline allows); 0: no warnings.",
+    )
+
+    def policy(self, registry: Registry, rosters: RosterHistory = ()) -> Policy:
+        """The policy these settings give over `registry` and the rosters' history."""
+        warn = timedelta(seconds=self.incidents_warn_before_seconds)
+        return Policy.from_registry(
+            registry,
+            retention=timedelta(seconds=self.incidents_retention_seconds),
+            warn_before=warn if warn > timedelta(0) else None,
+            rosters=rosters,
+        )
+
+
+class IncidentSettings(PolicySettings):
     """Settings of `signalpost run incidents`."""
 
     incidents_app_id: str = Field(
@@ -27,12 +56,6 @@ class IncidentSettings(Settings):
     )
     incidents_batch_max: int = Field(
         default=100, ge=1, le=10_000, description="Most inputs decided per wait for acks."
-    )
-    incidents_retention_seconds: float = Field(
-        default=7 * 24 * 3600,
-        gt=0,
-        description="How long a key whose incident is closed or cancelled stays in the table "
-        "after its last event; then its state is deleted (the log keeps every event).",
     )
     incidents_log_level: str = Field(
         default="warn",

@@ -13,6 +13,7 @@ from schemas.lifecycle import (
     CommandRejected,
     DeadlineKind,
     DeadlineSet,
+    DeadlineWarned,
     DuplicateLinked,
     IncidentAcknowledged,
     IncidentCancelled,
@@ -167,6 +168,7 @@ def _deadline_set(state: IncidentState, event: DeadlineSet) -> dict[str, Any]:
             promised_at=event.due_at,
             due_at=event.due_at,
             set_by=event.event_id,
+            allowed=event.due_at - event.occurred_at,
         )
     updated = current.model_copy(update={"due_at": event.due_at, "set_by": event.event_id})
     others = _without_deadlines(state, kind=event.deadline, task_id=event.task_id)
@@ -220,6 +222,14 @@ def _started(state: IncidentState, event: WorkStarted) -> dict[str, Any]:
     return {**changes, "held_since": None, "held_until": None, "held_by": None}
 
 
+def _warned(state: IncidentState, event: DeadlineWarned) -> dict[str, Any]:
+    deadlines = tuple(
+        d.model_copy(update={"warned": True}) if d.kind is event.deadline else d
+        for d in state.deadlines
+    )
+    return {"deadlines": deadlines}
+
+
 def _escalated(state: IncidentState, event: IncidentEscalated) -> dict[str, Any]:
     deadlines = tuple(
         d.model_copy(update={"level": event.level}) if d.kind is event.deadline else d
@@ -268,6 +278,7 @@ _STEPS: dict[type, _Step] = {
     SourceCleared: _cleared,
     IncidentRouted: _routed,
     DeadlineSet: _deadline_set,
+    DeadlineWarned: _warned,
     IncidentAcknowledged: _task_step(
         IncidentStatus.ACKNOWLEDGED, TaskStatus.ACKNOWLEDGED, stops_ack=True
     ),

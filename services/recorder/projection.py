@@ -141,6 +141,7 @@ CHANGES: dict[str, Callable[..., dict[str, Any]]] = {
     "duplicate_linked": _duplicate,
     "incident_routed": _routed,
     "deadline_set": _deadline,
+    "deadline_warned": _unchanged,
     "incident_acknowledged": _status(TaskStatus.ACKNOWLEDGED, "acknowledged_at"),
     "work_started": _status(TaskStatus.IN_PROGRESS),
     "incident_held": _status(TaskStatus.HELD),

@@ -101,13 +101,13 @@ async def read(
         polled = await consumer.getmany(*todo, timeout_ms=timeout_ms)
         batch = {}
         for tp, records in polled.items():
-            span = todo.get(tp)
-            if span is None:
+            reading = todo.get(tp)
+            if reading is None:
                 continue
-            inside = [r for r in records if r.offset < span.end]
+            inside = [r for r in records if r.offset < reading.end]
             if inside:
                 batch[tp] = inside
-            if len(inside) < len(records) or (records and records[-1].offset + 1 >= span.end):
+            if len(inside) < len(records) or (records and records[-1].offset + 1 >= reading.end):
                 del todo[tp]
         for tp in list(todo):
             # Transaction markers and compacted gaps leave no record at end-1.
