@@ -15,6 +15,7 @@ from services.cli import (
     fuzz_commands,
     gateway_commands,
     onboard_commands,
+    oncall_commands,
     recorder_commands,
     simulate_commands,
     stack_commands,
@@ -30,6 +31,7 @@ from services.runtime.settings import load_settings
 COMMAND_MODULES = (
     stack_commands,
     onboard_commands,
+    oncall_commands,
     recorder_commands,
     simulate_commands,
     gateway_commands,
