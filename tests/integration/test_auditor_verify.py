@@ -94,9 +94,14 @@ async def test_edited_deleted_and_reordered_rows_are_each_found(topics, recorded
 
     chains = sorted((f.incident, f.reason) for f in result.findings if f.check == "chain")
     (edited,) = [f for f in result.findings if f.check == "anchor"]
+    lifecycle = [f for f in result.findings if f.check == "lifecycle"]
     # The deleted row is the one event its input produces that the history lacks.
-    (deleted,) = [f for f in result.findings if f.check == "lifecycle"]
-    assert len(chains) == 3 and len(result.findings) == 5, result.findings
+    (deleted,) = [f for f in lifecycle if f.incident != edited.incident]
+    # The edited summary shows again in what the clock derives from it: every warning and
+    # escalation of that incident carries the summary the opening event gave it.
+    echoes = [f for f in lifecycle if f.incident == edited.incident]
+    assert echoes and all(f.reason.endswith("otherwise: field(s) summary") for f in echoes)
+    assert len(chains) == 3 and len(result.findings) == 5 + len(echoes), result.findings
     assert " #2 of key " in deleted.reason
     assert deleted.reason.endswith("produces, is not in the recorded history")
     reasons = " | ".join(r for _, r in chains)

@@ -23,14 +23,23 @@ from schemas.contracts import COMMAND, REPORT
 from schemas.envelope import Actor, ActorKind
 from schemas.example_reports import TOPIC_OF_KIND, report
 from schemas.lifecycle import IncidentEvent
-from schemas.registry import Registry
+from schemas.registry import REFERENCE_REGISTRY, Registry, load_rosters
 from schemas.rulesets import RuleSetActivated
-from services.incidents import IncidentState, Policy, decide, decide_due, fold, next_due
+from services.incidents import (
+    IncidentState,
+    Policy,
+    PolicySettings,
+    decide,
+    decide_due,
+    fold,
+    next_due,
+)
 from services.recorder.service import build
 from services.recorder.settings import RecorderSettings
 from services.router import RuleSet, collapse, route, routed_report
 from services.runtime import db
 from services.runtime.kafka import admin_client, make_producer
+from services.runtime.rosterlog import history as roster_history
 from services.runtime.settings import Settings
 from services.runtime.topics import (
     INCIDENT_COMMANDS,
@@ -100,6 +109,13 @@ def _steps(number: int) -> tuple[int, int]:
     return 2 + number % 9, 30 + 11 * (number % 13)
 
 
+def deployed_policy(registry: Registry) -> Policy:
+    """The policy an incident manager built without the log has, and verify falls back to: the
+    settings' choices and the reference rosters, in force all along."""
+    rosters = load_rosters(REFERENCE_REGISTRY, registry)
+    return PolicySettings().policy(registry, roster_history([], otherwise=rosters))
+
+
 def handle(state: IncidentState, message: Any, now: datetime, policy: Policy):
     """Each timer fires at its due time before `now`, then the message: the manager's order."""
     events: list[IncidentEvent] = []
@@ -123,7 +139,7 @@ def scenario(
     tag: str = "",
 ) -> History:
     """`count` reports from `start`, each routed with `rules` and handled to resolution."""
-    policy = Policy.from_registry(registry)
+    policy = deployed_policy(registry)
     history = History()
     for number in range(count):
         at = start + spacing * number
@@ -137,7 +153,7 @@ def cleared_first(
 ) -> History:
     """`count` line clears, each on a line with no alarm open: the incident manager opens an
     incident for each and cancels it at once, before any routing (machine.py `_open`)."""
-    policy = Policy.from_registry(registry)
+    policy = deployed_policy(registry)
     history = History()
     for number in range(count):
         at = start + timedelta(minutes=3 * number + 1)

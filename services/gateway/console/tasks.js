@@ -41,8 +41,17 @@ export function taskCard(task, context) {
     el("span", { text: t(`role.${task.role}`) }), " · ",
     el("span", { class: "status", text: t(`status.${task.status}`) }),
     context.session.role === "dispatcher" ? null : [" · ", el("span", { text: context.name(task.enterprise) })]),
+  onDuty(task),
   el("div", { class: "clocks" }, clock(task, "ack"), clock(task, "resolve")),
   actionButtons(task, context.session, context));
+}
+
+// Whom the task was issued to: the person on duty and the shift lead, from the roster.
+function onDuty(task) {
+  const duty = task.on_duty;
+  if (!duty) return null;
+  return el("div", { class: "on-duty", "data-person": duty.person.id },
+    t("duty.person", { person: duty.person.name, lead: duty.lead.name, team: duty.team_name }));
 }
 
 // A deadline's countdown; it is met (or no longer counts) once the task has moved past it.

@@ -17,12 +17,12 @@ from services.incidents import IncidentState, Policy, decide, fold
 from services.router import REFERENCE_RULES, collapse, load_rule_set, route, routed_report
 from services.runtime.deadletters import RawMessage
 from services.runtime.topics import INCIDENT_EVENTS, ROUTED_REPORTS
-from tests.support.audit_history import History, sample_report, scenario
+from tests.support.audit_history import History, deployed_policy, sample_report, scenario
 
 pytestmark = pytest.mark.unit
 REGISTRY = load_registry()
 RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
-POLICY = Policy.from_registry(REGISTRY)
+POLICY = deployed_policy(REGISTRY)
 NOW = datetime.now(UTC)
 GRACE = timedelta(seconds=60)
 
@@ -153,5 +153,5 @@ def test_a_key_whose_state_left_the_table_opens_its_first_incident_again():
     assert [e.incident_id.split("-")[1] for e in history.events if e.sequence == 1] == ["1", "1"]
 
     assert derived(history.events, history, policy=policy).findings == []
-    kept = derived(history.events, history, policy=Policy.from_registry(REGISTRY))
+    kept = derived(history.events, history, policy=deployed_policy(REGISTRY))
     assert kept.findings  # with a week's retention, the state could not have left
