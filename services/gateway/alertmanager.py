@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from schemas.errors import problems_from
+from schemas.registry import Registry
 from services.gateway.alert_mapping import (
     Alert,
     AlertmanagerPayload,
@@ -20,12 +21,12 @@ from services.gateway.alert_mapping import (
     alert_report,
     alert_report_id,
 )
+from services.gateway.alert_rules import AlertRules
 from services.gateway.batch import check_count, summary
 from services.gateway.deps import Caller, Gw, errors, json_body, read_body
 from services.gateway.errors import ApiError
 from services.gateway.intake import Admitted, admit_object, checked_object, parse_json
 from services.gateway.publish import BatchItemAnswer, accept_admitted, may_publish
-from services.gateway.state import Gateway
 
 router = APIRouter()
 
@@ -66,7 +67,12 @@ async def alertmanager_webhook(request: Request, who: Caller, gw: Gw) -> JSONRes
     payload = payload_of(body)
     check_count(len(payload.alerts), max_items=gw.settings.gateway_batch_max_items)
     now = gw.clock()
-    admitted = [admit_alert(a, gw=gw, enterprise=who.enterprise, now=now) for a in payload.alerts]
+    admitted = [
+        admit_alert(
+            a, rules=gw.alert_rules, registry=gw.registry, enterprise=who.enterprise, now=now
+        )
+        for a in payload.alerts
+    ]
     answer = summary(await accept_admitted(gw, admitted))
     for result, alert in zip(answer["results"], payload.alerts, strict=True):
         result.update(fingerprint=alert.fingerprint, report_id=alert_report_id(alert))
@@ -85,12 +91,12 @@ def payload_of(body: bytes) -> AlertmanagerPayload:
 
 
 def admit_alert(
-    alert: Alert, *, gw: Gateway, enterprise: str, now: datetime
+    alert: Alert, *, rules: AlertRules, registry: Registry, enterprise: str, now: datetime
 ) -> Admitted | ApiError:
     """The alert's report admitted as `enterprise`'s, or the error that refuses it."""
     try:
-        raw = alert_report(alert, gw.alert_rules, now=now)
-        admitted = admit_object(raw, kind=raw["kind"], enterprise=enterprise, registry=gw.registry)
+        raw = alert_report(alert, rules, now=now)
+        admitted = admit_object(raw, kind=raw["kind"], enterprise=enterprise, registry=registry)
     except UnmappedAlert as unmapped:
         return ApiError(422, "unmapped_alert", unmapped.field, unmapped.reason)
     except ApiError as error:
