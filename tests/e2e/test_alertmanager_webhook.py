@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.support.alert_payloads import ALERTMANAGER_ROUTE, LINE_DOWN, VNPT, line_key, task_on_feed
-from tests.support.gateway_stack import free_port, start_gateway, stop_gateway
+from tests.support.gateway_stack import free_port, gateway_running
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -89,15 +89,11 @@ async def stack(running_system, tmp_path):
     """The system, a gateway, VNPT's publisher and dispatcher tokens and Alertmanager."""
     if ALERTMANAGER is None:
         pytest.skip("prometheus-alertmanager is not installed (infra/setup.sh installs it)")
-    settings, _, _ = running_system
-    gateway = await start_gateway(settings, tmp_path / "gateway.log")
-    try:
+    async with gateway_running(running_system[0], tmp_path / "gateway.log") as gateway:
         publisher = await gateway.token(VNPT, "publisher")
         dispatcher = gateway.client(await gateway.token(VNPT, "dispatcher"))
         async with alertmanager(tmp_path, gateway.url + ALERTMANAGER_ROUTE, publisher) as url:
             yield url, dispatcher
-    finally:
-        await stop_gateway(gateway)
 
 
 async def test_an_alert_through_the_real_alertmanager_becomes_a_task_and_its_end_resolves_it(

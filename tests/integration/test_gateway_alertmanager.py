@@ -18,17 +18,15 @@ from tests.support.alert_payloads import (
     notification,
     task_on_feed,
 )
-from tests.support.gateway_stack import start_gateway, stop_gateway
+from tests.support.gateway_stack import gateway_running
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def gateway(running_system, tmp_path):
-    settings, _, _ = running_system
-    running = await start_gateway(settings, tmp_path / "gateway.log")
-    yield running
-    await stop_gateway(running)
+    async with gateway_running(running_system[0], tmp_path / "gateway.log") as running:
+        yield running
 
 
 def outcomes(answer) -> list[tuple[str, str | None, str | None]]:
