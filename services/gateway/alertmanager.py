@@ -5,6 +5,7 @@ as one report of a batch is, with one result per alert in the answer."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from services.gateway.alert_mapping import (
     alert_report_id,
 )
 from services.gateway.alert_rules import AlertRules
-from services.gateway.batch import check_count, summary
+from services.gateway.batch import ItemResult, check_count, summary
 from services.gateway.deps import Caller, Gw, errors, json_body, read_body
 from services.gateway.errors import ApiError
 from services.gateway.intake import Admitted, admit_object, checked_object, parse_json
@@ -61,7 +62,8 @@ async def alertmanager_webhook(request: Request, who: Caller, gw: Gw) -> JSONRes
     enterprise's name (a firing alert's report id `am-<fingerprint>-<startsAt, epoch s>`, a
     resolved one's the same with `-resolved`: its clear). A resend of an alert is a
     `duplicate`; an alert no rule maps, or about another enterprise's network, is `refused`
-    with the field and the reason, the others taken all the same."""
+    with the field and the reason, the others taken all the same. An alert Kafka did not take
+    makes the whole answer a 503, which Alertmanager retries."""
     may_publish(who)
     body = await read_body(request, gw.settings.gateway_batch_max_bytes)
     payload = payload_of(body)
@@ -73,10 +75,21 @@ async def alertmanager_webhook(request: Request, who: Caller, gw: Gw) -> JSONRes
         )
         for a in payload.alerts
     ]
-    answer = summary(await accept_admitted(gw, admitted))
+    results = await accept_admitted(gw, admitted)
+    unsent = first_unavailable(results)
+    if unsent is not None:
+        raise unsent
+    answer = summary(results)
     for result, alert in zip(answer["results"], payload.alerts, strict=True):
         result.update(fingerprint=alert.fingerprint, report_id=alert_report_id(alert))
     return JSONResponse(answer, status_code=200)
+
+
+def first_unavailable(results: Sequence[ItemResult]) -> ApiError | None:
+    """The first alert not sent for an outage (503), if any. Alertmanager retries only on a
+    5xx, so such an alert makes the whole notification a 503: on the retry the alerts taken
+    now are duplicates, and the others are sent."""
+    return next((r.error for r in results if r.error is not None and r.error.status == 503), None)
 
 
 def payload_of(body: bytes) -> AlertmanagerPayload:

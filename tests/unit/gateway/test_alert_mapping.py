@@ -13,8 +13,9 @@ import pytest
 from schemas.registry import load_registry
 from services.gateway.alert_mapping import Alert, UnmappedAlert, alert_report, alert_report_id
 from services.gateway.alert_rules import REFERENCE_MAPPING, AlertMappingError, load_alert_rules
-from services.gateway.alertmanager import admit_alert, payload_of
-from services.gateway.errors import ApiError
+from services.gateway.alertmanager import admit_alert, first_unavailable, payload_of
+from services.gateway.batch import ItemResult, Outcome, refused
+from services.gateway.errors import ApiError, unavailable
 from services.gateway.intake import Admitted
 
 pytestmark = pytest.mark.unit
@@ -205,6 +206,14 @@ def test_a_payload_is_read_and_what_is_not_one_is_refused_naming_the_field():
     with pytest.raises(ApiError) as an_array:
         payload_of(b"[]")
     assert an_array.value.status == 422
+
+
+def test_an_alert_kafka_did_not_take_makes_the_whole_notification_a_503_to_be_retried():
+    taken = ItemResult(Outcome.ACCEPTED, admitted=admitted(LINE_DOWN))
+    unmapped = refusal({"alertname": "DiskFull"})
+    outage = unavailable("kafka", "Kafka did not take the message within 5 s")
+    assert first_unavailable([taken, refused(unmapped)]) is None  # a 422 is no reason to retry
+    assert first_unavailable([taken, refused(unmapped), refused(outage)]) is outage
 
 
 # --- the mapping file ------------------------------------------------------------------------
