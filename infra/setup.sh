@@ -14,6 +14,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/
   || missing+=(postgresql)
 # The auditor's HTML report is checked in a real headless browser.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The Alertmanager intake is tested against the real Prometheus Alertmanager.
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 if ((${#missing[@]})); then
   if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
     say "please install: ${missing[*]} (Debian: sudo apt-get install ${missing[*]})"

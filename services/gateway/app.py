@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.errors import ErrorBody, Problem, field_path
-from services.gateway import audit, console, incidents, ops, publish, tasks
+from services.gateway import alertmanager, audit, console, incidents, ops, publish, tasks
 from services.gateway.docs import serve_documents
 from services.gateway.errors import ApiError
 from services.gateway.metrics import Metrics
@@ -27,6 +27,7 @@ log = structlog.get_logger(component="gateway")
 # Included in this order, the order in which requests are matched and the document lists them.
 ROUTERS = (
     publish.router,
+    alertmanager.router,
     tasks.router,
     incidents.router,
     audit.router,

@@ -74,10 +74,15 @@ def items_of(body: bytes, form: str, *, max_items: int) -> list[Any]:
     items = _array_items(body) if form == JSON else list(_ndjson_items(body))
     if not items:
         raise ApiError(422, "empty_batch", "", "the batch has no reports")
-    if len(items) > max_items:
-        reason = f"the batch has {len(items)} reports; the limit is {max_items} a batch"
-        raise ApiError(413, "batch_too_large", "", reason)
+    check_count(len(items), max_items=max_items)
     return items
+
+
+def check_count(count: int, *, max_items: int) -> None:
+    """413 `batch_too_large` when a body holds more than `max_items` reports."""
+    if count > max_items:
+        reason = f"the batch has {count} reports; the limit is {max_items} a batch"
+        raise ApiError(413, "batch_too_large", "", reason)
 
 
 def _array_items(body: bytes) -> list[Any]:

@@ -6,7 +6,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
+from services.gateway.alert_mapping import AlertmanagerPayload
 from services.gateway.commands import ACTIONS, request_schema
 from services.gateway.publish import REPORT_MODELS
 
@@ -22,14 +24,21 @@ def document_bodies(app: FastAPI) -> None:
         )
         components = document.setdefault("components", {}).setdefault("schemas", {})
         for model in REPORT_MODELS.values():
-            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(schema.pop("$defs", {}))
+            schema = _component(components, model)
             # Taken from the URL and the token when left out.
             schema["required"] = [r for r in schema["required"] if r not in ("kind", "reported_by")]
-            components[model.__name__] = schema
+        _component(components, AlertmanagerPayload)
         for command in ACTIONS.values():
             components[f"{command.__name__}Request"] = request_schema(command)
         app.openapi_schema = document
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _component(components: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s schema, put with the models it uses into `components`."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(schema.pop("$defs", {}))
+    components[model.__name__] = schema
+    return schema

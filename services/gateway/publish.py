@@ -76,7 +76,7 @@ class BatchAnswer(BaseModel):
 
 def _publisher(kind: str):
     async def publish(request: Request, who: Caller, gw: Gw) -> JSONResponse:
-        _may_publish(who)
+        may_publish(who)
         body = await read_body(request, gw.settings.gateway_max_body_bytes)
         try:
             admitted = admit_body(body, kind=kind, enterprise=who.enterprise, registry=gw.registry)
@@ -99,12 +99,12 @@ def _publisher(kind: str):
 
 def _batch_publisher(kind: str):
     async def publish_batch(request: Request, who: Caller, gw: Gw) -> JSONResponse:
-        _may_publish(who)
+        may_publish(who)
         form = media_type(request.headers.get("content-type"))
         body = await read_body(request, gw.settings.gateway_batch_max_bytes)
         items = items_of(body, form, max_items=gw.settings.gateway_batch_max_items)
         admitted = admit_items(items, kind=kind, enterprise=who.enterprise, registry=gw.registry)
-        results = await _accept_admitted(gw, admitted)
+        results = await accept_admitted(gw, admitted)
         _count(gw, kind, results)
         return JSONResponse(summary(results), status_code=200)
 
@@ -120,16 +120,15 @@ def _batch_publisher(kind: str):
     return publish_batch
 
 
-async def _accept_admitted(
-    gw: Gateway, admitted: Sequence[Admitted | ApiError]
-) -> list[ItemResult]:
-    """The batch's admitted reports flushed together; refused ones keep their error."""
+async def accept_admitted(gw: Gateway, admitted: Sequence[Admitted | ApiError]) -> list[ItemResult]:
+    """The admitted reports flushed together; refused ones keep their error."""
     good = [a for a in admitted if isinstance(a, Admitted)]
     flushed = iter(await gw.accept_reports(good) if good else ())
     return [next(flushed) if isinstance(a, Admitted) else refused(a) for a in admitted]
 
 
-def _may_publish(who: Principal) -> None:
+def may_publish(who: Principal) -> None:
+    """403 unless the token may publish reports."""
     if not who.may_publish:
         raise forbidden(f"a {who.role} token cannot publish; use a publisher token")
 

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from schemas.codec import MAX_MESSAGE_BYTES
 from schemas.registry import REFERENCE_REGISTRY
+from services.gateway.alert_rules import REFERENCE_MAPPING
 from services.runtime.settings import Settings
 
 
@@ -66,6 +67,12 @@ class GatewaySettings(Settings):
     gateway_registry_dir: Path = Field(
         default=REFERENCE_REGISTRY,
         description="Registry the gateway checks reports and token enterprises against.",
+    )
+    gateway_alertmanager_mapping: Path = Field(
+        default=REFERENCE_MAPPING,
+        description="Mapping file (YAML) of POST /v1/integrations/alertmanager: which alerts"
+        " become which reports, their fields from the alerts' labels and annotations; read and"
+        " checked at start-up.",
     )
     gateway_db_pool_size: int = Field(
         default=10, ge=1, le=100, description="Most PostgreSQL connections the gateway holds."

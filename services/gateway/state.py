@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.registry import Registry
 from services.gateway import store
+from services.gateway.alert_rules import AlertRules, load_alert_rules
 from services.gateway.batch import ItemResult
 from services.gateway.coalesce import Coalescer
 from services.gateway.errors import ApiError, unavailable
@@ -83,9 +84,12 @@ class Gateway:
     reports: Coalescer[tuple[Admitted, float], ItemResult] = field(init=False)
     tokens: Coalescer[tuple[str, float], Holder | None] = field(init=False)
     _publishing: asyncio.Semaphore = field(init=False)
+    # Read at construction: a bad mapping file stops the gateway before it serves.
+    alert_rules: AlertRules = field(init=False)
     _connecting: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
+        self.alert_rules = load_alert_rules(self.settings.gateway_alertmanager_mapping)
         self.streams = StreamSlots(
             per_token=self.settings.gateway_streams_per_token,
             total=self.settings.gateway_streams_total,

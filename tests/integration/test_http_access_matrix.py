@@ -30,6 +30,7 @@ from services.gateway.sse import EventDecoder
 from services.gateway.tokens import create_token, revoke_token
 from services.runtime import db
 from services.runtime.settings import load_settings
+from tests.support.alert_payloads import LINE_DOWN, alert, notification
 from tests.support.seeded_gateway import (
     ACTION_BODIES,
     DEPARTMENT,
@@ -65,8 +66,9 @@ CALLERS = {
 # b403 refused with 403 (the single route's status for the same report).
 # The SLA report is the auditors' and the Department's, and a dispatcher's of its own
 # enterprise's incidents. Health, metrics, the API documents and the console's files are
-# public. Signing in to the console (the token in the body) is for people: not publishers;
-# no token is a 422.
+# public. Alertmanager's webhook is a publisher's, each alert about the line of the scope's
+# operator ("own": VNPT's, "other": Viettel's), answered like a batch's report. Signing in to
+# the console (the token in the body) is for people: not publishers; no token is a 422.
 TABLE = """
 method route                                scope    pub disp post sup aud dpub none bad exp rev
 POST /v1/reports/line_fault                 own      202 403 403 403 403 403 401 401 401 401
@@ -95,6 +97,8 @@ POST /v1/reports/{kind}/batch               own      b202 403 b403 403 403 b403 
 POST /v1/reports/{kind}/batch               other    b403 403 b403 403 403 b403 401 401 401 401
 POST /v1/reports/{kind}/batch               dept     b403 403 b403 403 403 b202 401 401 401 401
 POST /v1/reports/{kind}/batch               unknown  404 404 404 404 404 404 401 401 401 401
+POST /v1/integrations/alertmanager          own      b202 403 b403 403 403 b202 401 401 401 401
+POST /v1/integrations/alertmanager          other    b403 403 b403 403 403 b202 401 401 401 401
 GET /v1/tasks                               all      403 200 403 200 200 403 401 401 401 401
 GET /v1/tasks                               own      403 200 403 200 200 403 401 401 401 401
 GET /v1/tasks                               other    403 403 403 200 200 403 401 401 401 401
@@ -253,6 +257,8 @@ def request_of(cell: Cell, number: int) -> tuple[str, dict[str, Any]]:
         scope = "own" if cell.scope == "unknown" else cell.scope
         body = report_body(kind, scope, f"matrix-{number}")
         return path, {"json": [body] if batch else body}
+    if path == "/v1/integrations/alertmanager":
+        return path, {"json": alert_notification(cell.scope, number)}
     if path == "/console/static/{path}":
         return "/console/static/main.js", {}
     if path == "/docs/static/{path}":
@@ -261,6 +267,17 @@ def request_of(cell: Cell, number: int) -> tuple[str, dict[str, Any]]:
         enterprise = ENTERPRISE_OF[cell.scope]
         return path, {"params": {"enterprise": enterprise} if enterprise else {}}
     return path, {}
+
+
+def alert_notification(scope: str, number: int) -> dict[str, Any]:
+    """An Alertmanager notification of one alert about the line of the scope's operator."""
+    operator = PUBLISHED["line_fault"][scope]
+    labels = {
+        **LINE_DOWN,
+        "operator": operator,
+        "line": OBJECTS["line_fault", operator]["alarmed_object.id"],
+    }
+    return notification(alert(labels, fingerprint=f"{number:016x}", starts_at=datetime.now(UTC)))
 
 
 async def _secret(gateway, enterprise: str, role: Role, state: str) -> str:

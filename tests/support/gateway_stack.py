@@ -6,6 +6,8 @@ import asyncio
 import random
 import signal
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +104,13 @@ async def stop_gateway(running: RunningGateway) -> None:
     assert running.process.returncode is None, running.log.read_text()[-3000:]
     running.process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(running.process.wait(), timeout=30)
+
+
+@asynccontextmanager
+async def gateway_running(settings: Settings, log: Path) -> AsyncIterator[RunningGateway]:
+    """A gateway started for the block, and stopped cleanly after it."""
+    running = await start_gateway(settings, log)
+    try:
+        yield running
+    finally:
+        await stop_gateway(running)
