@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from schemas.example_reports import report
+from schemas.registry import REFERENCE_REGISTRY, load_registry, load_rosters
 from services.gateway.tokens import revoke_token
 from services.runtime import db
 from tests.support.browser import CHROMIUM, chromium, screenshot_path
@@ -27,6 +28,11 @@ pytestmark = [
 VNPT, VIETTEL, DEPARTMENT = "vnpt-quang-nam", "viettel-quang-nam", "so-bcvt-quang-nam"
 DISTRICT = "tien-phuoc"  # the example line fault's
 WAIT_MS = 60_000
+# Whoever of VNPT the roster puts on duty when the fault arrives: id -> name.
+_REGISTRY = load_registry()
+VNPT_PEOPLE = {
+    p.id: p.name for p in load_rosters(REFERENCE_REGISTRY, _REGISTRY).by_enterprise[VNPT].people
+}
 
 
 @pytest.fixture
@@ -97,6 +103,10 @@ async def test_dispatchers_and_the_department_work_in_the_console(system, test_i
         print(f"\npublished -> on the dispatcher's page: {time.monotonic() - published:.2f} s")
         incident = await vnpt.get_attribute(card(key), "data-incident-id")
         assert await vnpt.is_visible("#p1-alert")  # a new P1 is made obvious
+        # The card names the person on duty, from VNPT's roster.
+        person = await vnpt.get_attribute(f"{card(key)} .on-duty", "data-person")
+        assert person in VNPT_PEOPLE, person
+        assert VNPT_PEOPLE[person] in await vnpt.inner_text(f"{card(key)} .on-duty")
         await vnpt.screenshot(path=screenshot_path("dispatcher-tasks"), full_page=True)
 
         # The console's gateway restarts; a fault published meanwhile is there once it is back.
