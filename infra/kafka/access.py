@@ -17,6 +17,8 @@ from services.runtime.topics import (
     INCIDENT_COMMANDS,
     INCIDENT_EVENTS,
     INCIDENT_TICKS,
+    NOTIFICATION_ATTEMPTS,
+    NOTIFICATION_DEAD_LETTERS,
     REPORTS_PREFIX,
     ROUTED_REPORTS,
     RULESET_ACTIVATIONS,
@@ -25,7 +27,7 @@ from services.runtime.topics import (
     task_feed,
 )
 
-SERVICES = ("router", "incidents", "recorder", "gateway", "auditor")
+SERVICES = ("router", "incidents", "recorder", "gateway", "auditor", "notifier")
 SERVICE_USER_PREFIX = "signalpost-"
 
 
@@ -36,6 +38,7 @@ class Groups:
     router: str
     recorder: str
     incidents: str  # the faust app's name: its group, and the prefix of its own topics
+    notifier: str
 
 
 def service_user(service: str, prefix: str = "") -> str:
@@ -133,6 +136,13 @@ def _gateway(groups: Groups, p: str) -> Uses:
     return reads, writes, []
 
 
+def _notifier(groups: Groups, p: str) -> Uses:
+    # Reads the lifecycle events that name people; writes what became of telling them.
+    reads = _literal(p, INCIDENT_EVENTS)
+    writes = _literal(p, NOTIFICATION_ATTEMPTS, NOTIFICATION_DEAD_LETTERS)
+    return reads, writes, [("group", groups.notifier, "literal", "read")]
+
+
 def _auditor(groups: Groups, p: str) -> Uses:
     # Reads the whole history, writes nothing, commits nothing.
     reads = [
@@ -149,4 +159,5 @@ _SERVICE_TOPICS = {
     "recorder": _recorder,
     "gateway": _gateway,
     "auditor": _auditor,
+    "notifier": _notifier,
 }
