@@ -62,7 +62,7 @@ class NotifierSettings(Settings):
         description="Where acknowledge links point (…/v1/ack/<token>); unset: gateway_url.",
     )
     gateway_url: str = Field(
-        default="http://127.0.0.1:8080",
+        default="http://127.0.0.1:28080",
         pattern=r"^https?://",
         description="The gateway's URL (SIGNALPOST_GATEWAY_URL), the acknowledge links' default.",
     )
