@@ -51,7 +51,7 @@ class HttpReceiver:
 @contextmanager
 def http_receiver(scripts: dict[str, list[int]] | None = None) -> Iterator[HttpReceiver]:
     """A local HTTP server on a free port, answering POSTs by `scripts` (path -> statuses)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = _Server(("127.0.0.1", 0), _Handler)
     receiver = HttpReceiver(f"http://127.0.0.1:{server.server_port}", dict(scripts or {}))
     server.receiver = receiver  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -63,7 +63,14 @@ def http_receiver(scripts: dict[str, list[int]] | None = None) -> Iterator[HttpR
         server.server_close()
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # the default 5 resets a burst of concurrent connections
+    daemon_threads = True
+
+
 class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep connections open, as a real receiver would
+
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         receiver: HttpReceiver = self.server.receiver  # type: ignore[attr-defined]
