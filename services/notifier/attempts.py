@@ -82,29 +82,18 @@ async def deliver_with_retries(
     for attempt in range(1, policy.max_attempts + 1):
         at = clock()
         delivery = await _try_once(adapter, outgoing, policy.timeout_s)
-        if delivery.ok:
-            await record(
-                attempt_record(
-                    outgoing.notification,
-                    attempt=attempt,
-                    at=at,
-                    outcome=DeliveryOutcome.DELIVERED,
-                    detail=delivery.detail,
-                )
-            )
-            return []
-        errors.append(AttemptError(attempt=attempt, at=at, detail=clip(delivery.detail)))
-        if not delivery.retry or attempt == policy.max_attempts:
-            break
+        outcome = DeliveryOutcome.DELIVERED
+        if not delivery.ok:
+            errors.append(AttemptError(attempt=attempt, at=at, detail=clip(delivery.detail)))
+            if not delivery.retry or attempt == policy.max_attempts:
+                return errors
+            outcome = DeliveryOutcome.FAILED
+        n = outgoing.notification
         await record(
-            attempt_record(
-                outgoing.notification,
-                attempt=attempt,
-                at=at,
-                outcome=DeliveryOutcome.FAILED,
-                detail=delivery.detail,
-            )
+            attempt_record(n, attempt=attempt, at=at, outcome=outcome, detail=delivery.detail)
         )
+        if delivery.ok:
+            return []
         await wait(policy.delay(attempt, draw))
     return errors
 

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from services.notifier import decide, sign_webhook, verify_webhook
-from services.notifier.attempts import RetryPolicy, retry_delays
-from services.notifier.channel import Outgoing, http_outcome
+from services.notifier.attempts import RetryPolicy, deliver_with_retries, retry_delays
+from services.notifier.channel import Delivery, Outgoing, http_outcome
 from services.notifier.mail import MailChannel, message_id
 from services.notifier.message import ack_claim, email_text, message_body, sms_text
 from services.notifier.settings import NotifierSettings
@@ -112,3 +112,55 @@ def test_an_email_is_addressed_to_the_person_with_an_id_from_the_notification():
         mail["Message-ID"] == message_id(n.notification_id) == f"<{n.notification_id}@signalpost>"
     )
     assert "Acknowledge" not in mail.get_content()
+
+
+class Scripted:
+    """A channel answering from a script of deliveries."""
+
+    def __init__(self, *answers: Delivery) -> None:
+        self.answers = list(answers)
+
+    async def deliver(self, outgoing: Outgoing) -> Delivery:
+        return self.answers.pop(0)
+
+
+FAIL, OK = Delivery(False, "HTTP 503"), Delivery(True, "HTTP 200")
+REFUSE = Delivery(False, "HTTP 404", retry=False)
+
+
+@pytest.mark.parametrize(
+    ("answers", "recorded", "errors", "waits"),
+    [
+        ((FAIL, FAIL, OK), ["failed", "failed", "delivered"], [], [1.0, 2.0]),
+        ((FAIL, FAIL, FAIL), ["failed", "failed"], [1, 2, 3], [1.0, 2.0]),
+        ((REFUSE,), [], [1], []),
+        ((OK,), ["delivered"], [], []),
+    ],
+    ids=["retried-to-success", "out-of-tries", "refused-for-good", "at-once"],
+)
+async def test_each_try_is_recorded_but_the_last_failure_left_to_the_dead_letter(
+    answers, recorded, errors, waits
+):
+    [n] = decide(routed(1, AT, "an"), ROSTERS)
+    records, waited = [], []
+
+    async def record(attempt):
+        records.append(attempt)
+
+    async def wait(seconds):
+        waited.append(seconds)
+
+    failed = await deliver_with_retries(
+        Outgoing(n, message_body(n, None), None),
+        Scripted(*answers),
+        policy=RetryPolicy(max_attempts=3, base_s=0.5, cap_s=5.0, timeout_s=1.0),
+        clock=lambda: AT,
+        draw=lambda: 1.0,
+        wait=wait,
+        record=record,
+    )
+    assert [r.outcome.value for r in records] == recorded
+    assert [r.attempt for r in records] == list(range(1, len(recorded) + 1))
+    assert {r.attempt_id for r in records} == {f"{n.notification_id}:{r.attempt}" for r in records}
+    assert [e.attempt for e in failed] == errors
+    assert waited == waits
