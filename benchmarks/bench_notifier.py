@@ -29,7 +29,7 @@ import httpx
 from benchmarks.results import Figure, add_arguments, percentiles, report
 from infra import stack
 from infra.settings import StackSettings
-from services.notifier import NotifierSettings
+from services.notifier import Notifier, NotifierSettings
 from services.notifier.service import build
 from services.runtime.kafka import admin_client, make_producer
 from services.runtime.logging import configure_logging
@@ -67,6 +67,15 @@ async def delivered(receiver: HttpReceiver, count: int, deadline_s: float = 300)
         if time.monotonic() > ends:
             raise RuntimeError(f"{len(receiver.arrivals)} of {count} webhooks arrived")
         await asyncio.sleep(0.01)
+
+
+async def joined(notifier: Notifier, deadline_s: float = 60) -> None:
+    """Until the notifier has its partitions: the timer leaves out joining the group."""
+    ends = time.monotonic() + deadline_s
+    while not notifier.consumer.assignment():
+        if time.monotonic() > ends:
+            raise RuntimeError("the notifier was given no partitions")
+        await asyncio.sleep(0.05)
 
 
 def latencies_ms(receiver: HttpReceiver, since: int) -> list[float]:
@@ -113,8 +122,10 @@ async def main(events: int, paced: int) -> list[Figure]:
         async with admin_client(settings) as admin:
             await apply_catalog(admin=admin, prefix=prefix)
         stop = asyncio.Event()
-        task = asyncio.create_task(build(settings).run(stop))
+        notifier = build(settings)
+        task = asyncio.create_task(notifier.run(stop))
         try:
+            await joined(notifier)
             started = time.perf_counter()
             await send_events(settings, 0, events, pace_s=0)
             await delivered(receiver, events)
