@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,8 +16,9 @@ from services.notifier.decide import Notification
 from services.runtime.backoff import backoff_delay
 from services.runtime.clock import Clock
 
-__all__ = ["RetryPolicy", "attempt_record", "deliver_with_retries", "retry_delays"]
+__all__ = ["RetryPolicy", "attempt_record", "deliver_with_retries", "one_line", "retry_delays"]
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 Record = Callable[[NotificationAttempted], Awaitable[None]]
 Wait = Callable[[float], Awaitable[None]]
 
@@ -33,6 +35,11 @@ class RetryPolicy:
     def delay(self, failures: int, draw: Callable[[], float]) -> float:
         """The wait after `failures` failed tries: full jitter, anywhere up to the ceiling."""
         return backoff_delay(failures, base=self.base_s, cap=self.cap_s, jitter=1.0, draw=draw)
+
+
+def one_line(text: str) -> str:
+    """A receiver's or a library's words fit for a record: one line, at most 200 characters."""
+    return clip(" ".join(CONTROL.sub(" ", text).split())) or "no detail given"
 
 
 def retry_delays(policy: RetryPolicy, draw: Callable[[], float]) -> list[float]:
@@ -62,7 +69,7 @@ def attempt_record(
         caused_at=n.caused_at,
         attempted_at=at,
         outcome=outcome,
-        detail=clip(detail) if detail else None,
+        detail=one_line(detail) if detail else None,
     )
 
 
@@ -84,7 +91,7 @@ async def deliver_with_retries(
         delivery = await _try_once(adapter, outgoing, policy.timeout_s)
         outcome = DeliveryOutcome.DELIVERED
         if not delivery.ok:
-            errors.append(AttemptError(attempt=attempt, at=at, detail=clip(delivery.detail)))
+            errors.append(AttemptError(attempt=attempt, at=at, detail=one_line(delivery.detail)))
             if not delivery.retry or attempt == policy.max_attempts:
                 return errors
             outcome = DeliveryOutcome.FAILED

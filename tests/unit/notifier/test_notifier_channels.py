@@ -9,8 +9,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from schemas.notifications import DeliveryOutcome
 from services.notifier import decide, sign_webhook, verify_webhook
-from services.notifier.attempts import RetryPolicy, deliver_with_retries, retry_delays
+from services.notifier.attempts import (
+    RetryPolicy,
+    attempt_record,
+    deliver_with_retries,
+    one_line,
+    retry_delays,
+)
 from services.notifier.channel import Delivery, Outgoing, http_outcome
 from services.notifier.mail import MailChannel, message_id
 from services.notifier.message import ack_claim, email_text, message_body, sms_text
@@ -164,3 +171,13 @@ async def test_each_try_is_recorded_but_the_last_failure_left_to_the_dead_letter
     assert {r.attempt_id for r in records} == {f"{n.notification_id}:{r.attempt}" for r in records}
     assert [e.attempt for e in failed] == errors
     assert waited == waits
+
+
+def test_a_receivers_multi_line_answer_becomes_a_one_line_detail_that_fits_a_record():
+    [n] = decide(routed(1, AT, "an"), ROSTERS)
+    answer = http_outcome(502, "<html>\n\t<body>Bad\x00gateway</body>\r\n</html>" + "x" * 300)
+    record = attempt_record(
+        n, attempt=1, at=AT, outcome=DeliveryOutcome.FAILED, detail=answer.detail
+    )
+    assert record.detail.startswith("HTTP 502: <html> <body>Bad gateway</body> </html>")
+    assert len(record.detail) <= 200 and one_line(" \n ") == "no detail given"
