@@ -23,6 +23,7 @@ MODULES = (
     "bench_recorder",
     "bench_replay",
     "bench_gateway",
+    "bench_notifier",
     "bench_end_to_end",
 )
 

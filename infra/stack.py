@@ -26,6 +26,7 @@ from infra.supervision import Answer, Position, Sample
 from schemas.registry import load_registry
 from services.gateway import GatewaySettings
 from services.incidents.settings import IncidentSettings
+from services.notifier import NotifierSettings
 from services.recorder.settings import RecorderSettings
 from services.router.settings import RouterSettings
 from services.runtime import db, lag
@@ -218,6 +219,7 @@ def service_probes(settings: StackSettings) -> dict[str, Probe]:
     router = load_settings(RouterSettings).router_group_id
     incidents = load_settings(IncidentSettings).app_name
     recorder = load_settings(RecorderSettings).recorder_group_id
+    notifier = load_settings(NotifierSettings, topic_prefix=settings.topic_prefix).group_id
     gateway = load_settings(GatewaySettings)
     host = "127.0.0.1" if gateway.gateway_host in ("0.0.0.0", "::") else gateway.gateway_host
     consumers = {
@@ -230,6 +232,7 @@ def service_probes(settings: StackSettings) -> dict[str, Probe]:
             partial(lag.kafka_committed, settings, incidents),
         ),
         "recorder": ((INCIDENT_EVENTS,), partial(lag.postgres_committed, settings, recorder)),
+        "notifier": ((INCIDENT_EVENTS,), partial(lag.kafka_committed, settings, notifier)),
     }
     probes: dict[str, Probe] = {
         name: partial(_position, settings, topics, committed)

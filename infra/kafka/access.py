@@ -17,6 +17,8 @@ from services.runtime.topics import (
     INCIDENT_COMMANDS,
     INCIDENT_EVENTS,
     INCIDENT_TICKS,
+    NOTIFICATION_ATTEMPTS,
+    NOTIFICATION_DEAD_LETTERS,
     REPORTS_PREFIX,
     ROSTER_ACTIVATIONS,
     ROUTED_REPORTS,
@@ -26,7 +28,7 @@ from services.runtime.topics import (
     task_feed,
 )
 
-SERVICES = ("router", "incidents", "recorder", "gateway", "auditor")
+SERVICES = ("router", "incidents", "recorder", "gateway", "auditor", "notifier")
 SERVICE_USER_PREFIX = "signalpost-"
 
 
@@ -37,6 +39,7 @@ class Groups:
     router: str
     recorder: str
     incidents: str  # the faust app's name: its group, and the prefix of its own topics
+    notifier: str
 
 
 def service_user(service: str, prefix: str = "") -> str:
@@ -139,6 +142,13 @@ def _gateway(groups: Groups, p: str) -> Uses:
     return reads, writes, []
 
 
+def _notifier(groups: Groups, p: str) -> Uses:
+    # Reads the lifecycle events that name people; writes what became of telling them.
+    reads = _literal(p, INCIDENT_EVENTS)
+    writes = _literal(p, NOTIFICATION_ATTEMPTS, NOTIFICATION_DEAD_LETTERS)
+    return reads, writes, [("group", groups.notifier, "literal", "read")]
+
+
 def _auditor(groups: Groups, p: str) -> Uses:
     # Reads the whole history, writes nothing, commits nothing.
     reads = [
@@ -156,4 +166,5 @@ _SERVICE_TOPICS = {
     "recorder": _recorder,
     "gateway": _gateway,
     "auditor": _auditor,
+    "notifier": _notifier,
 }

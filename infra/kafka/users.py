@@ -27,6 +27,7 @@ from infra.kafka.access import (
 )
 from schemas.registry import Registry
 from services.incidents.settings import IncidentSettings
+from services.notifier import NotifierSettings
 from services.recorder.settings import RecorderSettings
 from services.router.settings import RouterSettings
 from services.runtime.errors import ConfigurationError
@@ -52,6 +53,7 @@ def groups_of(settings: Settings) -> Groups:
         router=load_settings(RouterSettings, **common).router_group_id,
         recorder=load_settings(RecorderSettings, **common).recorder_group_id,
         incidents=load_settings(IncidentSettings, **common).app_name,
+        notifier=load_settings(NotifierSettings, **common).group_id,
     )
 
 

@@ -20,6 +20,7 @@ SERVICES: dict[str, str] = {
     "incidents": "services.incidents.service",
     "recorder": "services.recorder.service",
     "gateway": "services.gateway.service",
+    "notifier": "services.notifier.service",
 }
 
 

@@ -48,6 +48,8 @@ TOPICS = (
     "incidents.events",
     "incidents.ticks",
     "rulesets.activations",
+    "notifications.attempts",
+    "notifications.dead-letter",
     *FEEDS.values(),
     *(t for own in OWN_REPORTS.values() for t in own),
     CHANGELOG,
@@ -56,6 +58,7 @@ GROUPS = {
     "router": "router-group",
     "recorder": "recorder-group",
     "incidents": "incidents-app",
+    "notifier": "notifier-group",
     **{e: f"{e}.dispatch" for e in (VNPT, VIETTEL, DEPARTMENT)},
     "stranger": "someone-else",
 }
@@ -83,6 +86,11 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "read": {"incidents.events", "reports.dead-letter", "rulesets.activations"},
         "write": set(),
         "group": {GROUPS["recorder"]},
+    },
+    "notifier": {
+        "read": {"incidents.events"},
+        "write": {"notifications.attempts", "notifications.dead-letter"},
+        "group": {GROUPS["notifier"]},
     },
     "gateway": {
         "read": {"incidents.events", *FEEDS.values()},
@@ -131,6 +139,7 @@ async def onboarded(topics, test_id, monkeypatch) -> AsyncIterator[tuple[object,
     monkeypatch.setenv("SIGNALPOST_ROUTER_GROUP_ID", prefix + GROUPS["router"])
     monkeypatch.setenv("SIGNALPOST_RECORDER_GROUP_ID", prefix + GROUPS["recorder"])
     monkeypatch.setenv("SIGNALPOST_INCIDENTS_APP_ID", "incidents-app")
+    monkeypatch.setenv("SIGNALPOST_NOTIFIER_GROUP_ID", prefix + GROUPS["notifier"])
     await users.create_service_users(topics)
     registry = load_registry()
     passwords = {

@@ -97,7 +97,7 @@ async def up(settings, tmp_path, test_id) -> AsyncIterator[Up]:
         await _until(lambda: "SignalPost is up" in log.read_text(), "`up` says it is up", 180)
         yield running
     finally:
-        for service in ("router", "incidents", "recorder", "gateway"):
+        for service in ("router", "incidents", "recorder", "gateway", "notifier"):
             pid = running.state(service).get("pid")
             if pid and is_alive(pid):
                 os.kill(pid, signal.SIGCONT)  # a frozen service could not stop
@@ -115,7 +115,7 @@ async def test_kill_restart_stuck_then_given_up(up, settings):
         return code == 0 and healthy and set(states.values()) == {"running"}
 
     rows = await _status_until(up, all_running, "every service running, the gateway healthy")
-    assert set(rows) == {"router", "incidents", "recorder", "gateway"}
+    assert set(rows) == {"router", "incidents", "recorder", "gateway", "notifier"}
     assert rows["router"]["lag"] == 0 and rows["router"]["restarts"] == 0
 
     # kill -9: restarted after the back-off, and said so in the log.
@@ -157,7 +157,7 @@ async def test_kill_restart_stuck_then_given_up(up, settings):
     assert (rows["router"]["state"], rows["router"]["restarts"], rows["router"]["pid"]) == (
         "failed", 1, None,
     )  # fmt: skip
-    others = ("incidents", "recorder", "gateway")
+    others = ("incidents", "recorder", "gateway", "notifier")
     assert all(rows[name]["state"] == "running" for name in others)
     assert "given up after 1 restart within 300s (state failed)" in up.log.read_text()
 
@@ -166,6 +166,6 @@ async def test_kill_restart_stuck_then_given_up(up, settings):
     up.process.send_signal(signal.SIGINT)
     assert await asyncio.wait_for(up.process.wait(), timeout=120) == 0
     assert not any(is_alive(pid) for pid in pids)
-    assert [up.state(name)["state"] for name in others] == ["stopped"] * 3
+    assert [up.state(name)["state"] for name in others] == ["stopped"] * len(others)
     assert all(up.state(name)["last_exit_code"] is not None for name in others)
     assert up.state("router")["state"] == "failed"

@@ -121,6 +121,7 @@ def test_each_container_holds_only_its_own_roles_url():
         "gateway": {"SIGNALPOST_GATEWAY_DATABASE_URL"},
         "router": set(),
         "incidents": set(),
+        "notifier": set(),
     }  # fmt: skip
     held = {name: set() for name in OUR_SERVICES}
     for name, variable, _ in _environments():

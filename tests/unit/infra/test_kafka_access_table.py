@@ -17,7 +17,9 @@ from infra.kafka.access import (
 )
 
 pytestmark = pytest.mark.unit
-GROUPS = Groups(router="p.router", recorder="p.recorder", incidents="p.incidents")
+GROUPS = Groups(
+    router="p.router", recorder="p.recorder", incidents="p.incidents", notifier="p.notifier"
+)
 NARROW = {"read", "write", "describe", "create"}
 
 
