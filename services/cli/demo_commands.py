@@ -28,6 +28,7 @@ from services.cli.runnable import SERVICES
 from services.cli.stack_commands import progress
 from services.gateway import GatewaySettings, Role, create_token
 from services.incidents.settings import IncidentSettings
+from services.notifier import NotifierSettings
 from services.recorder.settings import RecorderSettings
 from services.router import REFERENCE_RULES, RouterSettings
 from services.runtime import db, lag
@@ -35,6 +36,8 @@ from services.runtime.errors import StackError
 from services.runtime.kafka import admin_client
 from services.runtime.settings import load_settings
 from services.simulator import election_2007
+from services.simulator.inbox import inbox_file, running_inbox
+from services.simulator.inbox import summary as inbox_summary
 from services.simulator.rules import write_compressed_rules
 from services.simulator.settings import SimulatorSettings
 
@@ -90,22 +93,29 @@ async def _demo(
 ) -> int:
     await stack.start_components(settings, progress)
     await stack.prepare(settings, progress)
-    children = await _start_services(settings, demo_dir / "logs", rules)
-    try:
-        await _wait_ready(settings)
-        signs_in = await _console_sign_ins()
-        print(signs_in, flush=True)
-        played = await simulate_commands.play_async(
-            load_settings(SimulatorSettings),
-            seed=seed,
-            speed=args.speed,
-            duration=args.duration,
-            start=DEMO_START,
-            via="mixed",
+    notifier = load_settings(NotifierSettings)
+    inbox_file(notifier.home).unlink(missing_ok=True)  # this run's messages only
+    async with running_inbox(notifier) as inbox:
+        progress(
+            f"the people's inbox listens for webhooks and mail; it writes {inbox.received.file}"
         )
-        await _wait_drained(settings)
-    finally:
-        await _stop(children)
+        children = await _start_services(settings, demo_dir / "logs", rules)
+        try:
+            await _wait_ready(settings)
+            signs_in = await _console_sign_ins()
+            print(signs_in, flush=True)
+            played = await simulate_commands.play_async(
+                load_settings(SimulatorSettings),
+                seed=seed,
+                speed=args.speed,
+                duration=args.duration,
+                start=DEMO_START,
+                via="mixed",
+            )
+            await _wait_drained(settings)
+        finally:
+            await _stop(children)
+    print(inbox_summary(inbox.received.file))
     found = await _audit(rules, demo_dir, seed)
     print(signs_in.replace("while the scenario plays", "again after `signalpost up`"))
     return found or played

@@ -14,6 +14,7 @@ from services.cli import (
     demo_commands,
     fuzz_commands,
     gateway_commands,
+    inbox_commands,
     onboard_commands,
     oncall_commands,
     recorder_commands,
@@ -39,6 +40,7 @@ COMMAND_MODULES = (
     bench_commands,
     demo_commands,
     fuzz_commands,
+    inbox_commands,
 )
 
 

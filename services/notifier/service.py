@@ -24,7 +24,6 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
-from pydantic import SecretStr
 
 from schemas.codec import decode, encode
 from schemas.contracts import INCIDENT_EVENT
@@ -44,12 +43,11 @@ from services.notifier.outbox import Outbox
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import SmsChannel
 from services.notifier.webhook import WebhookChannel
-from services.runtime.acklinks import ACK_LINK_SECRET, sign_ack_token
+from services.runtime.acklinks import sign_ack_token
 from services.runtime.backoff import backoff_delay
 from services.runtime.clock import Clock, system_clock
 from services.runtime.errors import SignalPostError
 from services.runtime.kafka import make_producer, service_consumer
-from services.runtime.secrets import ensure_secret
 from services.runtime.topics import (
     INCIDENT_EVENTS,
     NOTIFICATION_ATTEMPTS,
@@ -59,7 +57,6 @@ from services.runtime.topics import (
 
 settings_class = NotifierSettings
 log = structlog.get_logger(component="notifier")
-WEBHOOK_SECRET = "notifier-webhook-secret"
 BROKER_RETRY_BASE_SECONDS = 0.25
 
 
@@ -89,7 +86,7 @@ def build(
         ChannelKind.WEBHOOK: WebhookChannel(
             http,
             clock=clock,
-            default_secret=_secret(settings, settings.notifier_webhook_secret, WEBHOOK_SECRET),
+            default_secret=settings.webhook_secret(),
             secrets=channel_secrets(rosters, os.environ),
         ),
         ChannelKind.EMAIL: MailChannel(settings),
@@ -106,7 +103,7 @@ def build(
         draw=draw,
         rosters=rosters,
         channels=channels,
-        ack_secret=_secret(settings, settings.notifier_ack_link_secret, ACK_LINK_SECRET),
+        ack_secret=settings.ack_link_secret(),
         consumer=consumer
         or service_consumer(
             settings, events, group_id=settings.group_id, batch_max=settings.notifier_batch_max
@@ -114,11 +111,6 @@ def build(
         producer=producer or make_producer(settings),
         http=http,
     )
-
-
-def _secret(settings: NotifierSettings, given: SecretStr | None, local: str) -> str:
-    """The secret as set, else the local one called `local`."""
-    return given.get_secret_value() if given else ensure_secret(settings.home, local)
 
 
 def channel_secrets(rosters: Rosters, environ: Mapping[str, str]) -> dict[str, str]:

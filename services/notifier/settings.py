@@ -7,9 +7,12 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 
 from schemas.registry import REFERENCE_REGISTRY
+from services.runtime.acklinks import ACK_LINK_SECRET
+from services.runtime.secrets import ensure_secret
 from services.runtime.settings import Settings
 
 DEFAULT_GROUP = "signalpost-notifier"
+WEBHOOK_SECRET = "notifier-webhook-secret"
 
 
 class NotifierSettings(Settings):
@@ -70,7 +73,13 @@ class NotifierSettings(Settings):
         default=4 * 3600, ge=60, description="How long an acknowledge link stays valid."
     )
     notifier_smtp_host: str = Field(default="127.0.0.1", description="SMTP server's host.")
-    notifier_smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    notifier_smtp_port: int = Field(
+        default=8025,
+        ge=1,
+        le=65535,
+        description="SMTP port; the default is `signalpost inbox`'s, the local stand-in for "
+        "the people's mail and webhooks (a deployment names its mail server).",
+    )
     notifier_smtp_from: str = Field(
         default="signalpost@localhost", description="The From address of every e-mail."
     )
@@ -102,3 +111,14 @@ class NotifierSettings(Settings):
     def ack_base_url(self) -> str:
         """The base of acknowledge links, without a trailing slash."""
         return (self.notifier_ack_base_url or self.gateway_url).rstrip("/")
+
+    def webhook_secret(self) -> str:
+        """The secret webhooks are signed with when their channel names none."""
+        return self._secret(self.notifier_webhook_secret, WEBHOOK_SECRET)
+
+    def ack_link_secret(self) -> str:
+        """The secret acknowledge links are signed with (the gateway checks them with it)."""
+        return self._secret(self.notifier_ack_link_secret, ACK_LINK_SECRET)
+
+    def _secret(self, given: SecretStr | None, local: str) -> str:
+        return given.get_secret_value() if given else ensure_secret(self.home, local)
