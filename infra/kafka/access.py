@@ -17,6 +17,7 @@ from services.runtime.topics import (
     INCIDENT_COMMANDS,
     INCIDENT_EVENTS,
     INCIDENT_TICKS,
+    NOTIFICATION_ATTEMPTS,
     REPORTS_PREFIX,
     ROUTED_REPORTS,
     RULESET_ACTIVATIONS,
@@ -121,7 +122,7 @@ def _incidents(groups: Groups, p: str) -> Uses:
 
 
 def _recorder(groups: Groups, p: str) -> Uses:
-    reads = _literal(p, INCIDENT_EVENTS, DEAD_LETTERS, RULESET_ACTIVATIONS)
+    reads = _literal(p, INCIDENT_EVENTS, DEAD_LETTERS, RULESET_ACTIVATIONS, NOTIFICATION_ATTEMPTS)
     return reads, [], [("group", groups.recorder, "literal", "read")]
 
 
@@ -139,6 +140,7 @@ def _auditor(groups: Groups, p: str) -> Uses:
         (p + REPORTS_PREFIX, "prefixed"),
         (p + TASK_FEED_PREFIX, "prefixed"),
         *_literal(p, INCIDENT_COMMANDS, INCIDENT_EVENTS, INCIDENT_TICKS, RULESET_ACTIVATIONS),
+        *_literal(p, NOTIFICATION_ATTEMPTS),
     ]
     return reads, [], []
 

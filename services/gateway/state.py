@@ -84,6 +84,7 @@ class Gateway:
     tokens: Coalescer[tuple[str, float], Holder | None] = field(init=False)
     _publishing: asyncio.Semaphore = field(init=False)
     _connecting: asyncio.Task[None] | None = None
+    ack_link_secret: str = field(init=False, repr=False, default="")
 
     def __post_init__(self) -> None:
         self.streams = StreamSlots(
@@ -106,6 +107,8 @@ class Gateway:
 
     async def start(self) -> None:
         """Make the pool (it connects on first use) and connect to Kafka in the background."""
+        # Made now if missing, so the notifier and the gateway agree from the first link on.
+        self.ack_link_secret = self.settings.ack_link_secret()
         self.pool = await self.open_pool(self.settings)
         self._connecting = asyncio.create_task(self._connect_kafka(), name="gateway-kafka")
         # A healthy broker is ready before the first request; a dead one does not hold start.
