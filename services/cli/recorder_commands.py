@@ -32,6 +32,8 @@ DETAIL_FIELDS = (
     "command_type",
 )
 DETAIL_WIDTH = 70
+# An attempt's gist says more (who was reached where, how, after how long): a wider cut.
+ATTEMPT_WIDTH = 110
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -111,20 +113,21 @@ def describe(event: Mapping[str, Any]) -> str:
     return _clip("; ".join(parts))
 
 
-def describe_attempt(attempt: Mapping[str, Any]) -> str:
-    """A one-line gist of a notification attempt: channel and address, why, how it went, when."""
+def describe_attempt(attempt: Mapping[str, Any], told_of: str) -> str:
+    """A one-line gist of a notification attempt: channel and address, why, how it went, and
+    how long after the event it tells of (`told_of`: that event as the table names it)."""
     parts = [
         f"{attempt['channel']} {attempt['address']}",
         f"{attempt['reason']} #{attempt['attempt']}",
-        f"{attempt['outcome']} {attempt['delay_s']:.1f}s after {attempt['caused_by']}",
+        f"{attempt['outcome']} {attempt['delay_s']:.1f}s after {told_of}",
     ]
     if attempt["detail"]:
         parts.append(attempt["detail"])
-    return _clip("; ".join(parts))
+    return _clip("; ".join(parts), ATTEMPT_WIDTH)
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= DETAIL_WIDTH else text[: DETAIL_WIDTH - 1] + "…"
+def _clip(text: str, width: int = DETAIL_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _actor(event: Mapping[str, Any]) -> str:
@@ -143,10 +146,12 @@ def format_timeline(
     lines: dict[str, tuple[list[Line], list[Line]]] = {}
     for row in rows:
         _lines_of(lines, keys, row)[0].append((row["occurred_at"], _event_cells(row)))
+    # An attempt names the event it tells of by id; the table names it by its sequence.
+    sequences = {row["event_id"]: f"#{row['sequence']}" for row in rows}
     for attempt in attempts:
-        _lines_of(lines, keys, attempt)[1].append(
-            (attempt["attempted_at"], _attempt_cells(attempt))
-        )
+        told_of = sequences.get(attempt["caused_by"], attempt["caused_by"])
+        cells = _attempt_cells(attempt, told_of)
+        _lines_of(lines, keys, attempt)[1].append((attempt["attempted_at"], cells))
     return "\n\n".join(
         f"incident {incident} ({keys[incident]})\n"
         + _table([header, *(cells for _, cells in merge(*both, key=itemgetter(0)))])
@@ -175,14 +180,14 @@ def _event_cells(row: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _attempt_cells(attempt: Mapping[str, Any]) -> tuple[str, ...]:
+def _attempt_cells(attempt: Mapping[str, Any], told_of: str) -> tuple[str, ...]:
     return (
         "-",
         "notification_attempted",
         _time(attempt["attempted_at"]),
         _time(attempt["recorded_at"]),
         f"{attempt['person_name']} ({attempt['person_enterprise']})",
-        describe_attempt(attempt),
+        describe_attempt(attempt, told_of),
     )
 
 
