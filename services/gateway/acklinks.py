@@ -111,11 +111,20 @@ def _refused(request: Request, error: ApiError) -> Response:
     return _answer(request, error.status, error.body(), refused_page(error.status, reason))
 
 
-def _claim(token: str, gw: Gateway) -> AckClaim:
+def claim_of(token: str, *, secret: str, now: datetime) -> AckClaim:
+    """The claim of a genuine, unexpired link; the refusal (403, 410) otherwise."""
+    # read_ack_token's hmac.compare_digest raises TypeError on a non-ASCII text, and a
+    # token is base64url: anything else is no link.
+    if not token.isascii():
+        raise ApiError(403, "link_refused", "token", "not an acknowledge link")
     try:
-        return read_ack_token(token, secret=gw.ack_link_secret, now=gw.clock())
+        return read_ack_token(token, secret=secret, now=now)
     except AckLinkError as error:
         raise refusal(error) from None
+
+
+def _claim(token: str, gw: Gateway) -> AckClaim:
+    return claim_of(token, secret=gw.ack_link_secret, now=gw.clock())
 
 
 @router.get(

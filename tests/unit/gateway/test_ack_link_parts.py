@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.envelope import ID_PATTERN
-from services.gateway.acklinks import acknowledgement, command_id_of, refusal
+from services.gateway.acklinks import acknowledgement, claim_of, command_id_of, refusal
 from services.gateway.ackpage import PAGE_HEADERS, confirm_page, refused_page, sent_page
+from services.gateway.errors import ApiError
 from services.runtime.acklinks import AckClaim, AckLinkError, read_ack_token, sign_ack_token
 
 pytestmark = pytest.mark.unit
@@ -35,10 +36,9 @@ def claim(**fields) -> AckClaim:
 
 
 def refused(token: str, *, secret: str = SECRET, now: datetime = NOW) -> tuple[int, str]:
-    with pytest.raises(AckLinkError) as caught:
-        read_ack_token(token, secret=secret, now=now)
-    error = refusal(caught.value)
-    return error.status, error.code
+    with pytest.raises(ApiError) as caught:
+        claim_of(token, secret=secret, now=now)
+    return caught.value.status, caught.value.code
 
 
 def test_a_genuine_link_past_its_time_is_gone_and_a_forged_or_garbled_one_refused():
@@ -48,6 +48,15 @@ def test_a_genuine_link_past_its_time_is_gone_and_a_forged_or_garbled_one_refuse
     assert refused("not-a-token") == (403, "link_refused")
     text, signature = token.split(".")
     assert refused(f"{text}x.{signature}") == (403, "link_refused")
+    assert refused(f"{text}.{signature[:-1]}é") == (403, "link_refused")  # not even ASCII
+    assert claim_of(token, secret=SECRET, now=NOW) == claim()
+
+
+def test_only_a_genuine_link_past_its_time_is_told_it_expired():
+    with pytest.raises(AckLinkError) as caught:
+        read_ack_token("x.y", secret=SECRET, now=NOW)
+    assert refusal(caught.value).status == 403
+    assert refusal(AckLinkError("the link expired at 2007-05-20T07:00:00+00:00")).status == 410
 
 
 def test_the_acknowledgement_is_the_enterprise_s_as_the_person_with_the_notification_s_id():
