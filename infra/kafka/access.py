@@ -130,7 +130,7 @@ def _incidents(groups: Groups, p: str) -> Uses:
 
 
 def _recorder(groups: Groups, p: str) -> Uses:
-    reads = _literal(p, INCIDENT_EVENTS, DEAD_LETTERS, RULESET_ACTIVATIONS)
+    reads = _literal(p, INCIDENT_EVENTS, DEAD_LETTERS, RULESET_ACTIVATIONS, NOTIFICATION_ATTEMPTS)
     return reads, [], [("group", groups.recorder, "literal", "read")]
 
 
@@ -155,7 +155,7 @@ def _auditor(groups: Groups, p: str) -> Uses:
         (p + REPORTS_PREFIX, "prefixed"),
         (p + TASK_FEED_PREFIX, "prefixed"),
         *_literal(p, INCIDENT_COMMANDS, INCIDENT_EVENTS, INCIDENT_TICKS, RULESET_ACTIVATIONS),
-        *_literal(p, ROSTER_ACTIVATIONS),
+        *_literal(p, ROSTER_ACTIVATIONS, NOTIFICATION_ATTEMPTS),
     ]
     return reads, [], []
 

@@ -152,6 +152,7 @@ SERVICE_PRIVILEGES: dict[str, dict[str, str]] = {
         "rule_sets": "SELECT, INSERT",
         "dead_letters": "SELECT, INSERT",
         "recorder_dead_letters": "SELECT, INSERT",
+        "notification_attempts": "SELECT, INSERT",
     },
     "gateway": {
         # Timelines, who takes part in an incident, a resent command's first answer.
@@ -165,6 +166,10 @@ SERVICE_PRIVILEGES: dict[str, dict[str, str]] = {
         "console_sessions": "SELECT, INSERT, UPDATE (ended_at)",
         # The SLA report counts them (GET /v1/report); the rejected record itself stays unread.
         "dead_letters": "SELECT (rejected_by, source_topic, dead_lettered_at, error)",
+        # Who was told of an incident and when (GET /v1/incidents/{id}, GET /v1/report).
+        "notification_attempts": "SELECT",
+        # An acknowledge link is claimed once by inserting its row, and never given back.
+        "ack_links": "SELECT, INSERT",
     },
 }
 # Columns the auditor may not read: even the hash of a token's secret stays with the gateway.

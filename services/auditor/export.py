@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ def figures_json(f: Figures, registry: Registry) -> dict[str, Any]:
             {"level": level, "deadline": deadline, "count": n}
             for level, deadline, n in f.escalations
         ],
+        "delivery": [asdict(d) for d in f.delivery],
         "charts": report_charts(f),
     }
 

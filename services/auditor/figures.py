@@ -1,4 +1,5 @@
-"""Pure: SLA figures from recorded incidents: compliance, MTTA and MTTR percentiles, escalations."""
+"""Pure: SLA figures from recorded incidents: compliance, MTTA and MTTR percentiles, escalations,
+and how notifications of them were delivered."""
 
 from __future__ import annotations
 
@@ -169,6 +170,47 @@ def row(dimension: str, value: str, incidents: Sequence[IncidentFigures]) -> Row
     )
 
 
+@dataclass(frozen=True)
+class AttemptFigures:
+    """One attempt to tell a person of an incident, as the report counts it."""
+
+    incident_id: str
+    enterprise: str  # the enterprise whose person was told
+    channel: str
+    outcome: str
+    latency_s: float  # from the event it tells of to the attempt
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How the notifications of one channel (or all of them) were delivered."""
+
+    channel: str
+    attempts: int
+    delivered: int
+    failed: int  # tried again later
+    dead_lettered: int
+    suppressed: int
+    latency_p50_s: float | None  # of the delivered attempts
+    latency_p90_s: float | None
+    latency_p99_s: float | None
+
+
+def delivery(channel: str, attempts: Sequence[AttemptFigures]) -> Delivery:
+    """The delivery figures of these attempts."""
+    outcomes = Counter(a.outcome for a in attempts)
+    latencies = [a.latency_s for a in attempts if a.outcome == "delivered"]
+    return Delivery(
+        channel,
+        len(attempts),
+        outcomes["delivered"],
+        outcomes["failed"],
+        outcomes["dead_lettered"],
+        outcomes["suppressed"],
+        *(percentile(latencies, share) for share in (0.5, 0.9, 0.99)),
+    )
+
+
 @dataclass
 class Figures:
     """Everything the report shows."""
@@ -180,6 +222,8 @@ class Figures:
     rows: list[Row] = field(default_factory=list)
     dead_letters: list[tuple[str, str, str, int]] = field(default_factory=list)
     escalations: list[tuple[int, str, int]] = field(default_factory=list)
+    attempts: list[AttemptFigures] = field(default_factory=list)
+    delivery: list[Delivery] = field(default_factory=list)  # all channels, then each
 
 
 def figures(
@@ -189,9 +233,15 @@ def figures(
     since: datetime | None,
     until: datetime | None,
     at: datetime,
+    attempts: Sequence[AttemptFigures] = (),
 ) -> Figures:
-    """SLA rows by each dimension (and all incidents), dead letters and escalations counted."""
-    out = Figures(since, until, at, list(incidents))
+    """SLA rows by each dimension (and all incidents), dead letters and escalations counted,
+    notification delivery by channel (and over all channels)."""
+    out = Figures(since, until, at, list(incidents), attempts=list(attempts))
+    channels: dict[str, list[AttemptFigures]] = defaultdict(list)
+    for attempt in attempts:
+        channels[attempt.channel].append(attempt)
+    out.delivery = [delivery(ALL, attempts), *(delivery(c, channels[c]) for c in sorted(channels))]
     out.rows.append(row(ALL, ALL, incidents))
     for dimension in DIMENSIONS:
         groups: dict[str, list[IncidentFigures]] = defaultdict(list)
@@ -206,7 +256,9 @@ def figures(
 
 
 def for_enterprise(f: Figures, enterprise: str) -> Figures:
-    """The figures of `enterprise`'s incidents alone (those its enterprise rows count); no
-    dead letters, which are no enterprise's."""
+    """The figures of `enterprise`'s incidents alone (those its enterprise rows count), and of
+    the attempts to tell its own people of them; no dead letters, which are no enterprise's."""
     mine = [i for i in f.incidents if i.value("enterprise") == enterprise]
-    return figures(mine, [], since=f.since, until=f.until, at=f.at)
+    ids = {i.incident_id for i in mine}
+    told = [a for a in f.attempts if a.incident_id in ids and a.enterprise == enterprise]
+    return figures(mine, [], since=f.since, until=f.until, at=f.at, attempts=told)

@@ -6,7 +6,7 @@ from html import escape
 
 from services.auditor import charts
 from services.auditor.figures import DIMENSIONS, Figures
-from services.auditor.render import HEADER, cells, span
+from services.auditor.render import DELIVERY_HEADER, HEADER, cells, delivery_cells, span
 
 # The charts' own look: the HTML report and the web console both draw them with it.
 CHART_STYLE = """
@@ -57,6 +57,10 @@ def html(f: Figures) -> str:
         _distribution(svgs["mtta"]),
         "<h2>Incident timelines</h2>",
         _timelines(f, svgs["timelines"]),
+        "<h2>Notification delivery</h2>",
+        '<p class="note">Every attempt to tell a person of a task, by channel; latency is from '
+        "the event told of to the delivered attempt.</p>",
+        _simple(DELIVERY_HEADER, [delivery_cells(d) for d in f.delivery]),
         "<h2>Escalations</h2>",
         _simple(("level", "deadline", "count"), f.escalations),
         "<h2>Dead letters</h2>",

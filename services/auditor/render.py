@@ -6,12 +6,18 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from services.auditor.figures import Figures, Row
+from services.auditor.figures import Delivery, Figures, Row
 
 HEADER = (
     "dimension", "value", "incidents", "acknowledged", "mtta_p50", "mtta_p90", "resolved",
     "mttr_p50", "mttr_p90", "deadlines", "breached", "sla_compliance", "escalations", "open",
     "cancelled",
+)  # fmt: skip
+
+
+DELIVERY_HEADER = (
+    "channel", "attempts", "delivered", "failed", "dead_lettered", "suppressed", "latency_p50",
+    "latency_p90", "latency_p99",
 )  # fmt: skip
 
 
@@ -41,6 +47,15 @@ def cells(r: Row) -> tuple[str, ...]:
     )  # fmt: skip
 
 
+def delivery_cells(d: Delivery) -> tuple[str, ...]:
+    """A channel's delivery figures as the table shows them."""
+    return (
+        d.channel, str(d.attempts), str(d.delivered), str(d.failed), str(d.dead_lettered),
+        str(d.suppressed), duration(d.latency_p50_s), duration(d.latency_p90_s),
+        duration(d.latency_p99_s),
+    )  # fmt: skip
+
+
 def span(f: Figures) -> str:
     """The period in words."""
     start = _when(f.since) if f.since else "the start of the log"
@@ -53,9 +68,11 @@ def _when(at: datetime) -> str:
 
 
 def table(f: Figures) -> str:
-    """Aligned text: the SLA rows, then dead letters and escalations."""
+    """Aligned text: the SLA rows, then notification delivery, dead letters and escalations."""
     lines = [f"SLA report: {span(f)}; times are event time (SignalPost's clock)", ""]
     lines += _aligned([HEADER, *(cells(r) for r in f.rows)])
+    lines += ["", "notification delivery (latency: from the event told of, delivered attempts)"]
+    lines += _aligned([DELIVERY_HEADER, *(delivery_cells(d) for d in f.delivery)])
     lines += ["", "dead letters"]
     letters = [("stage", "topic", "error", "count")]
     letters += [(s, t, e, str(n)) for s, t, e, n in f.dead_letters]
@@ -72,7 +89,9 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def csv_text(f: Figures) -> str:
-    """One CSV table: SLA rows (durations in seconds), then dead-letter and escalation counts."""
+    """One CSV table: SLA rows (durations in seconds), then delivery rows (`delivery`, `channel`,
+    the channel or `all`, then the figures of DELIVERY_HEADER in its order, latencies in
+    seconds), dead-letter and escalation counts."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("section", *HEADER))
@@ -83,6 +102,12 @@ def csv_text(f: Figures) -> str:
             _num(r.compliance, 4), r.escalations, r.open, r.cancelled,
         )  # fmt: skip
         writer.writerow(("sla", r.dimension, r.value, *numbers))
+    for d in f.delivery:
+        numbers = (
+            d.attempts, d.delivered, d.failed, d.dead_lettered, d.suppressed,
+            _num(d.latency_p50_s), _num(d.latency_p90_s), _num(d.latency_p99_s),
+        )  # fmt: skip
+        writer.writerow(("delivery", "channel", d.channel, *numbers))
     for stage, topic, error, n in f.dead_letters:
         writer.writerow(("dead_letters", stage, f"{topic} {error}", n))
     for level, deadline, n in f.escalations:

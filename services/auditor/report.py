@@ -9,7 +9,13 @@ from datetime import datetime
 import asyncpg
 
 from services.auditor.access import open_audit
-from services.auditor.figures import Figures, IncidentFigures, about_report, figures
+from services.auditor.figures import (
+    AttemptFigures,
+    Figures,
+    IncidentFigures,
+    about_report,
+    figures,
+)
 from services.runtime.settings import Settings
 
 INCIDENTS = """
@@ -35,6 +41,13 @@ OPENINGS = """
 """
 # The recorder's own rule for a missed deadline (migration 0003), evaluated at the report's end.
 BREACHES = "SELECT incident_id, deadline FROM sla_breaches($1) WHERE incident_id = ANY($2::text[])"
+# Who was told of these incidents; latency counts from the event each attempt tells of.
+ATTEMPTS = """
+    SELECT incident_id, person_enterprise AS enterprise, channel, outcome,
+           extract(epoch FROM attempted_at - caused_at)::float8 AS latency_s
+    FROM notification_attempts WHERE incident_id = ANY($1::text[])
+    ORDER BY attempted_at, attempt_id
+"""
 DEAD_LETTERS = """
     SELECT rejected_by, source_topic, error->>'error' AS error FROM dead_letters
     WHERE ($1::timestamptz IS NULL OR dead_lettered_at >= $1)
@@ -100,4 +113,5 @@ async def _load(
         (d["rejected_by"], d["source_topic"].removeprefix(prefix), d["error"] or "?")
         for d in await conn.fetch(DEAD_LETTERS, since, until)
     ]
-    return figures(incidents, letters, since=since, until=until, at=at)
+    attempts = [AttemptFigures(**dict(a)) for a in await conn.fetch(ATTEMPTS, ids)]
+    return figures(incidents, letters, since=since, until=until, at=at, attempts=attempts)

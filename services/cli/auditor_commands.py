@@ -10,7 +10,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.auditor import html, render
+from schemas.registry import load_registry
+from services.auditor import Figures, figures_json, html, render
 from services.auditor.replay import ReplayResult, replay
 from services.auditor.report import load_figures
 from services.auditor.settings import AuditorSettings
@@ -57,7 +58,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "opened in [--from, --to)",
     )
     _range(sla)
-    sla.add_argument("--format", choices=("table", "csv", "html"), default="table")
+    sla.add_argument("--format", choices=("table", "csv", "html", "json"), default="table")
     sla.add_argument("--output", type=Path, metavar="PATH", help="write here, not to stdout")
 
 
@@ -141,10 +142,17 @@ def _report(args: argparse.Namespace, settings: AuditorSettings) -> int:
     f = asyncio.run(
         load_figures(settings, since=args.since, until=args.until, now=datetime.now(UTC))
     )
-    text = {"table": render.table, "csv": render.csv_text, "html": html.html}[args.format](f)
+    formats = {"table": render.table, "csv": render.csv_text, "html": html.html}
+    text = _json_report(f, settings) if args.format == "json" else formats[args.format](f)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"report written to {args.output}", file=sys.stderr)
     else:
         print(text)
     return 0
+
+
+def _json_report(f: Figures, settings: AuditorSettings) -> str:
+    """What `GET /v1/report` answers, rows labelled from the auditor's registry."""
+    body = figures_json(f, load_registry(settings.auditor_registry_dir))
+    return json.dumps(body, ensure_ascii=False, indent=2)

@@ -7,10 +7,12 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from heapq import merge
+from operator import itemgetter
 from typing import Any
 
 from schemas.chain import verify_chain
-from services.recorder import find_incidents, timeline
+from services.recorder import find_incidents, notification_attempts, timeline
 from services.runtime import db
 from services.runtime.settings import Settings
 
@@ -30,6 +32,8 @@ DETAIL_FIELDS = (
     "command_type",
 )
 DETAIL_WIDTH = 70
+# An attempt's gist says more (who was reached where, how, after how long): a wider cut.
+ATTEMPT_WIDTH = 110
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -58,22 +62,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def show_timeline(args: argparse.Namespace, settings: Settings) -> tuple[str, int]:
-    """The timeline as text or JSON, with the state of its hash chain."""
+    """The timeline as text or JSON, with the state of its hash chain and who was told."""
     conn = await db.connect(settings, url=settings.auditor_database_url)
     try:
         rows = [dict(r) for r in await timeline(conn=conn, incident=args.incident)]
+        told = [dict(r) for r in await notification_attempts(conn=conn, incident=args.incident)]
     finally:
         await conn.close()
-    if not rows:
+    if not rows and not told:
         return f"signalpost: no recorded incident has id or key {args.incident!r}", 1
-    broken = verify_chain(rows)
+    broken = verify_chain(rows) if rows else None
     chain = "intact" if broken is None else f"BROKEN at {broken.event_id}: {broken.reason}"
     for row in rows:
         row["event"] = json.loads(row["event"])
     if args.json:
-        body = {"incident": args.incident, "chain": chain, "events": rows}
+        body = {"incident": args.incident, "chain": chain, "events": rows, "notifications": told}
         return json.dumps(body, default=_plain, ensure_ascii=False, indent=2), int(bool(broken))
-    return format_timeline(rows) + f"\nhash chain: {chain}", int(bool(broken))
+    return format_timeline(rows, told) + f"\nhash chain: {chain}", int(bool(broken))
 
 
 async def show_incidents(
@@ -105,8 +110,24 @@ def describe(event: Mapping[str, Any]) -> str:
         if value not in (None, "", []):
             shown = ",".join(value) if isinstance(value, list) else value
             parts.append(f"{name}={shown}")
-    text = "; ".join(parts)
-    return text if len(text) <= DETAIL_WIDTH else text[: DETAIL_WIDTH - 1] + "…"
+    return _clip("; ".join(parts))
+
+
+def describe_attempt(attempt: Mapping[str, Any], told_of: str) -> str:
+    """A one-line gist of a notification attempt: channel and address, why, how it went, and
+    how long after the event it tells of (`told_of`: that event as the table names it)."""
+    parts = [
+        f"{attempt['channel']} {attempt['address']}",
+        f"{attempt['reason']} #{attempt['attempt']}",
+        f"{attempt['outcome']} {attempt['delay_s']:.1f}s after {told_of}",
+    ]
+    if attempt["detail"]:
+        parts.append(attempt["detail"])
+    return _clip("; ".join(parts), ATTEMPT_WIDTH)
+
+
+def _clip(text: str, width: int = DETAIL_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _actor(event: Mapping[str, Any]) -> str:
@@ -115,24 +136,58 @@ def _actor(event: Mapping[str, Any]) -> str:
     return f"{who} ({actor['person']})" if actor.get("person") else who
 
 
-def format_timeline(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Rows of incident_events (event parsed) as one table per incident."""
+def format_timeline(
+    rows: Sequence[Mapping[str, Any]], attempts: Sequence[Mapping[str, Any]] = ()
+) -> str:
+    """Rows of incident_events (event parsed) as one table per incident, its notification
+    attempts among them in time order (each list keeps its own order)."""
     header = ("seq", "type", "occurred_at", "recorded_at", "actor", "detail")
-    by_incident: dict[str, list[tuple[str, ...]]] = {}
+    keys: dict[str, str] = {}
+    lines: dict[str, tuple[list[Line], list[Line]]] = {}
     for row in rows:
-        by_incident.setdefault(row["incident_id"], []).append(
-            (
-                str(row["sequence"]),
-                row["type"],
-                _time(row["occurred_at"]),
-                _time(row["recorded_at"]),
-                _actor(row["event"]),
-                describe(row["event"]),
-            )
-        )
+        _lines_of(lines, keys, row)[0].append((row["occurred_at"], _event_cells(row)))
+    # An attempt names the event it tells of by id; the table names it by its sequence.
+    sequences = {row["event_id"]: f"#{row['sequence']}" for row in rows}
+    for attempt in attempts:
+        told_of = sequences.get(attempt["caused_by"], attempt["caused_by"])
+        cells = _attempt_cells(attempt, told_of)
+        _lines_of(lines, keys, attempt)[1].append((attempt["attempted_at"], cells))
     return "\n\n".join(
-        f"incident {incident} ({rows[0]['incident_key']})\n" + _table([header, *cells])
-        for incident, cells in by_incident.items()
+        f"incident {incident} ({keys[incident]})\n"
+        + _table([header, *(cells for _, cells in merge(*both, key=itemgetter(0)))])
+        for incident, both in lines.items()
+    )
+
+
+Line = tuple[datetime, tuple[str, ...]]
+
+
+def _lines_of(
+    lines: dict[str, tuple[list[Line], list[Line]]], keys: dict[str, str], row: Mapping[str, Any]
+) -> tuple[list[Line], list[Line]]:
+    keys.setdefault(row["incident_id"], row["incident_key"])
+    return lines.setdefault(row["incident_id"], ([], []))
+
+
+def _event_cells(row: Mapping[str, Any]) -> tuple[str, ...]:
+    return (
+        str(row["sequence"]),
+        row["type"],
+        _time(row["occurred_at"]),
+        _time(row["recorded_at"]),
+        _actor(row["event"]),
+        describe(row["event"]),
+    )
+
+
+def _attempt_cells(attempt: Mapping[str, Any], told_of: str) -> tuple[str, ...]:
+    return (
+        "-",
+        "notification_attempted",
+        _time(attempt["attempted_at"]),
+        _time(attempt["recorded_at"]),
+        f"{attempt['person_name']} ({attempt['person_enterprise']})",
+        describe_attempt(attempt, told_of),
     )
 
 

@@ -16,7 +16,16 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.errors import ErrorBody, Problem, field_path
-from services.gateway import alertmanager, audit, console, incidents, ops, publish, tasks
+from services.gateway import (
+    acklinks,
+    alertmanager,
+    audit,
+    console,
+    incidents,
+    ops,
+    publish,
+    tasks,
+)
 from services.gateway.docs import serve_documents
 from services.gateway.errors import ApiError
 from services.gateway.metrics import Metrics
@@ -30,6 +39,7 @@ ROUTERS = (
     alertmanager.router,
     tasks.router,
     incidents.router,
+    acklinks.router,
     audit.router,
     ops.router,
     console.router,

@@ -90,6 +90,22 @@ class EscalationCount(Strict):
     count: int
 
 
+class DeliveryRow(Strict):
+    """How the notifications of one channel (`all`: every channel) were delivered."""
+
+    channel: str = Field(description="`all`, `webhook`, `email` or `sms`.")
+    attempts: int
+    delivered: int
+    failed: int = Field(description="Attempts that failed and were tried again.")
+    dead_lettered: int = Field(description="Notifications whose last try failed.")
+    suppressed: int = Field(description="Not sent: the person's preferences or quiet hours.")
+    latency_p50_s: float | None = Field(
+        description="Seconds from the event told of to a delivered attempt, p50; null: none."
+    )
+    latency_p90_s: float | None
+    latency_p99_s: float | None
+
+
 class ReportCharts(Strict):
     """The HTML report's charts, inline SVG with every label escaped; null: nothing to draw."""
 
@@ -108,6 +124,9 @@ class SlaReport(Strict):
     rows: list[ReportRow]
     dead_letters: list[DeadLetterCount] = Field(description="Empty for a dispatcher.")
     escalations: list[EscalationCount]
+    delivery: list[DeliveryRow] = Field(
+        description="Notification delivery, all channels first; a dispatcher's: to its people."
+    )
     charts: ReportCharts
 
 

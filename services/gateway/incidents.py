@@ -40,7 +40,7 @@ from services.gateway.explanations import explanation_for
 from services.gateway.outcomes import CommandOutcome, SeenIncident
 from services.gateway.state import Gateway
 from services.gateway.tasks import readable_feeds
-from services.recorder import timeline
+from services.recorder import notification_attempts, timeline
 from services.runtime.topics import INCIDENT_COMMANDS, topic_name
 
 router = APIRouter()
@@ -59,6 +59,36 @@ class TimelineEvent(BaseModel):
     occurred_at: datetime
     recorded_at: datetime
     event: dict[str, Any]
+
+
+class Person(BaseModel):
+    """Who was told: the person of the duty roster, by enterprise, id and name."""
+
+    enterprise: str
+    id: str
+    name: str
+
+
+class Notification(BaseModel):
+    """One attempt to tell a person of the incident (NotificationAttempted), as recorded."""
+
+    attempt_id: str
+    notification_id: str = Field(description="The same on every retry of one notification.")
+    attempt: int
+    reason: str = Field(description="`new_task`, `deadline_warning`, `escalation`, ...")
+    incident_id: str
+    task_id: str | None
+    enterprise: str
+    person: Person
+    channel: str = Field(description="`webhook`, `email` or `sms`.")
+    address: str
+    priority: str
+    caused_by: str = Field(description="The lifecycle event the notification tells of.")
+    caused_at: datetime
+    attempted_at: datetime
+    delay_s: float = Field(description="Seconds from `caused_at` to `attempted_at`.")
+    outcome: str = Field(description="`delivered`, `failed`, `dead_lettered` or `suppressed`.")
+    detail: str | None
 
 
 class Clocks(BaseModel):
@@ -85,6 +115,11 @@ class Timeline(BaseModel):
     )
     explanation_unavailable: str | None = Field(
         default=None, description="Why there is no explanation."
+    )
+    notifications: list[Notification] = Field(
+        default=[],
+        description="Every attempt to tell a person of it, in time order (a dispatcher's: to "
+        "its own enterprise's people).",
     )
 
 
@@ -185,6 +220,7 @@ async def incident_timeline(incident_id: IncidentId, who: Caller, gw: Gw):
         raise forbidden("a publisher token reads no incidents")
     async with gw.database() as conn:
         rows = [dict(r) for r in await timeline(conn=conn, incident=incident_id)]
+        told = await notification_attempts(conn=conn, incident=incident_id)
     if not who.sees_everything:
         mine = {i for i, named in store.participants(rows).items() if who.enterprise in named}
         rows = [r for r in rows if r["incident_id"] in mine]
@@ -192,7 +228,21 @@ async def incident_timeline(incident_id: IncidentId, who: Caller, gw: Gw):
         raise not_found("incident_id", f"no recorded incident {incident_id} that you may see")
     events = [{**r, "event": json.loads(r["event"])} for r in rows]
     page = incident_page(_one_incident([e["event"] for e in events], incident_id), gw)
-    return {"incident": incident_id, "chain": chain_status(rows), "events": events} | page
+    shown = {r["incident_id"] for r in rows}
+    notifications = [
+        _notification(dict(a))
+        for a in told
+        if a["incident_id"] in shown
+        and (who.sees_everything or a["person_enterprise"] == who.enterprise)
+    ]
+    body = {"incident": incident_id, "chain": chain_status(rows), "events": events}
+    return body | page | {"notifications": notifications}
+
+
+def _notification(row: dict[str, Any]) -> dict[str, Any]:
+    """A notification_attempts row in the answer's shape: the person as one object."""
+    person = {n: row[f"person_{n}"] for n in Person.model_fields}
+    return {n: row[n] for n in Notification.model_fields if n != "person"} | {"person": person}
 
 
 def chain_status(
@@ -272,7 +322,7 @@ def _commander(action: str):
             now=gw.clock(),
             new_id=(new_id := f"gw-{uuid.uuid4().hex}"),
         )
-        answer = await _send_command(gw, command, resent=command.command_id != new_id)
+        answer = await send_command(gw, command, resent=command.command_id != new_id)
         gw.metrics.commands.labels(action, answer.outcome).inc()
         status = {"accepted": 200, "rejected": 409, "pending": 202}[answer.outcome]
         return JSONResponse(answer.model_dump(mode="json"), status_code=status)
@@ -285,7 +335,7 @@ def _commander(action: str):
     return act
 
 
-async def _send_command(gw: Gateway, command: Any, *, resent: bool) -> CommandAnswer:
+async def send_command(gw: Gateway, command: Any, *, resent: bool) -> CommandAnswer:
     """Send the command and wait briefly for its outcome; a resent id gets its first outcome.
 
     The incident manager says nothing to a command id it has seen, so a resent id is looked

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from schemas.codec import MAX_MESSAGE_BYTES
 from schemas.registry import REFERENCE_REGISTRY
 from services.gateway.alert_rules import REFERENCE_MAPPING
+from services.runtime.acklinks import ACK_LINK_SECRET
+from services.runtime.secrets import ensure_secret
 from services.runtime.settings import Settings
 
 
@@ -128,6 +130,18 @@ class GatewaySettings(Settings):
         " came over TLS (directly, or through a trusted proxy's X-Forwarded-Proto), or always,"
         " or never.",
     )
+
+    gateway_ack_link_secret: SecretStr | None = Field(
+        default=None,
+        description="The key acknowledge links are signed with, shared with the notifier."
+        f" Unset: the local secret {ACK_LINK_SECRET!r} (HOME/secrets), made on first use.",
+    )
+
+    def ack_link_secret(self) -> str:
+        """The acknowledge links' key: as set, else the local secret both services share."""
+        if self.gateway_ack_link_secret is not None:
+            return self.gateway_ack_link_secret.get_secret_value()
+        return ensure_secret(self.home, ACK_LINK_SECRET)
 
     @field_validator("gateway_publish_slots")
     @classmethod

@@ -87,6 +87,7 @@ class Gateway:
     # Read at construction: a bad mapping file stops the gateway before it serves.
     alert_rules: AlertRules = field(init=False)
     _connecting: asyncio.Task[None] | None = None
+    ack_link_secret: str = field(init=False, repr=False, default="")
 
     def __post_init__(self) -> None:
         self.alert_rules = load_alert_rules(self.settings.gateway_alertmanager_mapping)
@@ -110,6 +111,8 @@ class Gateway:
 
     async def start(self) -> None:
         """Make the pool (it connects on first use) and connect to Kafka in the background."""
+        # Made now if missing, so the notifier and the gateway agree from the first link on.
+        self.ack_link_secret = self.settings.ack_link_secret()
         self.pool = await self.open_pool(self.settings)
         self._connecting = asyncio.create_task(self._connect_kafka(), name="gateway-kafka")
         # A healthy broker is ready before the first request; a dead one does not hold start.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -176,6 +177,36 @@ async def recorded_outcome(
         return None
     event = json.loads(row["event"])
     return outcome_of(event["type"], event.get("error"))
+
+
+async def claim_link(
+    *, conn: asyncpg.Connection, notification_id: str, task_id: str, person: str, now: datetime
+) -> datetime | None:
+    """Take an acknowledge link for its one use: None if it was free (the row is now this
+    transaction's), else when it was first used. A concurrent claim waits for this one."""
+    taken = await conn.fetchval(
+        """
+        INSERT INTO ack_links (notification_id, task_id, person, used_at) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (notification_id) DO NOTHING RETURNING used_at
+        """,
+        notification_id,
+        task_id,
+        person,
+        now,
+    )
+    return (
+        None
+        if taken is not None
+        else await link_used_at(conn=conn, notification_id=notification_id)
+    )
+
+
+async def link_used_at(*, conn: asyncpg.Connection, notification_id: str) -> datetime | None:
+    """When the acknowledge link of this notification was used; None if it never was."""
+    used: datetime | None = await conn.fetchval(
+        "SELECT used_at FROM ack_links WHERE notification_id = $1", notification_id
+    )
+    return used
 
 
 async def _insert(conn: asyncpg.Connection, rows: Sequence[Admitted]) -> set[Ref]:

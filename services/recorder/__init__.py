@@ -3,7 +3,8 @@
 What other packages may use: the auditor replays the log through the same decoding,
 projection and upserts, collecting garbage by the batch as well (so a replay is the
 recorder's own code, not a copy of it); the
-gateway and the command line read timelines and outcomes from the store.
+gateway and the command line read timelines, notification attempts and outcomes from the
+store.
 """
 
 from services.recorder.collection import BatchCollection
@@ -15,6 +16,7 @@ from services.recorder.store import (
     UPSERT_INCIDENTS,
     RecordCounts,
     find_incidents,
+    notification_attempts,
     read_offsets,
     record,
     timeline,
@@ -34,6 +36,7 @@ __all__ = [
     "decode_message",
     "decode_polled",
     "find_incidents",
+    "notification_attempts",
     "project_event",
     "read_offsets",
     "record",

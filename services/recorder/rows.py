@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from schemas.chain import GENESIS_HASH, canonical_json, chain_hash
 from schemas.codec import decode
-from schemas.contracts import DEAD_LETTER, INCIDENT_EVENT, RULESET_ACTIVATED, Contract
+from schemas.contracts import (
+    DEAD_LETTER,
+    INCIDENT_EVENT,
+    NOTIFICATION_ATTEMPTED,
+    RULESET_ACTIVATED,
+    Contract,
+)
 from schemas.errors import ContractError
 from services.recorder.canonical import canonical_text
 from services.recorder.projection import IncidentRow, project_event
-from services.runtime.topics import DEAD_LETTERS, INCIDENT_EVENTS, RULESET_ACTIVATIONS
+from services.runtime.topics import (
+    DEAD_LETTERS,
+    INCIDENT_EVENTS,
+    NOTIFICATION_ATTEMPTS,
+    RULESET_ACTIVATIONS,
+)
 
 # Longest reason kept with a message set aside (recorder_dead_letters.reason).
 REASON_MAX = 1000
@@ -191,6 +202,35 @@ def rule_set_row(item: Decoded) -> tuple[Any, ...]:
     )
 
 
+def attempt_row(item: Decoded) -> tuple[Any, ...]:
+    """A notification_attempts row from a notification attempt, with where it was in the log."""
+    a, message = item.model, item.message
+    return (
+        a.attempt_id,
+        a.notification_id,
+        a.attempt,
+        a.reason.value,
+        a.incident_key,
+        a.incident_id,
+        a.task_id,
+        a.enterprise,
+        a.person.enterprise,
+        a.person.id,
+        a.person.name,
+        a.channel.value,
+        a.address,
+        a.priority.value,
+        a.caused_by,
+        a.caused_at,
+        a.attempted_at,
+        a.outcome.value,
+        a.detail,
+        message.topic,
+        message.partition,
+        message.offset,
+    )
+
+
 def rows_of(
     items: Iterable[Decoded], make: Callable[[Decoded], tuple[Any, ...]]
 ) -> tuple[list[tuple[Any, ...]], list[Poison]]:
@@ -223,6 +263,7 @@ CONTRACT_OF_TOPIC: dict[str, Contract[Any]] = {
     INCIDENT_EVENTS: INCIDENT_EVENT,
     DEAD_LETTERS: DEAD_LETTER,
     RULESET_ACTIVATIONS: RULESET_ACTIVATED,
+    NOTIFICATION_ATTEMPTS: NOTIFICATION_ATTEMPTED,
 }
 
 
@@ -234,6 +275,10 @@ class Batch:
     dead_letters: list[Decoded] = field(default_factory=list)
     rule_sets: list[Decoded] = field(default_factory=list)
     poison: list[Poison] = field(default_factory=list)
+    attempts: list[Decoded] = field(default_factory=list)
+
+    def _lists(self) -> dict[str, list[Any]]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def after(self, stored: Mapping[tuple[str, int], int]) -> Batch:
         """Only the messages at or past the stored next offset of their partition."""
@@ -241,38 +286,26 @@ class Batch:
         def keep(items: list[Any]) -> list[Any]:
             return [i for i in items if i.message.offset >= stored.get(_partition(i.message), 0)]
 
-        return Batch(
-            keep(self.events), keep(self.dead_letters), keep(self.rule_sets), keep(self.poison)
-        )
+        return Batch(**{name: keep(items) for name, items in self._lists().items()})
 
     def singles(self) -> list[Batch]:
         """One batch per message, to find the one the database refuses."""
-        out = [Batch(events=[i]) for i in self.events]
-        out += [Batch(dead_letters=[i]) for i in self.dead_letters]
-        out += [Batch(rule_sets=[i]) for i in self.rule_sets]
-        return out + [Batch(poison=[i]) for i in self.poison]
+        return [Batch(**{name: [i]}) for name, items in self._lists().items() for i in items]
 
     def extend(self, other: Batch) -> None:
         """Append another batch's messages after this one's."""
-        self.events += other.events
-        self.dead_letters += other.dead_letters
-        self.rule_sets += other.rule_sets
-        self.poison += other.poison
+        for name, items in other._lists().items():
+            getattr(self, name).extend(items)
 
     @property
     def message(self) -> Message:
         """The message of a one-message batch."""
-        items: list[Decoded | Poison] = [
-            *self.events,
-            *self.dead_letters,
-            *self.rule_sets,
-            *self.poison,
-        ]
-        (item,) = items
-        return item.message
+        (item,) = [i for items in self._lists().values() for i in items]
+        message: Message = item.message
+        return message
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.dead_letters) + len(self.rule_sets) + len(self.poison)
+        return sum(map(len, self._lists().values()))
 
 
 def _partition(message: Message) -> tuple[str, int]:
@@ -286,6 +319,7 @@ def sort_out(messages: Iterable[Message], catalog_names: Mapping[str, str]) -> B
         INCIDENT_EVENTS: batch.events,
         DEAD_LETTERS: batch.dead_letters,
         RULESET_ACTIVATIONS: batch.rule_sets,
+        NOTIFICATION_ATTEMPTS: batch.attempts,
     }
     for message in messages:
         name = catalog_names[message.topic]

@@ -16,6 +16,7 @@ from services.recorder.rows import (
     Batch,
     Decoded,
     Poison,
+    attempt_row,
     dead_letter_row,
     plan_events,
     poison_row,
@@ -58,6 +59,7 @@ class RecordCounts:
     poison: int = 0
     dead_letters: int = 0
     rule_sets: int = 0
+    attempts: int = 0
     already_recorded: int = 0
 
     def __iadd__(self, other: RecordCounts) -> RecordCounts:
@@ -194,9 +196,11 @@ async def _write(conn: asyncpg.Connection, batch: Batch) -> RecordCounts:
         await conn.execute(UPSERT_INCIDENTS, *([getattr(s, c) for s in states] for c in COLUMNS))
     letters, bad_letters = rows_of(batch.dead_letters, dead_letter_row)
     rule_sets, bad_rule_sets = rows_of(batch.rule_sets, rule_set_row)
-    poison = [*batch.poison, *plan.poison, *bad_letters, *bad_rule_sets]
+    attempts, bad_attempts = rows_of(batch.attempts, attempt_row)
+    poison = [*batch.poison, *plan.poison, *bad_letters, *bad_rule_sets, *bad_attempts]
     await _insert(conn, "dead_letters", letters)
     await _insert(conn, "rule_sets", rule_sets)
+    await _insert(conn, "notification_attempts", attempts)
     await _insert(conn, "recorder_dead_letters", [poison_row(p) for p in poison])
     return RecordCounts(
         recorded=len(plan.rows),
@@ -204,6 +208,7 @@ async def _write(conn: asyncpg.Connection, batch: Batch) -> RecordCounts:
         poison=len(poison),
         dead_letters=len(letters),
         rule_sets=len(rule_sets),
+        attempts=len(attempts),
     )
 
 
@@ -235,6 +240,12 @@ _INSERT_COLUMNS = {
     ),
     "rule_sets": "event_id, ruleset_version, registry_version, activated_at, source_file, actor",
     "recorder_dead_letters": 'topic, partition, "offset", key, value, reason, error',
+    "notification_attempts": (
+        "attempt_id, notification_id, attempt, reason, incident_key, incident_id, task_id, "
+        "enterprise, person_enterprise, person_id, person_name, channel, address, priority, "
+        "caused_by, caused_at, attempted_at, outcome, detail, source_topic, source_partition, "
+        "source_offset"
+    ),
 }
 
 
@@ -298,6 +309,20 @@ async def timeline(*, conn: asyncpg.Connection, incident: str) -> list[asyncpg.R
         SELECT * FROM incident_events
         WHERE incident_id = $1 OR incident_key = $1
         ORDER BY incident_id, sequence
+        """,
+        incident,
+    )
+
+
+async def notification_attempts(*, conn: asyncpg.Connection, incident: str) -> list[asyncpg.Record]:
+    """Every recorded notification attempt of the incident with this id or key, in time order,
+    with `delay_s`: how long after the event it tells of it was made."""
+    return await conn.fetch(
+        """
+        SELECT *, extract(epoch FROM attempted_at - caused_at)::float8 AS delay_s
+        FROM notification_attempts
+        WHERE incident_id = $1 OR incident_key = $1
+        ORDER BY attempted_at, attempt_id
         """,
         incident,
     )

@@ -36,6 +36,8 @@ EXPECTED = {
         "rule_sets": "SI",
         "dead_letters": "SI",
         "recorder_dead_letters": "SI",
+        "notification_attempts": "SI",
+        "ack_links": "",
         "gateway_reports": "",
         "api_tokens": "",
         "console_sessions": "",
@@ -53,6 +55,8 @@ EXPECTED = {
         "rule_sets": "",
         "dead_letters": "",
         "recorder_dead_letters": "",
+        "notification_attempts": "S",  # who was told of an incident, for its page and the report
+        "ack_links": "SI",  # an acknowledge link's one use, never undone
         "gateway_reports": "SI",
         "api_tokens": "S",  # and UPDATE of the one column last_used_at, checked below
         "console_sessions": "SI",  # and UPDATE of ended_at alone: a sign-out
@@ -84,6 +88,10 @@ DENIED = [
     "DELETE FROM console_sessions",
     "UPDATE console_sessions SET expires_at = expires_at + interval '1 year'",
     "UPDATE console_sessions SET token_id = 'tok_other'",
+    "UPDATE ack_links SET used_at = used_at",  # a used link is never given back
+    "DELETE FROM ack_links",
+    "UPDATE notification_attempts SET outcome = 'delivered'",
+    "DELETE FROM notification_attempts",
     "DELETE FROM schema_migrations",
     "UPDATE schema_migrations SET checksum = ''",
     "INSERT INTO schema_migrations (version, name, checksum) VALUES (999, 'x', 'x')",

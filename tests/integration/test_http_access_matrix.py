@@ -31,6 +31,7 @@ from services.gateway.tokens import create_token, revoke_token
 from services.runtime import db
 from services.runtime.settings import load_settings
 from tests.support.alert_payloads import LINE_DOWN, alert, notification
+from tests.support.notification_samples import ack_token
 from tests.support.seeded_gateway import (
     ACTION_BODIES,
     DEPARTMENT,
@@ -67,8 +68,10 @@ CALLERS = {
 # The SLA report is the auditors' and the Department's, and a dispatcher's of its own
 # enterprise's incidents. Health, metrics, the API documents and the console's files are
 # public. Alertmanager's webhook is a publisher's, each alert about the line of the scope's
-# operator ("own": VNPT's, "other": Viettel's), answered like a batch's report. Signing in to
-# the console (the token in the body) is for people: not publishers; no token is a 422.
+# operator ("own": VNPT's, "other": Viettel's), answered like a batch's report. An acknowledge
+# link's signed token is its only credential: a genuine one (a new one each cell) is honoured
+# whoever asks, with or without a bearer token; one signed with another key never is. Signing
+# in to the console (the token in the body) is for people: not publishers; no token is a 422.
 TABLE = """
 method route                                scope    pub disp post sup aud dpub none bad exp rev
 POST /v1/reports/line_fault                 own      202 403 403 403 403 403 401 401 401 401
@@ -136,6 +139,10 @@ POST /v1/incidents/{incident_id}/reassign   own      403 403 403 202 403 403 401
 POST /v1/incidents/{incident_id}/reassign   other    403 403 403 202 403 403 401 401 401 401
 POST /v1/incidents/{incident_id}/reassign   unknown  403 403 403 404 403 403 401 401 401 401
 GET /v1/report                              all      403 200 403 200 200 403 401 401 401 401
+GET /v1/ack/{token}                         valid    200 200 200 200 200 200 200 200 200 200
+GET /v1/ack/{token}                         forged   403 403 403 403 403 403 403 403 403 403
+POST /v1/ack/{token}                        valid    202 202 202 202 202 202 202 202 202 202
+POST /v1/ack/{token}                        forged   403 403 403 403 403 403 403 403 403 403
 GET /healthz                                -        200 200 200 200 200 200 200 200 200 200
 GET /metrics                                -        200 200 200 200 200 200 200 200 200 200
 GET /openapi.json                           -        200 200 200 200 200 200 200 200 200 200
@@ -160,6 +167,8 @@ VISIBLE = {
     **{(who, "other"): {VIETTEL} for who in ("sup", "aud")},
 }
 INCIDENT_OF = {"own": "inc-1", "other": "inc-2", "unknown": "inc-404"}
+ACK_SECRET = "matrix-ack-link-secret"
+SIGNED_WITH = {"valid": ACK_SECRET, "forged": "not-the-gateway-s-secret"}
 ENTERPRISE_OF = {"all": None, "own": VNPT, "other": VIETTEL, "unknown": "no-such-enterprise"}
 
 
@@ -243,6 +252,15 @@ def report_body(kind: str, scope: str, report_id: str) -> dict[str, Any]:
 def request_of(cell: Cell, number: int) -> tuple[str, dict[str, Any]]:
     """The path and the httpx options of a cell's request."""
     path = cell.template
+    if path == "/v1/ack/{token}":
+        token = ack_token(
+            SIGNED_WITH[cell.scope],
+            notification_id=f"matrix-{number}",
+            incident_id="inc-1",
+            incident_key="line_fault:vnpt-quang-nam:L-1",
+            expires_at=datetime.now(UTC) + timedelta(hours=1),
+        )
+        return f"/v1/ack/{token}", {"headers": {"Accept": "application/json"}}
     if "{incident_id}" in path:
         path = path.replace("{incident_id}", INCIDENT_OF[cell.scope])
         action = path.rsplit("/", 1)[1]
@@ -344,6 +362,9 @@ def check_body(cell: Cell, body: Any) -> None:
         assert rows == VISIBLE[cell.caller, cell.scope], body["rows"]
     elif cell.template == "/v1/incidents":
         assert {i["primary"] for i in body["incidents"]} == VISIBLE[cell.caller, cell.scope]
+    elif cell.template == "/v1/ack/{token}":
+        assert body["incident_id"] == "inc-1", body
+        assert body.get("person") == "nguyen-van-an" or body["outcome"] == "pending", body
     elif cell.template == "/v1/incidents/{incident_id}":
         assert {e["incident_id"] for e in body["events"]} == {INCIDENT_OF[cell.scope]}
     elif cell.item is not None:
@@ -366,6 +387,7 @@ async def test_every_cell_of_the_access_matrix(topics, database, tmp_path):
         SIGNALPOST_GATEWAY_LOOKUP_WAIT_SECONDS="0.3",
         SIGNALPOST_GATEWAY_COMMAND_WAIT_SECONDS="0.2",
         SIGNALPOST_GATEWAY_STREAMS_PER_TOKEN="50",
+        SIGNALPOST_GATEWAY_ACK_LINK_SECRET=ACK_SECRET,
     ) as gateway:
         secrets = {
             name: await _secret(gateway, *who) if who else None for name, who in CALLERS.items()

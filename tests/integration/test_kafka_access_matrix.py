@@ -83,7 +83,12 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "group": {GROUPS["incidents"]},
     },
     "recorder": {
-        "read": {"incidents.events", "reports.dead-letter", "rulesets.activations"},
+        "read": {
+            "incidents.events",
+            "reports.dead-letter",
+            "rulesets.activations",
+            "notifications.attempts",
+        },
         "write": set(),
         "group": {GROUPS["recorder"]},
     },
@@ -106,6 +111,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "incidents.events",
             "incidents.ticks",
             "rulesets.activations",
+            "notifications.attempts",
             *FEEDS.values(),
         },
         "write": set(),
