@@ -121,6 +121,11 @@ class DeadlineSet(TaskEventBase):
     type: Literal["deadline_set"] = "deadline_set"
     deadline: DeadlineKind
     due_at: Instant
+    warn_at: Instant | None = Field(
+        default=None,
+        description="When the person on duty is warned that the deadline is near; none: no "
+        "warning (a later level, or an older incident manager).",
+    )
 
 
 class DeadlineWarned(TaskEventBase):

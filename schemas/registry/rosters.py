@@ -291,10 +291,11 @@ RosterHistory = tuple[tuple[datetime, Rosters], ...]
 
 
 def rosters_at(history: RosterHistory, at: datetime) -> Rosters | None:
-    """The rosters in force at `at`: the latest activated by then, else the first."""
+    """The rosters in force at `at`: the latest activated by then; None before the first
+    (history recorded before any roster came into force names no one)."""
     found = None
     for activated_at, rosters in history:
-        if activated_at > at and found is not None:
+        if activated_at > at:
             break
         found = rosters
     return found

@@ -65,18 +65,21 @@ def escalation_chain(state: IncidentState, policy: Policy) -> tuple[EscalationLe
     return chain or (fallback,)
 
 
-def promise(em: Emitter, task: Task) -> None:
-    """Write the primary task's acknowledgement and resolution deadlines into the log."""
+def promise(em: Emitter, task: Task, policy: Policy) -> None:
+    """Write the primary task's acknowledgement and resolution deadlines into the log, each
+    with when its warning goes."""
     for kind, due_at in (
         (DeadlineKind.ACKNOWLEDGE, task.ack_due_at),
         (DeadlineKind.RESOLVE, task.resolve_due_at),
     ):
+        assert due_at is not None, "a primary task has both deadlines"
         em.emit(
             DeadlineSet,
             task_id=task.task_id,
             enterprise=task.enterprise,
             deadline=kind,
             due_at=due_at,
+            warn_at=warn_at(due_at, em.now, policy),
         )
 
 
@@ -91,6 +94,7 @@ def resumed(em: Emitter, held: IncidentState) -> None:
             enterprise=em.state.primary,
             deadline=deadline.kind,
             due_at=deadline.due_at,
+            warn_at=None if deadline.warned else deadline.warn_at,
         )
 
 
@@ -106,9 +110,9 @@ def timers(state: IncidentState, policy: Policy) -> list[Timer]:
         if d.level < len(chain) and not waiting
     ]
     found += [
-        Timer(at=d.promised_at - warning, deadline=d, action=TimerAction.WARN)
+        Timer(at=d.warn_at, deadline=d, action=TimerAction.WARN)
         for d in state.deadlines
-        if not waiting and (warning := _warning(d, policy)) is not None
+        if d.warn_at is not None and not d.warned and d.level == 0 and not waiting
     ]
     if waiting and state.held_until is not None:
         found.append(Timer(at=state.held_until, deadline=None, action=TimerAction.END_HOLD))
@@ -118,14 +122,12 @@ def timers(state: IncidentState, policy: Policy) -> list[Timer]:
     return sorted(found, key=lambda timer: timer.at)
 
 
-def _warning(deadline: PendingDeadline, policy: Policy) -> timedelta | None:
-    """How long before `deadline` falls due its warning goes; None if none is to go."""
-    if policy.warn_before is None or deadline.warned or deadline.level > 0:
+def warn_at(due_at: datetime, now: datetime, policy: Policy) -> datetime | None:
+    """When a deadline promised `now` for `due_at` is warned of: the policy's lead before it,
+    or a fifth of the time it allows when that is shorter; None: no warning."""
+    if policy.warn_before is None or due_at <= now:
         return None
-    if deadline.allowed is None:  # a deadline set before warnings existed
-        return None
-    warning = min(policy.warn_before, deadline.allowed / 5)
-    return warning if warning > timedelta(0) else None
+    return due_at - min(policy.warn_before, (due_at - now) / 5)
 
 
 def retained_until(state: IncidentState, policy: Policy) -> datetime | None:

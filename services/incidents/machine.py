@@ -196,7 +196,7 @@ def _open(em: Emitter, routed: RoutedReport, policy: Policy) -> None:
         ),
     )
     em.emit(IncidentRouted, decision=decision, tasks=tasks)
-    promise(em, tasks[0])
+    promise(em, tasks[0], policy)
     clear = em.state.last_clear
     if clear is not None and over_by(em.state, report.occurred_at):
         # It arrived after its clear (another partition, a slower path): decided as if it
@@ -409,7 +409,7 @@ def _assign(em: Emitter, enterprise: str, policy: Policy) -> None:
     assert decision is not None, "an open incident has been routed"
     task = _assignment(em.state, enterprise, decision, em.now, policy)
     em.emit(IncidentRouted, decision=decision, tasks=(task,))
-    promise(em, task)
+    promise(em, task, policy)
 
 
 _RULES: dict[type, _Rule] = {

@@ -4,7 +4,7 @@ How events change it is in transitions.py."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 
@@ -89,8 +89,8 @@ class PendingDeadline(LogModel):
     due_at: Instant = Field(description="The latest DeadlineSet: when the next level is told.")
     level: int = Field(default=0, ge=0, description="Escalation levels told so far.")
     set_by: Identifier = Field(description="Event id of the latest DeadlineSet; a firing's cause.")
-    allowed: timedelta | None = Field(
-        default=None, description="How long the promise allowed when it was made (first set)."
+    warn_at: Instant | None = Field(
+        default=None, description="When its warning goes, as its DeadlineSet wrote it."
     )
     warned: bool = Field(default=False, description="Whether the person on duty was warned.")
 

@@ -168,9 +168,11 @@ def _deadline_set(state: IncidentState, event: DeadlineSet) -> dict[str, Any]:
             promised_at=event.due_at,
             due_at=event.due_at,
             set_by=event.event_id,
-            allowed=event.due_at - event.occurred_at,
         )
-    updated = current.model_copy(update={"due_at": event.due_at, "set_by": event.event_id})
+    # The warning follows the DeadlineSet that names one (the promise, or its restart after a
+    # hold); an escalation's next level names none and leaves it be.
+    moved = {"warn_at": event.warn_at} if event.warn_at is not None else {}
+    updated = current.model_copy(update={"due_at": event.due_at, "set_by": event.event_id, **moved})
     others = _without_deadlines(state, kind=event.deadline, task_id=event.task_id)
     return {"deadlines": (*others, updated)}
 
@@ -215,7 +217,11 @@ def _started(state: IncidentState, event: WorkStarted) -> dict[str, Any]:
         paused = _hold_ended(state, event.occurred_at) - state.held_since
         changes["deadlines"] = tuple(
             d.model_copy(
-                update={"promised_at": d.promised_at + paused, "due_at": d.due_at + paused}
+                update={
+                    "promised_at": d.promised_at + paused,
+                    "due_at": d.due_at + paused,
+                    "warn_at": d.warn_at + paused if d.warn_at else None,
+                }
             )
             for d in changes["deadlines"]
         )

@@ -68,7 +68,9 @@ def sign_ack_token(claim: AckClaim, *, secret: str) -> str:
 
 def read_ack_token(token: str, *, secret: str, now: datetime) -> AckClaim:
     """The claim of a genuine, unexpired token; AckLinkError saying why otherwise."""
-    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+    # A token is base64url and one dot; anything else (non-ASCII text, which compare_digest
+    # would refuse with a TypeError) is not a link at all.
+    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
         raise AckLinkError("not an acknowledge link")
     text, signature = token.split(".")
     # Compare before decoding, so a forged claim is never parsed.

@@ -113,3 +113,35 @@ def test_without_rosters_tasks_name_no_one_and_escalations_tell_no_person():
     due = decide_due(state, T0 + ACK_WITHIN, policy=policy)
     assert [e.type for e in due][:1] == ["incident_escalated"]  # no warning is configured
     assert due[0].told == ()
+
+
+def test_history_before_the_first_roster_activation_names_no_one():
+    history = ((T0 + timedelta(minutes=1), ROSTERS),)
+    state, _ = opened(Policy.from_registry(REGISTRY, rosters=history))
+    assert state.tasks[PRIMARY].on_duty is None
+    later = decide(IncidentState(), routed(1), T0 + timedelta(minutes=2), policy=POLICY)
+    assert fold(later).tasks[PRIMARY].on_duty is not None
+
+
+def test_a_deadline_the_log_set_without_a_warning_is_never_warned():
+    # Written by an older incident manager: what the log says decides, not today's policy,
+    # so the live manager and `verify` agree on it.
+    quiet = Policy.from_registry(REGISTRY, rosters=((ALL_ALONG, ROSTERS),))
+    state, events = opened(quiet)
+    assert all(e.warn_at is None for e in events if e.type == "deadline_set")
+    due = decide_due(state, T0 + ACK_WITHIN, policy=POLICY)
+    assert not [e for e in due if e.type == "deadline_warned"]
+
+
+def test_a_hold_moves_the_warning_on_with_the_deadline():
+    state, events = opened()
+    resolve_set = next(e for e in events if e.type == "deadline_set" and e.deadline == "resolve")
+    ack = command("acknowledge_incident", 2, PRIMARY, state.incident_id)
+    state = fold(decide(state, ack, T0, policy=POLICY), state)
+    hold = command("hold_incident", 3, PRIMARY, state.incident_id, reason="Bridge closed.")
+    state = fold(decide(state, hold, T0, policy=POLICY), state)
+    start = command("start_work", 4, PRIMARY, state.incident_id)
+    paused = timedelta(minutes=30)
+    restarted = decide(state, start, T0 + paused, policy=POLICY)
+    moved = next(e for e in restarted if e.type == "deadline_set" and e.deadline == "resolve")
+    assert moved.warn_at == resolve_set.warn_at + paused
