@@ -1,5 +1,6 @@
 """A fault reaches a person: the task names whoever is on duty, that person's webhook and inbox
-receive it (signed), and every attempt is on the log.
+receive it (signed), every attempt is on the log and in the timeline, and the e-mail's link
+acknowledges the incident once, as that person.
 
 Router, incident manager and recorder run as an operator runs them; the notifier runs on a copy
 of the reference rosters whose webhooks point at this test's inbox, and the inbox is the one
@@ -8,16 +9,20 @@ of the reference rosters whose webhooks point at this test's inbox, and the inbo
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import shutil
 
+import httpx
 import pytest
 
 from schemas.codec import decode
-from schemas.contracts import NOTIFICATION_ATTEMPTED, ROSTER_ACTIVATED, TASK
+from schemas.contracts import INCIDENT_EVENT, NOTIFICATION_ATTEMPTED, ROSTER_ACTIVATED, TASK
 from schemas.example_reports import report
 from schemas.registry import REFERENCE_REGISTRY
 from services.runtime.topics import (
+    INCIDENT_EVENTS,
     LINE_FAULT_REPORTS,
     NOTIFICATION_ATTEMPTS,
     ROSTER_ACTIVATIONS,
@@ -25,13 +30,15 @@ from services.runtime.topics import (
     topic_name,
 )
 from services.simulator.inbox import running_inbox
-from tests.support.gateway_stack import free_port
+from tests.support.gateway_stack import free_port, start_gateway, stop_gateway
 from tests.support.kafka_io import publish, read_until
-from tests.support.notifier_run import notifier_settings, running_notifier
+from tests.support.notifier_run import ACK_SECRET, notifier_settings, running_notifier
 from tests.support.polling import eventually
+from tests.support.service_process import SIGNALPOST
 
 pytestmark = pytest.mark.e2e
 VNPT = "vnpt-quang-nam"
+LINK = re.compile(r"https?://\S+/v1/ack/[A-Za-z0-9_.-]+")
 
 
 def rosters_pointing_at(tmp_path, port: int):
@@ -48,10 +55,21 @@ def kept(file) -> list[dict]:
     return [json.loads(line) for line in file.read_text().splitlines()] if file.exists() else []
 
 
-async def test_a_fault_reaches_the_person_on_duty_by_webhook_and_mail(
-    running_system, tmp_path, test_id
-):
+@pytest.fixture
+async def gateway(running_system, tmp_path):
+    """A gateway that honours the links the test's notifier signs."""
     topics, _, _ = running_system
+    running = await start_gateway(
+        topics, tmp_path / "gateway.log", SIGNALPOST_GATEWAY_ACK_LINK_SECRET=ACK_SECRET
+    )
+    yield running
+    await stop_gateway(running)
+
+
+async def test_a_fault_reaches_the_person_on_duty_who_acknowledges_from_the_mail(
+    running_system, gateway, tmp_path, test_id
+):
+    topics, _, env = running_system
     prefix = topics.topic_prefix
     port = free_port()
     settings = notifier_settings(
@@ -59,6 +77,7 @@ async def test_a_fault_reaches_the_person_on_duty_by_webhook_and_mail(
         rosters_pointing_at(tmp_path, port),
         notifier_group_id=f"{test_id}-notifier",
         notifier_smtp_port=free_port(),
+        notifier_ack_base_url=gateway.url,
     )
     inbox_at = tmp_path / "inbox.jsonl"
     async with (
@@ -116,3 +135,39 @@ async def test_a_fault_reaches_the_person_on_duty_by_webhook_and_mail(
     assert decode(ROSTER_ACTIVATED, activations[-1].value).roster_version == (
         task.on_duty.roster_version
     )
+
+    # The link in the e-mail: opening it changes nothing; its button acknowledges once, as
+    # the person it was sent to; a second use is refused.
+    link = LINK.search(got["email"]["text"])[0]
+    async with httpx.AsyncClient(timeout=30) as http:
+        page = await http.get(link)
+        assert page.status_code == 200 and person.name in page.text
+        used = await http.post(link, headers={"Accept": "application/json"})
+        assert used.status_code in (200, 202), used.text
+        again = await http.post(link, headers={"Accept": "application/json"})
+        assert again.status_code == 410 and again.json()["error"] == "link_used", again.text
+    events = await read_until(
+        topics, topic_name(INCIDENT_EVENTS, prefix),
+        lambda rs: any(b'"incident_acknowledged"' in r.value for r in rs),
+        group=f"{test_id}-events", deadline_s=60,
+    )  # fmt: skip
+    acknowledged = [
+        e for r in events
+        if (e := decode(INCIDENT_EVENT, r.value)).type == "incident_acknowledged"
+    ]  # fmt: skip
+    assert [(e.incident_id, e.actor.id, e.actor.person) for e in acknowledged] == [
+        (task.incident_id, VNPT, person.name)
+    ]
+
+    # The auditor's timeline says who was told, by which channel, and when.
+    async def told() -> list[dict]:
+        shown = await asyncio.create_subprocess_exec(
+            SIGNALPOST, "timeline", task.incident_id, "--json", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await shown.communicate()
+        rows = json.loads(out)["notifications"] if shown.returncode == 0 else []
+        return [r for r in rows if r["person_id"] == person.id and r["outcome"] == "delivered"]
+
+    rows = await eventually(told, deadline_s=60, interval_s=1, what="attempts in the timeline")
+    assert {r["channel"] for r in rows} >= {"webhook"}
