@@ -33,6 +33,13 @@ def duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def latency(seconds: float | None) -> str:
+    """A delivery delay: under ten seconds to the hundredth (0.84s), else as `duration`."""
+    if seconds is not None and seconds < 10:
+        return f"{seconds:.2f}s"
+    return duration(seconds)
+
+
 def share(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -51,8 +58,8 @@ def delivery_cells(d: Delivery) -> tuple[str, ...]:
     """A channel's delivery figures as the table shows them."""
     return (
         d.channel, str(d.attempts), str(d.delivered), str(d.failed), str(d.dead_lettered),
-        str(d.suppressed), duration(d.latency_p50_s), duration(d.latency_p90_s),
-        duration(d.latency_p99_s),
+        str(d.suppressed), latency(d.latency_p50_s), latency(d.latency_p90_s),
+        latency(d.latency_p99_s),
     )  # fmt: skip
 
 
