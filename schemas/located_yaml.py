@@ -40,7 +40,11 @@ def read_located_yaml(file: Path) -> LocatedYaml:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise YamlReadError(None, f"cannot read: {exc}") from None
-    loader = _BoundedLoader(text)
+    try:
+        # Made inside: the reader refuses characters YAML forbids (a NUL) as it is built.
+        loader = _BoundedLoader(text)
+    except yaml.YAMLError as exc:
+        raise YamlReadError(None, f"YAML: {exc}") from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

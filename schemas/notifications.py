@@ -53,7 +53,7 @@ class NotificationAttempted(LogModel):
     priority: Priority
     caused_by: Identifier = Field(description="The lifecycle event the notification tells of.")
     caused_at: Instant = Field(description="When that event happened: latency counts from it.")
-    attempted_at: Instant
+    attempted_at: Instant = Field(description="When the try ended: latency counts to it.")
     outcome: DeliveryOutcome
     detail: ShortText | None = Field(
         default=None, description="The receiver's answer, the error, or why it was suppressed."

@@ -9,6 +9,7 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BeforeValidator, Field, StringConstraints, model_validator
@@ -93,10 +94,11 @@ class Channel(InboundModel):
 
     @model_validator(mode="after")
     def _address_fits_kind(self) -> Channel:
-        if self.kind is ChannelKind.WEBHOOK and not self.address.startswith(
-            ("http://", "https://")
-        ):
-            raise ValueError("a webhook's address must be an http:// or https:// URL")
+        # A control character would break an e-mail header or an HTTP request line.
+        if any(ord(c) < 32 or ord(c) == 127 for c in self.address):
+            raise ValueError("an address must not hold control characters (line breaks)")
+        if self.kind is ChannelKind.WEBHOOK and not _usable_url(self.address):
+            raise ValueError("a webhook's address must be an http:// or https:// URL with a host")
         if self.kind is ChannelKind.EMAIL and ("@" not in self.address or " " in self.address):
             raise ValueError("an e-mail address must be name@domain")
         if self.kind is ChannelKind.SMS and not self.address.lstrip("+").isdigit():
@@ -104,6 +106,15 @@ class Channel(InboundModel):
         if self.secret_env is not None and self.kind is not ChannelKind.WEBHOOK:
             raise ValueError("only a webhook has a signing secret")
         return self
+
+
+def _usable_url(address: str) -> bool:
+    try:
+        parts = urlsplit(address)
+        parts.port  # noqa: B018 - raises for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in address
 
 
 class QuietHours(InboundModel):

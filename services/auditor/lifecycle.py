@@ -275,7 +275,26 @@ def _difference(item: Recorded, again: IncidentEvent) -> str | None:
     value = encode(again)
     # The incident manager wrote its record with this same encoding: the same bytes are the
     # same event, and the row is anchored to them. Only otherwise compare the content.
-    return None if value == item.logged else event_difference(item.row["event"], value)
+    if value == item.logged:
+        return None
+    recorded = item.row["event"]
+    recorded = json.loads(recorded) if isinstance(recorded, str) else recorded
+    known = json.dumps(known_fields(json.loads(value), recorded)).encode()
+    return event_difference(recorded, known)
+
+
+def known_fields(derived: Any, recorded: Any) -> Any:
+    """`derived` without the object keys `recorded` lacks, at every depth.
+
+    Schemas only grow: an event an older incident manager wrote has none of the fields added
+    since (a task's `on_duty`, an escalation's `told`), and is not a different event for it.
+    A field it has is compared in full; a row edited in place is the chain's to find.
+    """
+    if isinstance(derived, dict) and isinstance(recorded, dict):
+        return {k: known_fields(v, recorded[k]) for k, v in derived.items() if k in recorded}
+    if isinstance(derived, list) and isinstance(recorded, list) and len(derived) == len(recorded):
+        return [known_fields(d, r) for d, r in zip(derived, recorded, strict=True)]
+    return derived
 
 
 def _unproduced(run: Iterable[Recorded], why: str) -> list[Finding]:

@@ -190,9 +190,10 @@ async def _lifecycle(
     inputs = await read_inputs(settings, batch_max=settings.auditor_batch_max)
     # Who was on duty comes from the rosters the log says were in force, as the incident
     # manager read them; the log holds every version it ever put in force.
-    on_disk = load_rosters(settings.auditor_registry_dir, registry)
-    in_force = history(await read_roster_activations(settings), otherwise=on_disk)
-    policy = settings.policy(registry, in_force)
+    activations = await read_roster_activations(settings)
+    # The files on disk only stand in when the log holds no activation at all.
+    on_disk = None if activations else load_rosters(settings.auditor_registry_dir, registry)
+    policy = settings.policy(registry, history(activations, otherwise=on_disk))
     in_log_order = sorted(
         recorded, key=lambda r: (r.row["source_partition"], r.row["source_offset"])
     )

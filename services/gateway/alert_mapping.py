@@ -93,6 +93,11 @@ def alert_report(alert: Alert, rules: AlertRules, *, now: datetime) -> dict[str,
         _put(report, path, _typed(filled, types[path][0]))
     if resolved:
         report["perceived_severity"] = PerceivedSeverity.CLEARED.value
+    elif report.get("perceived_severity") == PerceivedSeverity.CLEARED.value:
+        # Only Alertmanager's own `resolved` ends an alarm: a label cannot make a firing
+        # alert a clear of the very incident it raises.
+        reason = "a firing alert cannot be 'cleared'; the alert's status 'resolved' clears it"
+        raise UnmappedAlert("perceived_severity", reason)
     return report
 
 

@@ -78,6 +78,11 @@ def create_app(gateway: Gateway) -> FastAPI:
     return app
 
 
+def loggable_path(path: str) -> str:
+    """A request path fit for a log: an acknowledge link's token is a credential, kept out."""
+    return "/v1/ack/{token}" if path.startswith("/v1/ack/") else path
+
+
 def error_response(status: int, body: ErrorBody) -> JSONResponse:
     """An error in the shared shape."""
     return JSONResponse(body.model_dump(mode="json"), status_code=status)
@@ -110,7 +115,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TimeoutError)
     async def too_slow(request: Request, exc: TimeoutError) -> JSONResponse:
-        log.error("backend_timeout", path=request.url.path)
+        log.error("backend_timeout", path=loggable_path(request.url.path))
         problem = Problem(field="", reason="a part the gateway needs did not answer in time")
         return error_response(503, ErrorBody(error="unavailable", problems=(problem,)))
 

@@ -243,6 +243,14 @@ def _people(
     return tuple(dict.fromkeys(told))
 
 
+def _within_first(
+    step: EscalationLevel, notified: tuple[str, ...], primary: str
+) -> tuple[str, ...]:
+    """Whose people a step tells: escalation goes up within the enterprise first, so the first
+    step tells the assignee's shift lead even when the rule's chain starts higher up."""
+    return notified if step.level > 1 or primary in notified else (primary, *notified)
+
+
 def _escalate(
     em: Emitter, deadline: PendingDeadline, chain: tuple[EscalationLevel, ...], policy: Policy
 ) -> None:
@@ -261,7 +269,9 @@ def _escalate(
         deadline=deadline.kind,
         notified=notified,
         reason=f"The {deadline.kind} deadline of {deadline.promised_at.isoformat()} passed.",
-        told=_people(state, notified, policy, em.now, lead=True),
+        told=_people(
+            state, _within_first(step, notified, state.primary), policy, em.now, lead=True
+        ),
         priority=state.decision.priority,
         summary=state.summary,
     )

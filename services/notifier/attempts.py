@@ -53,7 +53,9 @@ def attempt_record(
     """The attempt record of try `attempt` of `n` (which has a channel)."""
     assert n.channel is not None
     return NotificationAttempted(
-        attempt_id=f"{n.notification_id}:{attempt}",
+        # Unique per try even across a redelivered batch (the same try number again), so the
+        # recorder keeps both: the one that failed and the one that got through.
+        attempt_id=f"{n.notification_id}:{attempt}:{round(at.timestamp() * 1_000_000)}",
         notification_id=n.notification_id,
         attempt=attempt,
         reason=n.reason,
@@ -87,8 +89,8 @@ async def deliver_with_retries(
     try's error back; the last try is left for the caller to record as dead-lettered)."""
     errors: list[AttemptError] = []
     for attempt in range(1, policy.max_attempts + 1):
-        at = clock()
         delivery = await _try_once(adapter, outgoing, policy.timeout_s)
+        at = clock()  # when the try ended: a delivery's latency counts the exchange too
         outcome = DeliveryOutcome.DELIVERED
         if not delivery.ok:
             errors.append(AttemptError(attempt=attempt, at=at, detail=one_line(delivery.detail)))
@@ -111,3 +113,6 @@ async def _try_once(adapter: ChannelAdapter, outgoing: Outgoing, timeout_s: floa
         return await asyncio.wait_for(adapter.deliver(outgoing), timeout=2 * timeout_s)
     except TimeoutError:
         return Delivery(False, f"no answer within {2 * timeout_s:g} s")
+    except Exception as exc:  # an address no adapter can use (a bad URL, a header break)
+        # One person's bad address must not end the batch for everyone: a dead letter now.
+        return Delivery(False, f"cannot be sent: {exc!r}", retry=False)

@@ -163,7 +163,10 @@ def _per_channel(told: Notification, rosters: Rosters) -> list[Notification]:
         return [unknown]
     taking = [c for c in person.channels if not c.priorities or told.priority in c.priorities]
     held = _held_back(person, told, rosters)
-    if not taking:
+    if not taking and told.priority is Priority.P1:
+        # P1 always goes through: no channel names it, so every channel carries it.
+        taking = list(person.channels)
+    elif not taking:
         # Kept in the log rather than dropped: the person's channels all refuse this priority.
         held = f"none of {person.id}'s channels takes {told.priority.value}"
         taking = list(person.channels)

@@ -290,7 +290,8 @@ class Notifier:
         letter = NotificationDeadLettered(
             notification_id=n.notification_id,
             incident_key=n.incident_key,
-            notification=body,
+            # Without its acknowledge link: a live credential must not sit on a topic for 90 days.
+            notification={k: v for k, v in body.items() if k != "ack_link"},
             channel=n.channel.kind if n.channel else None,
             endpoint=n.channel.address if n.channel else None,
             reason=reason[:200],

@@ -137,9 +137,11 @@ def scenario(
     start: datetime = START,
     spacing: timedelta = timedelta(minutes=3),
     tag: str = "",
+    policy: Policy | None = None,
 ) -> History:
-    """`count` reports from `start`, each routed with `rules` and handled to resolution."""
-    policy = deployed_policy(registry)
+    """`count` reports from `start`, each routed with `rules` and handled to resolution, under
+    `policy` (by default the deployed one)."""
+    policy = policy or deployed_policy(registry)
     history = History()
     for number in range(count):
         at = start + spacing * number

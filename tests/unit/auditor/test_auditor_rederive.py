@@ -155,3 +155,49 @@ def test_a_key_whose_state_left_the_table_opens_its_first_incident_again():
     assert derived(history.events, history, policy=policy).findings == []
     kept = derived(history.events, history, policy=deployed_policy(REGISTRY))
     assert kept.findings  # with a week's retention, the state could not have left
+
+
+# What an incident manager from before rosters and warnings did not write, by event type.
+ADDED_SINCE = {"incident_escalated": {"told", "priority", "summary"}, "deadline_set": {"warn_at"}}
+
+
+def as_older(event: dict) -> dict:
+    """An event as that older incident manager wrote it: without those fields, and without
+    any task's `on_duty`."""
+    dropped = ADDED_SINCE.get(event["type"], set())
+    kept = {k: v for k, v in event.items() if k not in dropped}
+    if "tasks" in kept:
+        kept["tasks"] = [{k: v for k, v in t.items() if k != "on_duty"} for t in kept["tasks"]]
+    return kept
+
+
+def test_events_an_older_manager_wrote_are_derived_again_under_todays_policy():
+    # Written before rosters and warnings existed: no task names anyone, no field of theirs.
+    older = Policy.from_registry(REGISTRY)
+    old = scenario(6, rules=RULES, registry=REGISTRY, tag="old", policy=older)
+    assert not any(e.type == "deadline_warned" for e in old.events)
+    rows = [
+        {"event": json.dumps(as_older(json.loads(encode(e)))),
+         "source_topic": INCIDENT_EVENTS, "source_partition": 0, "source_offset": offset}
+        for offset, e in enumerate(old.events)
+    ]  # fmt: skip
+    items = [
+        Recorded(e, row, e.incident_key.encode()) for e, row in zip(old.events, rows, strict=True)
+    ]
+    # Today's policy warns and has rosters, in force only from after that history.
+    after = max(e.occurred_at for e in old.events) + timedelta(days=1)
+    today = deployed_policy(REGISTRY)
+    today = Policy.from_registry(
+        REGISTRY, rosters=((after, today.rosters[0][1]),), warn_before=today.warn_before
+    )
+    assert today.warn_before is not None and older.warn_before is None
+    result = rederive(items, inputs(old), policy=today, now=NOW, grace=GRACE)
+    assert result.findings == [], result.findings[:3]
+    # A field the old event does have is still compared: an edited summary shows.
+    opened = next(i for i, e in enumerate(old.events) if e.type == "incident_opened")
+    edited = dict(
+        rows[opened], event=rows[opened]["event"].replace('"summary": "', '"summary": "x')
+    )
+    items[opened] = Recorded(old.events[opened], edited, old.events[opened].incident_key.encode())
+    found = rederive(items, inputs(old), policy=today, now=NOW, grace=GRACE).findings
+    assert any("summary" in f.reason for f in found), found

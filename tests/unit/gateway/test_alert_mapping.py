@@ -299,3 +299,9 @@ def test_the_reference_mapping_and_a_minimal_one_load(tmp_path):
 def test_a_bad_mapping_file_is_refused_with_its_line(tmp_path, text, line, key, reason):
     found = problems_of(tmp_path, text)
     assert any((at, where) == (line, key) and reason in why for at, where, why in found), found
+
+
+def test_a_firing_alert_labelled_cleared_is_refused_not_taken_for_a_clear():
+    error = refusal(LINE_DOWN | {"severity": "cleared"})
+    assert (error.code, error.problems[0].field) == ("unmapped_alert", "perceived_severity")
+    assert "resolved" in error.problems[0].reason

@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.registry import REFERENCE_REGISTRY, load_registry, load_rosters
+from schemas.routing import EscalationLevel
 from services.incidents import IncidentState, Policy, decide, decide_due, fold
 from tests.support.incident_samples import (
     ACK_WITHIN,
     COMMITTEE,
+    DECISION,
     DEPARTMENT,
     PRIMARY,
     T0,
@@ -145,3 +147,20 @@ def test_a_hold_moves_the_warning_on_with_the_deadline():
     restarted = decide(state, start, T0 + paused, policy=POLICY)
     moved = next(e for e in restarted if e.type == "deadline_set" and e.deadline == "resolve")
     assert moved.warn_at == resolve_set.warn_at + paused
+
+
+def test_a_chain_that_starts_at_the_department_still_tells_the_shift_lead_first():
+    straight_up = DECISION.model_copy(
+        update={"escalation": (EscalationLevel(level=1, after=timedelta(0), notify=(DEPARTMENT,)),)}
+    )
+    events = decide(IncidentState(), routed(1, decision=straight_up), T0, policy=POLICY)
+    state = fold(events)
+    breach = T0 + ACK_WITHIN
+    [escalated] = [
+        e for e in decide_due(state, breach, policy=POLICY) if e.type == "incident_escalated"
+    ]
+    assert escalated.notified == (DEPARTMENT,)
+    assert [(p.enterprise, p.id) for p in escalated.told] == [
+        (PRIMARY, duty(PRIMARY, breach).lead.id),
+        (DEPARTMENT, duty(DEPARTMENT, breach).person.id),
+    ]

@@ -168,7 +168,12 @@ async def test_each_try_is_recorded_but_the_last_failure_left_to_the_dead_letter
     )
     assert [r.outcome.value for r in records] == recorded
     assert [r.attempt for r in records] == list(range(1, len(recorded) + 1))
-    assert {r.attempt_id for r in records} == {f"{n.notification_id}:{r.attempt}" for r in records}
+    # Unique per try: the notification, the try, and when it ended (a redelivered batch's
+    # try 1 is another record than the first run's try 1).
+    stamp = round(AT.timestamp() * 1_000_000)
+    assert [r.attempt_id for r in records] == [
+        f"{n.notification_id}:{r.attempt}:{stamp}" for r in records
+    ]
     assert [e.attempt for e in failed] == errors
     assert waited == waits
 
@@ -181,3 +186,33 @@ def test_a_receivers_multi_line_answer_becomes_a_one_line_detail_that_fits_a_rec
     )
     assert record.detail.startswith("HTTP 502: <html> <body>Bad gateway</body> </html>")
     assert len(record.detail) <= 200 and one_line(" \n ") == "no detail given"
+
+
+class Exploding:
+    """An adapter whose address cannot be used at all (a malformed URL, a header break)."""
+
+    async def deliver(self, outgoing: Outgoing) -> Delivery:
+        raise ValueError("Header values may not contain linefeed or carriage return characters")
+
+
+async def test_an_address_that_cannot_be_used_is_a_dead_letter_at_once_not_a_crash():
+    [n, *_] = decide(routed(1, AT, "an"), ROSTERS)
+    records: list = []
+
+    async def record(attempt) -> None:
+        records.append(attempt)
+
+    async def wait(seconds: float) -> None:
+        raise AssertionError("a try that cannot succeed is not retried")
+
+    failed = await deliver_with_retries(
+        Outgoing(n, message_body(n, None), None),
+        Exploding(),
+        policy=RetryPolicy(max_attempts=3, base_s=0.5, cap_s=5.0, timeout_s=1.0),
+        clock=lambda: AT,
+        draw=lambda: 1.0,
+        wait=wait,
+        record=record,
+    )
+    assert [e.attempt for e in failed] == [1] and records == []
+    assert "cannot be sent" in failed[0].detail and "linefeed" in failed[0].detail

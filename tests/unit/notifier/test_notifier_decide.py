@@ -156,3 +156,9 @@ def test_ids_are_the_same_on_every_reading_and_differ_by_event_person_and_channe
     assert ids == [n.notification_id for n in again]
     assert len(set(ids)) == len(ids) == 3
     assert not set(ids) & {n.notification_id for n in later}
+
+
+def test_a_p1_goes_through_even_when_no_channel_names_p1():
+    limited = rosters(person("binh", webhook("http://127.0.0.1:1/binh", priorities=["p3"])))
+    [n] = decide(routed(1, DAY, "binh", priority="p1"), limited)
+    assert n.suppressed is None and n.channel is not None

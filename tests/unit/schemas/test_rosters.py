@@ -200,3 +200,34 @@ def test_the_reference_rosters_cover_every_enterprise_and_the_election_days():
     assert highland.team.id == "ung-cuu-mien-nui"
     assert rosters.version.startswith("sha256:")
     assert load_rosters(REFERENCE_REGISTRY, REGISTRY).version == rosters.version
+
+
+@pytest.mark.parametrize(
+    ("channel", "reason"),
+    [
+        ('{kind: webhook, address: "http://[::1/"}', "URL with a host"),
+        ('{kind: webhook, address: "http://host:99999/x"}', "URL with a host"),
+        ('{kind: email, address: "an@example.vn\\nBcc: x@example.vn"}', "control characters"),
+        ('{kind: sms, address: "+84 510"}', "digits"),
+    ],
+)
+def test_an_address_no_channel_could_use_is_refused_at_load(tmp_path, channel, reason):
+    folder = tmp_path / "rosters"
+    folder.mkdir()
+    (folder / "vnpt.yaml").write_text(
+        "enterprise: vnpt-quang-nam\nteams: [{id: noc, name: NOC}]\n"
+        f"people: [{{id: an, name: An, channels: [{channel}]}}]\n"
+        'shifts: [{team: noc, from: "00:00", until: "00:00", person: an, lead: an}]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(RegistryError) as caught:
+        load_rosters(tmp_path, REGISTRY)
+    assert reason in str(caught.value) and "people[0].channels[0]" in str(caught.value)
+
+
+def test_a_roster_with_a_character_yaml_forbids_is_a_load_error_with_its_file(tmp_path):
+    write(tmp_path, DAY_AND_NIGHT)
+    (tmp_path / "rosters" / "vnpt.yaml").write_text("enterprise: vnpt\x00\n", encoding="utf-8")
+    with pytest.raises(RegistryError) as caught:
+        load_rosters(tmp_path, REGISTRY)
+    assert "vnpt.yaml" in str(caught.value) and "special characters" in str(caught.value)
