@@ -143,8 +143,9 @@ def _gateway(groups: Groups, p: str) -> Uses:
 
 
 def _notifier(groups: Groups, p: str) -> Uses:
-    # Reads the lifecycle events that name people; writes what became of telling them.
-    reads = _literal(p, INCIDENT_EVENTS)
+    # Reads the lifecycle events that name people, and the rosters that say how to reach
+    # them; writes what became of telling them.
+    reads = _literal(p, INCIDENT_EVENTS, ROSTER_ACTIVATIONS)
     writes = _literal(p, NOTIFICATION_ATTEMPTS, NOTIFICATION_DEAD_LETTERS)
     return reads, writes, [("group", groups.notifier, "literal", "read")]
 

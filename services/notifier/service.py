@@ -11,6 +11,7 @@ drop.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import signal
@@ -48,6 +49,7 @@ from services.runtime.backoff import backoff_delay
 from services.runtime.clock import Clock, system_clock
 from services.runtime.errors import SignalPostError
 from services.runtime.kafka import make_producer, service_consumer
+from services.runtime.rosterlog import read_roster_activations
 from services.runtime.topics import (
     INCIDENT_EVENTS,
     NOTIFICATION_ATTEMPTS,
@@ -170,16 +172,37 @@ class Notifier:
             timeout_s=settings.notifier_timeout_seconds,
         )
         self.poll_failures = 0  # consecutive, for the back-off
+        self.rosters_read_at = -math.inf
         self.stop = asyncio.Event()
 
     def topic(self, name: str) -> str:
         return topic_name(name, self.settings.topic_prefix)
+
+    async def follow_rosters(self) -> bool:
+        """Take the latest rosters the incident manager put in force, if they are not ours;
+        whether they changed. Read at most once a refresh interval; a failure keeps ours."""
+        now = time.monotonic()
+        if now - self.rosters_read_at < self.settings.notifier_roster_refresh_seconds:
+            return False
+        self.rosters_read_at = now
+        try:
+            activations = await read_roster_activations(self.settings)
+        except (KafkaError, SignalPostError) as exc:
+            log.warning("rosters_not_read_keeping_ours", error=repr(exc))
+            return False
+        latest = max(activations, key=lambda a: a.activated_at, default=None)
+        if latest is None or latest.roster_version == self.rosters.version:
+            return False
+        self.rosters = Rosters.model_validate(latest.rosters)
+        log.info("rosters_followed", version=latest.roster_version)
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         """Notify until `stop` is set; broker failures are waited out, never fatal."""
         self.stop = stop
         await self.producer.start()
         await self.consumer.start()
+        await self.follow_rosters()
         try:
             while not stop.is_set():
                 await self.step()
@@ -198,6 +221,9 @@ class Notifier:
         started = time.perf_counter()
         events = [e for rs in polled.values() for r in rs if (e := _decoded(r)) is not None]
         notifications = [n for e in events for n in decide(e, self.rosters)]
+        if any(n.channel is None for n in notifications) and await self.follow_rosters():
+            # Someone the rosters we hold do not know: newer ones may (a roster change).
+            notifications = [n for e in events for n in decide(e, self.rosters)]
         outbox, outcomes = Outbox(self.producer), Counter[str]()
         async with asyncio.TaskGroup() as group:
             for n in notifications:

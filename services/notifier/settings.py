@@ -28,6 +28,13 @@ class NotifierSettings(Settings):
         description="Kafka consumer group on incidents.events; unset: the topic prefix "
         "followed by signalpost-notifier.",
     )
+    notifier_roster_refresh_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="When an event names someone the notifier's rosters do not know, it reads "
+        "the rosters the incident manager put in force on rosters.activations, at most this "
+        "often (and always at start).",
+    )
     notifier_batch_max: int = Field(
         default=500, ge=1, le=100_000, description="Most lifecycle events taken per batch."
     )

@@ -8,10 +8,14 @@ from datetime import datetime
 
 import pytest
 
+from schemas.codec import encode
+from schemas.duty import RosterActivated
+from schemas.envelope import Actor, ActorKind
 from schemas.notifications import DeliveryOutcome as Outcome
 from services.notifier import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
 from services.runtime import lag
-from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from services.runtime.topics import INCIDENT_EVENTS, ROSTER_ACTIVATIONS, topic_name
+from tests.support.kafka_io import publish
 from tests.support.notifier_receivers import http_receiver, unused_port
 from tests.support.notifier_run import (
     WEBHOOK_SECRET,
@@ -26,6 +30,7 @@ from tests.support.notifier_samples import (
     escalated,
     person,
     registry_with_roster,
+    rosters,
     routed,
     webhook,
 )
@@ -143,3 +148,37 @@ async def test_a_dead_receiver_ends_in_a_dead_letter_while_the_others_get_theirs
     assert letter["renamed-person"].channel is None and letter["renamed-person"].endpoint is None
     assert "not in the rosters" in letter["renamed-person"].reason
     assert "renamed-person" not in by_person
+
+
+async def test_a_person_of_rosters_put_in_force_since_the_notifier_started_is_told(
+    topics, tmp_path
+):
+    # The notifier's files know only "an"; the incident manager has since put in force
+    # rosters with "moi", and a task names her: the notifier follows the log's rosters.
+    with http_receiver() as receiver:
+        registry = registry_with_roster(tmp_path, person("an", webhook(f"{receiver.url}/an")))
+        settings = notifier_settings(topics, registry, notifier_roster_refresh_seconds=0)
+        newer = rosters(person("moi", webhook(f"{receiver.url}/moi")))
+        async with running_notifier(settings):
+            await publish(
+                settings,
+                topic_name(ROSTER_ACTIVATIONS, settings.topic_prefix),
+                [(b"rosters", encode(activation(newer)))],
+            )
+            await publish_events(settings, routed(1, datetime.now(ZONE), "moi", priority="p2"))
+            await eventually(lambda: receiver.at("/moi"), deadline_s=30, what="moi's webhook")
+        records = await attempts_until(settings, lambda rs: len(rs) >= 1)
+        assert [(r.person.id, r.outcome) for r in records] == [("moi", Outcome.DELIVERED)]
+
+
+def activation(rosters) -> RosterActivated:
+    """The event the incident manager writes when it puts `rosters` in force now."""
+    return RosterActivated(
+        event_id="roster-activated:test",
+        roster_version=rosters.version,
+        registry_version="sha256:" + "0" * 64,
+        activated_at=datetime.now(ZONE),
+        source="test",
+        actor=Actor(kind=ActorKind.SERVICE, id="incident-manager"),
+        rosters=rosters.model_dump(mode="json", by_alias=True),
+    )
