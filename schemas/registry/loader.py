@@ -10,7 +10,9 @@ from pydantic import ValidationError
 
 from schemas.errors import RegistryError, RegistryProblem, error_details, field_path
 from schemas.located_yaml import Key, YamlReadError, read_located_yaml
-from schemas.registry.models import EnterpriseKind, Ownership, Registry
+from schemas.registry.claims import Claim, Ownership, overlapping_claims
+from schemas.registry.models import EnterpriseKind, Registry
+from schemas.registry.topology_checks import topology_problems
 
 __all__ = ["REFERENCE_REGISTRY", "consistency_problems", "load_registry"]
 
@@ -65,6 +67,7 @@ def consistency_problems(registry: Registry) -> list[tuple[Key, str]]:
         *_unknown_references(registry),
         *_post_office_coverage(registry),
         *_ownership_conflicts(registry),
+        *topology_problems(registry),
     ]
 
 
@@ -147,28 +150,8 @@ def _post_office_coverage(registry: Registry) -> Iterator[tuple[Key, str]]:
 def _ownership_conflicts(registry: Registry) -> Iterator[tuple[Key, str]]:
     # Two operators claiming one line would make routing depend on file order.
     for asset in ("lines", "resources"):
-        claims: list[tuple[Key, str, str, str]] = []
+        claims: list[Claim] = []
         for i, enterprise in enumerate(registry.enterprises):
             ownership: Ownership = getattr(enterprise.owns, asset)
-            at: Key = ("enterprises", i, "owns", asset)
-            claims += [
-                ((*at, "ids", j), "id", x, enterprise.id) for j, x in enumerate(ownership.ids)
-            ]
-            claims += [
-                ((*at, "prefixes", j), "prefix", x, enterprise.id)
-                for j, x in enumerate(ownership.prefixes)
-            ]
-        yield from _overlaps(claims)
-
-
-def _overlaps(claims: list[tuple[Key, str, str, str]]) -> Iterator[tuple[Key, str]]:
-    for n, (at, how, value, owner) in enumerate(claims):
-        for _, other_how, other, other_owner in claims[:n]:
-            if other_owner == owner:
-                continue
-            if (
-                value == other
-                or (other_how == "prefix" and value.startswith(other))
-                or (how == "prefix" and other.startswith(value))
-            ):
-                yield at, f"{how} {value!r} overlaps {other_how} {other!r} of {other_owner}"
+            claims += ownership.claims(("enterprises", i, "owns", asset), enterprise.id)
+        yield from overlapping_claims(claims)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -13,7 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from schemas.envelope import Identifier, InboundModel, ShortText, Slug, levels_in_order
+from schemas.envelope import InboundModel, ShortText, Slug, levels_in_order
+from schemas.registry.claims import Ownership, _OwnerIndex
+from schemas.registry.topology import Topology, TopologyNode
 
 __all__ = [
     "Contact",
@@ -79,13 +80,6 @@ class EscalationStep(InboundModel):
     contacts: tuple[Contact, ...] = Field(min_length=1)
 
 
-class Ownership(InboundModel):
-    """Ids owned by an enterprise: every id starting with a prefix, and explicit ids."""
-
-    prefixes: tuple[Identifier, ...] = ()
-    ids: tuple[Identifier, ...] = ()
-
-
 class Holdings(InboundModel):
     """An operator's lines (and circuits) and its capacity resources."""
 
@@ -108,23 +102,6 @@ class Enterprise(InboundModel):
     escalation: Annotated[tuple[EscalationStep, ...], AfterValidator(levels_in_order)] = ()
 
 
-class _OwnerIndex:
-    """Finds the owner of an id: an explicit id first, then the longest matching prefix."""
-
-    def __init__(self, claims: Iterable[tuple[Enterprise, Ownership]]) -> None:
-        self.exact: dict[str, Enterprise] = {}
-        self.prefixes: list[tuple[str, Enterprise]] = []
-        for enterprise, ownership in claims:
-            self.exact.update(dict.fromkeys(ownership.ids, enterprise))
-            self.prefixes.extend((prefix, enterprise) for prefix in ownership.prefixes)
-        self.prefixes.sort(key=lambda claim: -len(claim[0]))
-
-    def owner(self, asset_id: str) -> Enterprise | None:
-        if asset_id in self.exact:
-            return self.exact[asset_id]
-        return next((e for prefix, e in self.prefixes if asset_id.startswith(prefix)), None)
-
-
 @dataclass(frozen=True)
 class _Lookup:
     """The registry's indexes and content hash."""
@@ -132,8 +109,9 @@ class _Lookup:
     version: str
     districts: dict[str, District]
     enterprises: dict[str, Enterprise]
-    lines: _OwnerIndex
-    resources: _OwnerIndex
+    lines: _OwnerIndex[Enterprise]
+    resources: _OwnerIndex[Enterprise]
+    network: Topology
     serving: dict[tuple[str, EnterpriseKind], tuple[Enterprise, ...]]
 
 
@@ -145,6 +123,9 @@ class Registry(InboundModel):
     timezone: str = Field(description="IANA time zone of the province, e.g. Asia/Ho_Chi_Minh.")
     districts: tuple[District, ...] = Field(min_length=1)
     enterprises: tuple[Enterprise, ...] = Field(min_length=1)
+    topology: tuple[TopologyNode, ...] = Field(
+        default=(), description="The network's inventory graph: what each line hangs from."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -178,12 +159,18 @@ class Registry(InboundModel):
             lines=_OwnerIndex((e, e.owns.lines) for e in self.enterprises),
             resources=_OwnerIndex((e, e.owns.resources) for e in self.enterprises),
             serving={key: tuple(found) for key, found in serving.items()},
+            network=Topology(self.topology),
         )
 
     @property
     def version(self) -> str:
         """The content hash ('sha256:...') that routing decisions record."""
         return self.lookup.version
+
+    @property
+    def network(self) -> Topology:
+        """The topology's lookups: what an object hangs from at a moment, and what hangs below."""
+        return self.lookup.network
 
     def district(self, district_id: str) -> District | None:
         """The district with this id, or None."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import unicodedata
 from pathlib import Path
 
@@ -13,8 +12,9 @@ from schemas.codec import decode
 from schemas.contracts import REPORT
 from schemas.errors import RegistryError
 from schemas.references import check_references
-from schemas.registry import REFERENCE_REGISTRY, EnterpriseKind, Registry, load_registry
+from schemas.registry import EnterpriseKind, Registry, load_registry
 from tests.support.contract_samples import EXAMPLES, example
+from tests.support.registry_copies import edit, reference_copy
 
 pytestmark = pytest.mark.unit
 
@@ -47,16 +47,7 @@ def registry() -> Registry:
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
     """A writable copy of the reference registry."""
-    target = tmp_path / "registry"
-    shutil.copytree(REFERENCE_REGISTRY, target)
-    return target
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    """Replace one exact piece of text in a file."""
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) >= 1, old
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return reference_copy(tmp_path)
 
 
 def test_the_17_districts_of_quang_nam_in_2007(registry: Registry) -> None:
