@@ -16,6 +16,7 @@ from schemas.reports import (
     AnyReport,
     CustodyStatus,
     Indicator,
+    ItemType,
     PerceivedSeverity,
     Report,
     ServiceClass,
@@ -75,6 +76,7 @@ def reports(draw: st.DrawFn) -> AnyReport:
             indicators=draw(st.sets(st.sampled_from(list(Indicator)), min_size=1).map(list)),
             custody_status=draw(st.sampled_from(list(CustodyStatus))),
             election_related=draw(st.booleans()),
+            **{"item.type": draw(st.sampled_from(list(ItemType)))},
         )
     operator = draw(st.sampled_from(OPERATORS))
     common = {

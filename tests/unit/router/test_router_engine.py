@@ -126,8 +126,10 @@ PARCEL_CASES = [
 @pytest.mark.parametrize("district", DISTRICTS)
 @pytest.mark.parametrize(("at", "indicators", "rule", "priority"), PARCEL_CASES)
 @pytest.mark.parametrize("election_related", [True, False])
+# Ordinary items: urgent and express election mail has its own rule (test_router_election_mail).
+@pytest.mark.parametrize("item_type", ["letter", "parcel"])
 def test_suspicious_parcels_go_to_the_provincial_post(
-    district, at, indicators, rule, priority, election_related
+    district, at, indicators, rule, priority, election_related, item_type
 ) -> None:
     office = REGISTRY.post_office_for(district).id
     report = make(
@@ -138,6 +140,7 @@ def test_suspicious_parcels_go_to_the_provincial_post(
         reported_by=office,
         indicators=indicators,
         election_related=election_related,
+        **{"item.type": item_type},
     )
     decision = decide(report)
     assert (decision.rule_id, decision.priority.value) == (rule, priority)
