@@ -31,6 +31,14 @@ REGISTRY: Registry = load_registry()
 REGISTRY_ZONE = ZoneInfo(REGISTRY.timezone)
 _REPORT = TypeAdapter(Report)
 
+# One instant in each period of the reference calendar, and one in none.
+WHEN: dict[str, datetime] = {
+    "inspection": datetime(2007, 5, 10, 10, 0, tzinfo=REGISTRY_ZONE),
+    "election_days": datetime(2007, 5, 19, 10, 0, tzinfo=REGISTRY_ZONE),
+    "election_night": datetime(2007, 5, 20, 21, 0, tzinfo=REGISTRY_ZONE),
+    "none": datetime(2007, 5, 25, 10, 0, tzinfo=REGISTRY_ZONE),
+}
+
 
 def make(kind: str, at: datetime | None = None, **changes: Any) -> AnyReport:
     """A valid report of `kind`; `at` sets occurred_at (reported a minute later); dotted keys."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from schemas.routing import Priority
 from services.router import REFERENCE_RULES, load_rule_set
 from services.router.engine import explain, route
 from services.router.explain import render_explanation
-from tests.support.router_samples import REGISTRY, REGISTRY_ZONE, make
+from tests.support.router_samples import REGISTRY, WHEN, make
 
 pytestmark = pytest.mark.unit
 
@@ -27,12 +27,6 @@ SEED = (
 )
 POLICE, DEPARTMENT = "cong-an-quang-nam", "so-bcvt-quang-nam"
 COMMITTEE, PROVINCIAL_POST = "uy-ban-bau-cu-quang-nam", "buu-dien-quang-nam"
-WHEN = {
-    "inspection": datetime(2007, 5, 10, 10, 0, tzinfo=REGISTRY_ZONE),
-    "election_days": datetime(2007, 5, 19, 10, 0, tzinfo=REGISTRY_ZONE),
-    "election_night": datetime(2007, 5, 20, 21, 0, tzinfo=REGISTRY_ZONE),
-    "none": datetime(2007, 5, 25, 10, 0, tzinfo=REGISTRY_ZONE),
-}
 URGENT, ORDINARY = ("urgent_mail", "express_mail"), ("letter", "parcel")
 
 
