@@ -16,6 +16,7 @@ from schemas.reports import (
     AnyReport,
     CustodyStatus,
     Indicator,
+    ItemType,
     PerceivedSeverity,
     Report,
     ServiceClass,
@@ -29,6 +30,14 @@ BASE = {
 REGISTRY: Registry = load_registry()
 REGISTRY_ZONE = ZoneInfo(REGISTRY.timezone)
 _REPORT = TypeAdapter(Report)
+
+# One instant in each period of the reference calendar, and one in none.
+WHEN: dict[str, datetime] = {
+    "inspection": datetime(2007, 5, 10, 10, 0, tzinfo=REGISTRY_ZONE),
+    "election_days": datetime(2007, 5, 19, 10, 0, tzinfo=REGISTRY_ZONE),
+    "election_night": datetime(2007, 5, 20, 21, 0, tzinfo=REGISTRY_ZONE),
+    "none": datetime(2007, 5, 25, 10, 0, tzinfo=REGISTRY_ZONE),
+}
 
 
 def make(kind: str, at: datetime | None = None, **changes: Any) -> AnyReport:
@@ -75,6 +84,7 @@ def reports(draw: st.DrawFn) -> AnyReport:
             indicators=draw(st.sets(st.sampled_from(list(Indicator)), min_size=1).map(list)),
             custody_status=draw(st.sampled_from(list(CustodyStatus))),
             election_related=draw(st.booleans()),
+            **{"item.type": draw(st.sampled_from(list(ItemType)))},
         )
     operator = draw(st.sampled_from(OPERATORS))
     common = {

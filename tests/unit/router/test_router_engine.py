@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from schemas.references import check_references
 from schemas.reports import AnyReport
 from services.router import REFERENCE_RULES, load_rule_set
 from services.router.engine import RuleOutcome, explain, route
-from tests.support.router_samples import DISTRICTS, REGISTRY, REGISTRY_ZONE, make, reports
+from tests.support.router_samples import DISTRICTS, REGISTRY, WHEN, make, reports
 
 pytestmark = pytest.mark.unit
 
@@ -21,13 +20,6 @@ RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
 RULES_AGAIN = load_rule_set(REFERENCE_RULES, REGISTRY)
 DEPARTMENT, POLICE, COMMITTEE = "so-bcvt-quang-nam", "cong-an-quang-nam", "uy-ban-bau-cu-quang-nam"
 PROVINCIAL_POST, VNPT = "buu-dien-quang-nam", "vnpt-quang-nam"
-# One instant in each period of the reference calendar, and one in none.
-WHEN = {
-    "inspection": datetime(2007, 5, 10, 10, 0, tzinfo=REGISTRY_ZONE),
-    "election_days": datetime(2007, 5, 19, 10, 0, tzinfo=REGISTRY_ZONE),
-    "election_night": datetime(2007, 5, 20, 21, 0, tzinfo=REGISTRY_ZONE),
-    "none": datetime(2007, 5, 25, 10, 0, tzinfo=REGISTRY_ZONE),
-}
 
 
 def decide(report: AnyReport):
@@ -126,8 +118,10 @@ PARCEL_CASES = [
 @pytest.mark.parametrize("district", DISTRICTS)
 @pytest.mark.parametrize(("at", "indicators", "rule", "priority"), PARCEL_CASES)
 @pytest.mark.parametrize("election_related", [True, False])
+# Ordinary items: urgent and express election mail has its own rule (test_router_election_mail).
+@pytest.mark.parametrize("item_type", ["letter", "parcel"])
 def test_suspicious_parcels_go_to_the_provincial_post(
-    district, at, indicators, rule, priority, election_related
+    district, at, indicators, rule, priority, election_related, item_type
 ) -> None:
     office = REGISTRY.post_office_for(district).id
     report = make(
@@ -138,6 +132,7 @@ def test_suspicious_parcels_go_to_the_provincial_post(
         reported_by=office,
         indicators=indicators,
         election_related=election_related,
+        **{"item.type": item_type},
     )
     decision = decide(report)
     assert (decision.rule_id, decision.priority.value) == (rule, priority)
