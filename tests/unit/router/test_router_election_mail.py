@@ -20,11 +20,8 @@ pytestmark = pytest.mark.unit
 
 RULES = load_rule_set(REFERENCE_RULES, REGISTRY)
 RULE = next(rule for rule in RULES.rules if rule.id == "parcel-election-urgent-mail")
-# Beside the repository, where README.md points for DESIGN.md.
-SEED = (
-    Path(__file__).resolve().parents[3].parent
-    / "shared/seed/quang-nam-2007-election-communications.vi.txt"
-)
+# The seed article, kept in the repository so the rules can always be checked against it.
+SEED = Path(__file__).resolve().parents[3] / "docs/quang-nam-2007-election-communications.vi.txt"
 POLICE, DEPARTMENT = "cong-an-quang-nam", "so-bcvt-quang-nam"
 COMMITTEE, PROVINCIAL_POST = "uy-ban-bau-cu-quang-nam", "buu-dien-quang-nam"
 URGENT, ORDINARY = ("urgent_mail", "express_mail"), ("letter", "parcel")
