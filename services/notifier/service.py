@@ -202,7 +202,6 @@ class Notifier:
         self.stop = stop
         await self.producer.start()
         await self.consumer.start()
-        await self.follow_rosters()
         try:
             while not stop.is_set():
                 await self.step()

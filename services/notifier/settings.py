@@ -33,7 +33,7 @@ class NotifierSettings(Settings):
         ge=0,
         description="When an event names someone the notifier's rosters do not know, it reads "
         "the rosters the incident manager put in force on rosters.activations, at most this "
-        "often (and always at start).",
+        "often.",
     )
     notifier_batch_max: int = Field(
         default=500, ge=1, le=100_000, description="Most lifecycle events taken per batch."
