@@ -63,6 +63,20 @@ CHECKS = (
         IN_SPANS.format(replay="{replay}", topic="topic", partition="partition", offset='"offset"'),
     ),
     TableCheck(
+        "notification_attempts",
+        ("attempt_id",),
+        (
+            "notification_id", "attempt", "reason", "incident_key", "incident_id", "task_id",
+            "enterprise", "person_enterprise", "person_id", "person_name", "channel", "address",
+            "priority", "caused_by", "caused_at", "attempted_at", "outcome", "detail",
+            "source_topic", "source_partition", "source_offset",
+        ),
+        IN_SPANS.format(
+            replay="{replay}", topic="source_topic", partition="source_partition",
+            offset="source_offset",
+        ),
+    ),
+    TableCheck(
         "rule_sets",
         ("event_id",),
         ("ruleset_version", "registry_version", "activated_at", "source_file", "actor"),

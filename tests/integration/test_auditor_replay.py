@@ -14,10 +14,12 @@ from services.auditor import access
 from services.auditor.replay import replay
 from services.auditor.settings import AuditorSettings
 from services.router import REFERENCE_RULES, load_rule_set
+from services.runtime import db
 from services.runtime.kafka import admin_client
-from services.runtime.topics import INCIDENT_EVENTS, topic_name
+from services.runtime.topics import INCIDENT_EVENTS, NOTIFICATION_ATTEMPTS, topic_name
 from tests.support.audit_history import record_all, scenario
 from tests.support.kafka_io import publish
+from tests.support.notification_samples import attempt, encoded_attempt
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -159,3 +161,43 @@ async def replayed_so_far(conn, schema: str) -> int:
         )
     except asyncpg.UndefinedTableError:
         return 0
+
+
+async def test_replay_rebuilds_who_was_told_and_finds_an_edited_attempt(
+    topics, database, test_id, replay_cleanup
+):
+    history = scenario(3, rules=RULES, registry=REGISTRY)
+    told_at = history.events[0].occurred_at
+    tries = [
+        attempt(0, 1, told_at, after_s=2, outcome="failed", detail="HTTP 503"),
+        attempt(0, 2, told_at, after_s=9),
+    ]
+    await publish(
+        topics,
+        topic_name(NOTIFICATION_ATTEMPTS, topics.topic_prefix),
+        [encoded_attempt(t) for t in tries],
+    )
+    await record_history(topics, history, database)
+    await eventually(
+        lambda: database.fetchval("SELECT count(*) FROM notification_attempts"),
+        deadline_s=30,
+        what="attempts recorded",
+    )
+    settings = auditor_settings(topics, test_id)
+    assert (await replay(settings, progress_out=io.StringIO())).differences == []
+
+    # A delivery claimed afterwards in the live table, as if the person had been reached.
+    owner = await db.connect(topics, url=topics.owner_database_url)
+    try:
+        await owner.execute(
+            "UPDATE notification_attempts SET outcome = 'delivered' WHERE attempt = 1"
+        )
+    finally:
+        await owner.close()
+    edited = await replay(
+        settings.model_copy(update={"auditor_replay_schema": f"{test_id}_part"}),
+        progress_out=io.StringIO(),
+    )
+    assert [(d.table, d.columns) for d in edited.differences] == [
+        ("notification_attempts", ("outcome",))
+    ], edited.differences
